@@ -1,0 +1,7 @@
+//! kroute's harness: verification runs, the machine probe, the benchmark loop, and the JSON
+//! schema results are shared in.
+
+pub mod bench;
+pub mod probe;
+pub mod schema;
+pub mod verify;

@@ -1,0 +1,106 @@
+//! The results schema shared by `kroute bench --json`, the peers and (later) the report and the
+//! router. Documented in `docs/results-schema.md`; bump `SCHEMA` on any incompatible change.
+
+use crate::probe::{Pattern, Probe};
+use kroute::op::Op;
+use kroute::{Backend, Params};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "kroute.bench/1";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Times {
+    pub min_s: f64,
+    pub median_s: f64,
+    pub p90_s: f64,
+    pub samples: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub kernel: String,
+    pub domain: String,
+    /// kroute backend name, or the peer's name ("numpy", "torch-cuda", …).
+    pub backend: String,
+    pub n: usize,
+    pub params: BTreeMap<String, f64>,
+    /// The spec's minimal bytes and counted flops at this n.
+    pub bytes: f64,
+    pub flops: f64,
+    pub verified: bool,
+    /// Worst error over allowed error on the benchmark's own inputs (≤ 1 passed).
+    pub verify_worst_ratio: Option<f64>,
+    pub error: Option<String>,
+    pub times: Option<Times>,
+    /// bytes / median time, 10^9 bytes/s.
+    pub gbps: Option<f64>,
+    pub gflops: Option<f64>,
+    /// Which measured bandwidth this is compared with, its value, and the ratio.
+    pub pattern: Option<Pattern>,
+    pub peak_gbps: Option<f64>,
+    pub pct_of_peak: Option<f64>,
+    /// Input sets rotated through while timing.
+    pub rotation_sets: usize,
+    /// Warnings, e.g. "above measured peak: cache artefact".
+    pub flags: Vec<String>,
+}
+
+impl Record {
+    pub fn new(op: &Op, backend: Backend, n: usize, params: &Params) -> Record {
+        let spec = op.spec();
+        Record {
+            kernel: op.name.to_string(),
+            domain: spec.domain.name().to_string(),
+            backend: backend.name().to_string(),
+            n,
+            params: params.iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            bytes: (spec.bytes)(n as u64),
+            flops: (spec.flops)(n as u64),
+            verified: false,
+            verify_worst_ratio: None,
+            error: None,
+            times: None,
+            gbps: None,
+            gflops: None,
+            pattern: None,
+            peak_gbps: None,
+            pct_of_peak: None,
+            rotation_sets: 0,
+            flags: Vec::new(),
+        }
+    }
+
+    pub fn failed(mut self, why: String) -> Record {
+        self.error = Some(why);
+        self
+    }
+
+    pub fn finish(&mut self, times: Times, pattern: Pattern, peak: f64, sets: usize) {
+        let gbps = self.bytes / times.median_s / 1e9;
+        self.gbps = Some(gbps);
+        self.gflops = Some(self.flops / times.median_s / 1e9);
+        self.pattern = Some(pattern);
+        self.peak_gbps = Some(peak);
+        let pct = 100.0 * gbps / peak;
+        self.pct_of_peak = Some(pct);
+        if pct > 100.0 {
+            self.flags
+                .push("above the measured peak: a cache artefact, not a result".into());
+        }
+        self.rotation_sets = sets;
+        self.times = Some(times);
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub kroute_version: String,
+    /// Seconds since the Unix epoch when the run started.
+    pub started_unix: u64,
+    pub command: String,
+    pub seed: u64,
+    pub machine: Probe,
+    pub results: Vec<Record>,
+}

@@ -1,0 +1,119 @@
+//! Verification runs: every implementation against the f64 reference on the workload at several
+//! sizes and on every edge case its entry lists. `cargo test` and `kroute verify` both call
+//! `verify`.
+
+use kroute::op::Op;
+use kroute::verify::{compare, Agreement};
+use kroute::{Backend, Params, Tensor};
+use serde::Serialize;
+
+/// The awkward sizes every kernel is checked at (besides the chosen N): empty, one, a length
+/// below any SIMD width, and a prime above any block size.
+pub const SMALL_SIZES: [usize; 4] = [0, 1, 7, 1_000_003];
+
+/// N = 10^8 for kernels whose naive form fails only at scale (KERNELS.md §3).
+pub const LARGE_N: usize = 100_000_000;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub kernel: &'static str,
+    pub backend: Backend,
+    /// "n=1000003" or the edge case's label.
+    pub case: String,
+    pub passed: bool,
+    /// Worst error over what the tolerance allows, per output (≤ 1 passes).
+    pub worst_ratio: f64,
+    pub detail: Option<String>,
+}
+
+/// The sizes to verify `op` at: the small sizes, `n`, and 10^8 for sum-, stat- and norm-class
+/// kernels when `large` is set.
+pub fn sizes_for(op: &Op, n: usize, large: bool) -> Vec<usize> {
+    let mut v = SMALL_SIZES.to_vec();
+    v.push(n);
+    if large && op.spec().tolerance.needs_large_n() {
+        v.push(LARGE_N);
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Run `op` on `backend` over `inputs` and check every output against the reference.
+pub fn check_case(
+    op: &Op,
+    backend: Backend,
+    inputs: &[Tensor],
+    params: &Params,
+    case: String,
+) -> Outcome {
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    let mut out = Outcome {
+        kernel: op.name,
+        backend,
+        case,
+        passed: false,
+        worst_ratio: f64::INFINITY,
+        detail: None,
+    };
+    let mut outputs = match op.outputs_for(&refs, params) {
+        Ok(o) => o,
+        // An empty input to a reduction without identity must be refused (KERNELS.md §1).
+        Err(e @ kroute::Error::Empty(_)) if inputs.iter().any(|t| t.is_empty()) => {
+            out.passed = true;
+            out.worst_ratio = 0.0;
+            out.detail = Some(format!("refused as required: {e}"));
+            return out;
+        }
+        Err(e) => {
+            out.detail = Some(format!("inputs rejected: {e}"));
+            return out;
+        }
+    };
+    // Poison the outputs so an element the kernel never writes cannot pass by luck.
+    outputs.iter_mut().for_each(Tensor::poison);
+    if let Err(e) = op.run_into(backend, &refs, params, &mut outputs) {
+        out.detail = Some(format!("run failed: {e}"));
+        return out;
+    }
+    let expected = (op.reference)(&refs, params);
+    let results: Vec<Agreement> = outputs
+        .iter()
+        .zip(&expected)
+        .map(|(o, e)| compare(op.spec().tolerance, o, e))
+        .collect();
+    out.passed = results.iter().all(|a| a.passed);
+    out.worst_ratio = results.iter().map(|a| a.worst_ratio).fold(0.0, f64::max);
+    out.detail = results.iter().zip(op.outputs).find_map(|(a, name)| {
+        a.first_failure
+            .as_ref()
+            .map(|f| format!("output '{name}': {f} ({} failing)", a.failures))
+    });
+    out
+}
+
+/// Verify one implementation at `sizes` (inputs from `seed`) and on the op's edge cases.
+/// `inputs_at` lets the caller share generated workloads between backends.
+pub fn verify(
+    op: &Op,
+    backend: Backend,
+    sizes: &[usize],
+    mut inputs_at: impl FnMut(usize) -> std::sync::Arc<Vec<Tensor>>,
+) -> Vec<Outcome> {
+    let params = Params::defaults(op.spec());
+    let mut v = Vec::new();
+    for &n in sizes {
+        let inputs = inputs_at(n);
+        v.push(check_case(op, backend, &inputs, &params, format!("n={n}")));
+    }
+    for case in (op.edge_cases)() {
+        v.push(check_case(
+            op,
+            backend,
+            &case.inputs,
+            &params,
+            case.label.to_string(),
+        ));
+    }
+    v
+}

@@ -1,0 +1,214 @@
+//! Drivers: a kernel supplies its per-element (or per-vector) body once; a driver runs it over
+//! whole slices on each CPU backend — a plain loop, a pulp-dispatched SIMD loop with its tail,
+//! or that SIMD loop split over rayon.
+
+use super::{arch, chunk_len, Cpu, GRAIN};
+use pulp::{Simd, WithSimd};
+use rayon::prelude::*;
+
+/// A map of one f32 input.
+pub trait Map1: Sync {
+    fn scalar(&self, x: f32) -> f32;
+    fn vector<S: Simd>(&self, s: S, x: S::f32s) -> S::f32s;
+}
+
+/// A map of two f32 inputs.
+pub trait Map2: Sync {
+    fn scalar(&self, x: f32, y: f32) -> f32;
+    fn vector<S: Simd>(&self, s: S, x: S::f32s, y: S::f32s) -> S::f32s;
+}
+
+/// A map of three f32 inputs.
+pub trait Map3: Sync {
+    fn scalar(&self, a: f32, b: f32, c: f32) -> f32;
+    fn vector<S: Simd>(&self, s: S, a: S::f32s, b: S::f32s, c: S::f32s) -> S::f32s;
+}
+
+/// Run `f` over matching chunks of the output on the parallel backend, on one thread when the
+/// input is small.
+fn split<F>(len: usize, y: &mut [f32], f: F)
+where
+    F: Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+{
+    if len < 2 * GRAIN {
+        f(0..len, y);
+        return;
+    }
+    let c = chunk_len(len);
+    y.par_chunks_mut(c)
+        .enumerate()
+        .for_each(|(i, out)| f(i * c..i * c + out.len(), out));
+}
+
+pub fn map1<M: Map1>(cpu: Cpu, m: &M, x: &[f32], y: &mut [f32]) {
+    match cpu {
+        Cpu::Scalar => y.iter_mut().zip(x).for_each(|(o, &a)| *o = m.scalar(a)),
+        Cpu::Simd => map1_simd(m, x, y),
+        Cpu::Parallel => split(x.len(), y, |r, out| map1_simd(m, &x[r], out)),
+    }
+}
+
+pub fn map2<M: Map2>(cpu: Cpu, m: &M, x: &[f32], y: &[f32], z: &mut [f32]) {
+    match cpu {
+        Cpu::Scalar => z
+            .iter_mut()
+            .zip(x.iter().zip(y))
+            .for_each(|(o, (&a, &b))| *o = m.scalar(a, b)),
+        Cpu::Simd => map2_simd(m, x, y, z),
+        Cpu::Parallel => split(x.len(), z, |r, out| map2_simd(m, &x[r.clone()], &y[r], out)),
+    }
+}
+
+pub fn map3<M: Map3>(cpu: Cpu, m: &M, a: &[f32], b: &[f32], c: &[f32], z: &mut [f32]) {
+    match cpu {
+        Cpu::Scalar => z
+            .iter_mut()
+            .zip(a.iter().zip(b).zip(c))
+            .for_each(|(o, ((&a, &b), &c))| *o = m.scalar(a, b, c)),
+        Cpu::Simd => map3_simd(m, a, b, c, z),
+        Cpu::Parallel => split(a.len(), z, |r, out| {
+            map3_simd(m, &a[r.clone()], &b[r.clone()], &c[r], out)
+        }),
+    }
+}
+
+fn map1_simd<M: Map1>(m: &M, x: &[f32], y: &mut [f32]) {
+    struct Op<'a, M>(&'a M, &'a [f32], &'a mut [f32]);
+    impl<M: Map1> WithSimd for Op<'_, M> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let Op(m, x, y) = self;
+            let (xv, xt) = S::as_simd_f32s(x);
+            let (yv, yt) = S::as_mut_simd_f32s(y);
+            for (o, &a) in yv.iter_mut().zip(xv) {
+                *o = m.vector(s, a);
+            }
+            if !xt.is_empty() {
+                let v = m.vector(s, s.partial_load_f32s(xt));
+                s.partial_store_f32s(yt, v);
+            }
+        }
+    }
+    arch().dispatch(Op(m, x, y))
+}
+
+fn map2_simd<M: Map2>(m: &M, x: &[f32], y: &[f32], z: &mut [f32]) {
+    struct Op<'a, M>(&'a M, &'a [f32], &'a [f32], &'a mut [f32]);
+    impl<M: Map2> WithSimd for Op<'_, M> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let Op(m, x, y, z) = self;
+            let (xv, xt) = S::as_simd_f32s(x);
+            let (yv, yt) = S::as_simd_f32s(y);
+            let (zv, zt) = S::as_mut_simd_f32s(z);
+            for (o, (&a, &b)) in zv.iter_mut().zip(xv.iter().zip(yv)) {
+                *o = m.vector(s, a, b);
+            }
+            if !xt.is_empty() {
+                let v = m.vector(s, s.partial_load_f32s(xt), s.partial_load_f32s(yt));
+                s.partial_store_f32s(zt, v);
+            }
+        }
+    }
+    arch().dispatch(Op(m, x, y, z))
+}
+
+fn map3_simd<M: Map3>(m: &M, a: &[f32], b: &[f32], c: &[f32], z: &mut [f32]) {
+    struct Op<'a, M>(&'a M, &'a [f32], &'a [f32], &'a [f32], &'a mut [f32]);
+    impl<M: Map3> WithSimd for Op<'_, M> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let Op(m, a, b, c, z) = self;
+            let (av, at) = S::as_simd_f32s(a);
+            let (bv, bt) = S::as_simd_f32s(b);
+            let (cv, ct) = S::as_simd_f32s(c);
+            let (zv, zt) = S::as_mut_simd_f32s(z);
+            for (o, ((&a, &b), &c)) in zv.iter_mut().zip(av.iter().zip(bv).zip(cv)) {
+                *o = m.vector(s, a, b, c);
+            }
+            if !at.is_empty() {
+                let v = m.vector(
+                    s,
+                    s.partial_load_f32s(at),
+                    s.partial_load_f32s(bt),
+                    s.partial_load_f32s(ct),
+                );
+                s.partial_store_f32s(zt, v);
+            }
+        }
+    }
+    arch().dispatch(Op(m, a, b, c, z))
+}
+
+/// Elements summed in f32 lanes before the block's total moves to f64. Per-lane f32
+/// accumulators lose accuracy past ~10^7 terms per lane; 4096 elements over 4×16 lanes is 64
+/// terms per lane, so the f32 part contributes ~1e-7 relative and the f64 part nothing.
+pub const BLOCK: usize = 4096;
+
+/// Σ f(x_i), where f(0) need not be 0 (the tail is summed on its own).
+pub trait SumTerms: Sync {
+    fn scalar(&self, x: f32) -> f64;
+    fn vector<S: Simd>(&self, s: S, x: S::f32s) -> S::f32s;
+}
+
+/// Σ f(x_i) on one CPU backend, returned in f64 (the caller rounds once).
+pub fn sum<T: SumTerms>(cpu: Cpu, t: &T, x: &[f32]) -> f64 {
+    match cpu {
+        // Plain and readable: widen every term to f64, which is accurate at any N.
+        Cpu::Scalar => x.iter().map(|&v| t.scalar(v)).sum(),
+        Cpu::Simd => sum_simd(t, x),
+        Cpu::Parallel => par_fold(x.len(), |r| sum_simd(t, &x[r]), 0.0, |a, b| a + b),
+    }
+}
+
+/// Fold ranges of `0..len` in parallel and combine the partials in index order, so the result
+/// does not depend on which thread finished first.
+pub fn par_fold<T: Send + Copy>(
+    len: usize,
+    f: impl Fn(std::ops::Range<usize>) -> T + Sync,
+    init: T,
+    combine: impl Fn(T, T) -> T,
+) -> T {
+    super::par_map_ranges(len, f)
+        .into_iter()
+        .fold(init, combine)
+}
+
+fn sum_simd<T: SumTerms>(t: &T, x: &[f32]) -> f64 {
+    struct Op<'a, T>(&'a T, &'a [f32]);
+    impl<T: SumTerms> WithSimd for Op<'_, T> {
+        type Output = f64;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) -> f64 {
+            let Op(t, x) = self;
+            let mut total = 0.0f64;
+            let mut blocks = x.chunks_exact(BLOCK);
+            for block in &mut blocks {
+                let (v, _) = S::as_simd_f32s(block);
+                // Four accumulators hide the add latency.
+                let mut acc = [s.splat_f32s(0.0); 4];
+                for q in v.chunks_exact(4) {
+                    for k in 0..4 {
+                        acc[k] = s.add_f32s(acc[k], t.vector(s, q[k]));
+                    }
+                }
+                let a = s.add_f32s(s.add_f32s(acc[0], acc[1]), s.add_f32s(acc[2], acc[3]));
+                total += s.reduce_sum_f32s(a) as f64;
+            }
+            let rest = blocks.remainder();
+            let (v, tail) = S::as_simd_f32s(rest);
+            let mut acc = s.splat_f32s(0.0);
+            for &a in v {
+                acc = s.add_f32s(acc, t.vector(s, a));
+            }
+            total += s.reduce_sum_f32s(acc) as f64;
+            total + tail.iter().map(|&a| t.scalar(a)).sum::<f64>()
+        }
+    }
+    // BLOCK must be a multiple of 4 vectors of every width pulp may pick (≤ 16 lanes).
+    const _: () = assert!(BLOCK % 64 == 0);
+    arch().dispatch(Op(t, x))
+}

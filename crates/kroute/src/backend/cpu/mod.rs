@@ -1,0 +1,72 @@
+//! CPU machinery: SIMD dispatch (pulp picks AVX-512, AVX2, NEON or scalar at run time), the
+//! rayon split used by the `parallel` backend, and the drivers that turn one lane-generic
+//! kernel body into a whole-slice pass with its tail handled.
+
+pub mod drivers;
+#[path = "vmath_stub.rs"]
+pub mod vmath;
+
+use std::sync::OnceLock;
+
+/// Which of the three CPU backends a call runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cpu {
+    Scalar,
+    Simd,
+    Parallel,
+}
+
+/// The SIMD architecture pulp dispatches to on this machine, detected once.
+pub fn arch() -> pulp::Arch {
+    static ARCH: OnceLock<pulp::Arch> = OnceLock::new();
+    *ARCH.get_or_init(pulp::Arch::new)
+}
+
+/// The SIMD level actually dispatched, for `probe` and reports.
+pub fn simd_level() -> &'static str {
+    match arch() {
+        #[cfg(target_arch = "x86_64")]
+        pulp::Arch::V4(_) => "avx512 (x86-64-v4, 16 f32 lanes)",
+        #[cfg(target_arch = "x86_64")]
+        pulp::Arch::V3(_) => "avx2+fma (x86-64-v3, 8 f32 lanes)",
+        #[cfg(target_arch = "aarch64")]
+        pulp::Arch::Neon(_) => "neon (4 f32 lanes)",
+        _ => "scalar fallback",
+    }
+}
+
+/// Elements per rayon task. Below two grains a call stays on the calling thread: spawning
+/// costs microseconds, which small inputs cannot repay. A grain of 2^16 f32 (256 KiB) is far
+/// above that cost and small enough to balance 1e7 elements over many cores.
+pub const GRAIN: usize = 1 << 16;
+
+/// Split `len` into chunk ranges of `GRAIN` multiples for the parallel backend, about four
+/// per thread so uneven cores still finish together.
+pub fn chunk_len(len: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    let per = len.div_ceil(threads * 4);
+    per.div_ceil(GRAIN).max(1) * GRAIN
+}
+
+/// Run `f` on the chunk ranges of `0..len` in parallel; results come back in index order.
+/// Small inputs run on the calling thread.
+pub fn par_map_ranges<T: Send>(
+    len: usize,
+    f: impl Fn(std::ops::Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    if len < 2 * GRAIN {
+        return vec![f(0..len)];
+    }
+    let c = chunk_len(len);
+    (0..len.div_ceil(c))
+        .into_par_iter()
+        .map(|i| f(i * c..((i + 1) * c).min(len)))
+        .collect()
+}
+
+/// View a SIMD register as its lanes.
+#[inline(always)]
+pub fn lanes<T: bytemuck::Pod, U: bytemuck::Pod>(v: &T) -> &[U] {
+    bytemuck::cast_slice(std::slice::from_ref(v))
+}

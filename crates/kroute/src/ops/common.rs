@@ -1,0 +1,153 @@
+//! Pieces the domains share: edge values, shape rules and reference helpers for maps, and the
+//! glue from tensors to the CPU drivers.
+
+use crate::backend::cpu::drivers::{self, Map1, Map2, Map3};
+use crate::backend::cpu::Cpu;
+use crate::error::Result;
+use crate::op::{shape, Case};
+use crate::tensor::{DType, Tensor, TensorDesc};
+use crate::verify::Expected;
+
+/// Values every f32 kernel is tried on: NaN, ±inf, ±0, denormals, the ends of the normal range,
+/// and values near the thresholds of the transcendental maps.
+pub fn edge_values() -> Vec<f32> {
+    vec![
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1e-40,
+        -1e-40,
+        f32::from_bits(1),
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        f32::MAX,
+        f32::MIN,
+        1.0,
+        -1.0,
+        0.5,
+        -0.5,
+        1e-7,
+        -1e-7,
+        3.0,
+        -3.0,
+        10.0,
+        -10.0,
+        20.0,
+        -20.0,
+        88.72,
+        88.73,
+        -87.4,
+        -103.9,
+        -104.0,
+        100.0,
+        -100.0,
+        1e10,
+        -1e10,
+        65504.0,
+        65520.0,
+    ]
+}
+
+/// One case holding the edge values (for one-input maps).
+pub fn edge_case_1() -> Vec<Case> {
+    vec![Case {
+        label: "edge values",
+        inputs: vec![Tensor::f32(edge_values())],
+    }]
+}
+
+/// Every ordered pair of edge values (for two-input maps).
+pub fn edge_case_2() -> Vec<Case> {
+    let v = edge_values();
+    let (a, b): (Vec<f32>, Vec<f32>) = v
+        .iter()
+        .flat_map(|&x| v.iter().map(move |&y| (x, y)))
+        .unzip();
+    vec![Case {
+        label: "edge value pairs",
+        inputs: vec![Tensor::f32(a), Tensor::f32(b)],
+    }]
+}
+
+/// Every ordered triple of a smaller edge set (for three-input maps).
+pub fn edge_case_3() -> Vec<Case> {
+    let v = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1e-40,
+        1.0,
+        -1.5,
+        f32::MAX,
+        3e-39,
+    ];
+    let mut cols = (Vec::new(), Vec::new(), Vec::new());
+    for &a in &v {
+        for &b in &v {
+            for &c in &v {
+                cols.0.push(a);
+                cols.1.push(b);
+                cols.2.push(c);
+            }
+        }
+    }
+    vec![Case {
+        label: "edge value triples",
+        inputs: vec![
+            Tensor::f32(cols.0),
+            Tensor::f32(cols.1),
+            Tensor::f32(cols.2),
+        ],
+    }]
+}
+
+/// Maps: all inputs the same length; one output of that length (and the first input's shape).
+pub fn map_shapes(name: &str, inputs: &[&Tensor], out: DType) -> Result<Vec<TensorDesc>> {
+    shape::same_len(name, inputs)?;
+    Ok(vec![TensorDesc::new(out, inputs[0].shape())])
+}
+
+pub fn ref_map1(inputs: &[&Tensor], f: impl Fn(f64) -> f64) -> Vec<Expected> {
+    let x = inputs[0].to_f64_vec();
+    vec![Expected::new(
+        DType::F32,
+        inputs[0].shape(),
+        x.into_iter().map(f).collect(),
+    )]
+}
+
+pub fn ref_map2(inputs: &[&Tensor], out: DType, f: impl Fn(f64, f64) -> f64) -> Vec<Expected> {
+    let (x, y) = (inputs[0].to_f64_vec(), inputs[1].to_f64_vec());
+    let v = x.iter().zip(&y).map(|(&a, &b)| f(a, b)).collect();
+    vec![Expected::new(out, inputs[0].shape(), v)]
+}
+
+pub fn run_map1<M: Map1>(cpu: Cpu, m: &M, inputs: &[&Tensor], out: &mut [Tensor]) -> Result<()> {
+    drivers::map1(cpu, m, inputs[0].as_f32()?, out[0].as_f32_mut()?);
+    Ok(())
+}
+
+pub fn run_map2<M: Map2>(cpu: Cpu, m: &M, inputs: &[&Tensor], out: &mut [Tensor]) -> Result<()> {
+    drivers::map2(
+        cpu,
+        m,
+        inputs[0].as_f32()?,
+        inputs[1].as_f32()?,
+        out[0].as_f32_mut()?,
+    );
+    Ok(())
+}
+
+pub fn run_map3<M: Map3>(cpu: Cpu, m: &M, inputs: &[&Tensor], out: &mut [Tensor]) -> Result<()> {
+    let (a, b, c) = (
+        inputs[0].as_f32()?,
+        inputs[1].as_f32()?,
+        inputs[2].as_f32()?,
+    );
+    drivers::map3(cpu, m, a, b, c, out[0].as_f32_mut()?);
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Row-wise dot products on the CPU: each row's sums run in f32 lanes (a 128-wide row is eight
+//! AVX-512 vectors), flushed to f64 every `BLOCK` elements so long rows stay accurate; the
+//! parallel backend splits rows.
+
+use crate::backend::cpu::drivers::BLOCK;
+use crate::backend::cpu::{arch, Cpu, GRAIN};
+use crate::params::Params;
+use crate::tensor::Tensor;
+use crate::Result;
+use pulp::{Simd, WithSimd};
+use rayon::prelude::*;
+
+/// Σ ab, Σ a², Σ b² of one row (the norms only when `NORMS`).
+#[inline(always)]
+fn row<S: Simd, const NORMS: bool>(s: S, a: &[f32], b: &[f32]) -> [f64; 3] {
+    let mut out = [0.0f64; 3];
+    for (ab, bb) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let (av, at) = S::as_simd_f32s(ab);
+        let (bv, bt) = S::as_simd_f32s(bb);
+        let z = s.splat_f32s(0.0);
+        let (mut d, mut na, mut nb) = ([z; 2], z, z);
+        for (k, (&x, &y)) in av.iter().zip(bv).enumerate() {
+            d[k & 1] = s.mul_add_f32s(x, y, d[k & 1]);
+            if NORMS {
+                na = s.mul_add_f32s(x, x, na);
+                nb = s.mul_add_f32s(y, y, nb);
+            }
+        }
+        out[0] += s.reduce_sum_f32s(s.add_f32s(d[0], d[1])) as f64;
+        out[1] += s.reduce_sum_f32s(na) as f64;
+        out[2] += s.reduce_sum_f32s(nb) as f64;
+        for (&x, &y) in at.iter().zip(bt) {
+            out[0] += x as f64 * y as f64;
+            out[1] += x as f64 * x as f64;
+            out[2] += y as f64 * y as f64;
+        }
+    }
+    out
+}
+
+struct Rows<'a, const NORMS: bool> {
+    a: &'a [f32],
+    b: &'a [f32],
+    d: usize,
+    eps: f32,
+    out: &'a mut [f32],
+}
+
+impl<const NORMS: bool> WithSimd for Rows<'_, NORMS> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let Rows { a, b, d, eps, out } = self;
+        for ((o, ra), rb) in out.iter_mut().zip(a.chunks_exact(d)).zip(b.chunks_exact(d)) {
+            *o = finish::<NORMS>(row::<S, NORMS>(s, ra, rb), eps);
+        }
+    }
+}
+
+fn finish<const NORMS: bool>(r: [f64; 3], eps: f32) -> f32 {
+    if NORMS {
+        let eps = eps as f64;
+        (r[0] / (r[1].sqrt().max(eps) * r[2].sqrt().max(eps))) as f32
+    } else {
+        r[0] as f32
+    }
+}
+
+fn rows<const NORMS: bool>(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
+    let (a, b, out) = (i[0].as_f32()?, i[1].as_f32()?, o[0].as_f32_mut()?);
+    let (d, eps) = (p.usize("d"), if NORMS { p.f32("eps") } else { 0.0 });
+    match cpu {
+        Cpu::Scalar => {
+            for ((o, ra), rb) in out.iter_mut().zip(a.chunks_exact(d)).zip(b.chunks_exact(d)) {
+                let mut r = [0.0f64; 3];
+                for (&x, &y) in ra.iter().zip(rb) {
+                    r[0] += x as f64 * y as f64;
+                    if NORMS {
+                        r[1] += x as f64 * x as f64;
+                        r[2] += y as f64 * y as f64;
+                    }
+                }
+                *o = finish::<NORMS>(r, eps);
+            }
+        }
+        Cpu::Simd => arch().dispatch(Rows::<NORMS> { a, b, d, eps, out }),
+        Cpu::Parallel if a.len() < 2 * GRAIN => {
+            arch().dispatch(Rows::<NORMS> { a, b, d, eps, out })
+        }
+        Cpu::Parallel => {
+            let per = (GRAIN / d).max(1);
+            out.par_chunks_mut(per).enumerate().for_each(|(k, out)| {
+                let r = k * per * d..(k * per + out.len()) * d;
+                arch().dispatch(Rows::<NORMS> {
+                    a: &a[r.clone()],
+                    b: &b[r],
+                    d,
+                    eps,
+                    out,
+                })
+            });
+        }
+    }
+    Ok(())
+}
+
+pub fn dot_batched(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
+    rows::<false>(cpu, i, p, o)
+}
+
+pub fn cosine(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
+    rows::<true>(cpu, i, p, o)
+}

@@ -1,0 +1,222 @@
+//! quantization on the CPU. Conversions use our bit-exact lane-generic f16 codec (no F16C
+//! assumption); the int8 path finds a row's max |x| on the raw f16 bits (integer max of
+//! bits & 0x7fff orders non-NaN magnitudes, and NaN sorts above inf), then codes the row from L1.
+
+use crate::backend::cpu::{arch, lanes, vmath, Cpu, GRAIN};
+use crate::params::Params;
+use crate::tensor::Tensor;
+use crate::Result;
+use half::f16;
+use pulp::{Simd, WithSimd};
+use rayon::prelude::*;
+
+// ---- f32 → f16 ---------------------------------------------------------------------------
+
+fn f32_to_f16_simd(x: &[f32], y: &mut [f16]) {
+    struct Op<'a>(&'a [f32], &'a mut [f16]);
+    impl WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let Op(x, y) = self;
+            let w = S::F32_LANES;
+            let (xv, xt) = S::as_simd_f32s(x);
+            let (yv, yt) = y.split_at_mut(xv.len() * w);
+            for (&a, out) in xv.iter().zip(yv.chunks_exact_mut(w)) {
+                let h = vmath::f32_to_f16_bits(s, a);
+                for (o, &b) in out.iter_mut().zip(lanes::<_, u32>(&h)) {
+                    *o = f16::from_bits(b as u16);
+                }
+            }
+            if !xt.is_empty() {
+                let h = vmath::f32_to_f16_bits(s, s.partial_load_f32s(xt));
+                for (o, &b) in yt.iter_mut().zip(lanes::<_, u32>(&h)) {
+                    *o = f16::from_bits(b as u16);
+                }
+            }
+        }
+    }
+    arch().dispatch(Op(x, y))
+}
+
+pub fn f32_to_f16(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    let (x, y) = (i[0].as_f32()?, o[0].as_f16_mut()?);
+    match cpu {
+        Cpu::Scalar => y
+            .iter_mut()
+            .zip(x)
+            .for_each(|(o, &v)| *o = f16::from_f32(v)),
+        Cpu::Simd => f32_to_f16_simd(x, y),
+        Cpu::Parallel if x.len() < 2 * GRAIN => f32_to_f16_simd(x, y),
+        Cpu::Parallel => {
+            let c = crate::backend::cpu::chunk_len(x.len());
+            y.par_chunks_mut(c)
+                .zip(x.par_chunks(c))
+                .for_each(|(y, x)| f32_to_f16_simd(x, y))
+        }
+    }
+    Ok(())
+}
+
+// ---- f16 → i8 with per-row scales ----------------------------------------------------------
+
+/// Widen up to 16 f16 values into f32 lanes.
+#[inline(always)]
+fn load_f16<S: Simd>(s: S, h: &[f16]) -> S::f32s {
+    let mut wide = [0u32; 16];
+    for (d, v) in wide.iter_mut().zip(h) {
+        *d = v.to_bits() as u32;
+    }
+    vmath::f16_bits_to_f32(s, s.partial_load_u32s(&wide[..h.len().min(S::F32_LANES)]))
+}
+
+/// max |x| of a row of f16, NaN if it holds NaN.
+#[inline(always)]
+fn row_max_abs<S: Simd>(s: S, row: &[f16]) -> f32 {
+    let bits: &[u16] = bytemuck::cast_slice(row);
+    let (v, tail) = S::as_simd_u16s(bits);
+    let mask = s.splat_u16s(0x7fff);
+    let mut m = s.splat_u16s(0);
+    for &b in v {
+        m = s.max_u16s(m, s.and_u16s(b, mask));
+    }
+    let mut best = lanes::<_, u16>(&m).iter().copied().max().unwrap_or(0);
+    for &b in tail {
+        best = best.max(b & 0x7fff);
+    }
+    if best > 0x7c00 {
+        f32::NAN
+    } else {
+        f16::from_bits(best).to_f32()
+    }
+}
+
+#[inline(always)]
+fn code_row<S: Simd>(s: S, row: &[f16], q: &mut [i8], scale: f32) {
+    let w = S::F32_LANES;
+    let sv = s.splat_f32s(scale);
+    let (lo, hi) = (s.splat_f32s(-127.0), s.splat_f32s(127.0));
+    let magic = s.splat_f32s(12_582_912.0); // 1.5·2^23: adding it rounds half to even
+    let zero = s.splat_f32s(0.0);
+    for (h, out) in row.chunks(w).zip(q.chunks_mut(w)) {
+        let v = s.div_f32s(load_f16(s, h), sv);
+        let v = s.select_f32s(s.equal_f32s(v, v), v, zero);
+        let v = s.min_f32s(s.max_f32s(v, lo), hi);
+        let bits = s.transmute_u32s_f32s(s.add_f32s(v, magic));
+        for (o, &b) in out.iter_mut().zip(lanes::<_, u32>(&bits)) {
+            *o = b.wrapping_sub(0x4b40_0000) as i32 as i8;
+        }
+    }
+}
+
+struct Quant<'a> {
+    x: &'a [f16],
+    q: &'a mut [i8],
+    sc: &'a mut [f32],
+    d: usize,
+}
+
+impl WithSimd for Quant<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let Quant { x, q, sc, d } = self;
+        for ((row, qr), sr) in x
+            .chunks_exact(d)
+            .zip(q.chunks_exact_mut(d))
+            .zip(sc.iter_mut())
+        {
+            *sr = super::scale_of(row_max_abs(s, row));
+            code_row(s, row, qr, *sr);
+        }
+    }
+}
+
+pub fn f16_to_i8(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
+    let x = i[0].as_f16()?;
+    let d = p.usize("d");
+    let (qo, so) = o.split_at_mut(1);
+    let (q, sc) = (qo[0].as_i8_mut()?, so[0].as_f32_mut()?);
+    match cpu {
+        Cpu::Scalar => {
+            for ((row, qr), sr) in x
+                .chunks_exact(d)
+                .zip(q.chunks_exact_mut(d))
+                .zip(sc.iter_mut())
+            {
+                *sr = super::scale_of(super::max_abs(row.iter().map(|v| v.to_f32())));
+                for (c, v) in qr.iter_mut().zip(row) {
+                    *c = super::code_of(v.to_f32(), *sr);
+                }
+            }
+        }
+        Cpu::Simd => arch().dispatch(Quant { x, q, sc, d }),
+        Cpu::Parallel if x.len() < 2 * GRAIN => arch().dispatch(Quant { x, q, sc, d }),
+        Cpu::Parallel => {
+            let per = (GRAIN / d).max(1);
+            q.par_chunks_mut(per * d)
+                .zip(sc.par_chunks_mut(per))
+                .zip(x.par_chunks(per * d))
+                .for_each(|((q, sc), x)| arch().dispatch(Quant { x, q, sc, d }))
+        }
+    }
+    Ok(())
+}
+
+// ---- i8 → f16 ----------------------------------------------------------------------------
+
+struct Dequant<'a> {
+    q: &'a [i8],
+    sc: &'a [f32],
+    y: &'a mut [f16],
+    d: usize,
+}
+
+impl WithSimd for Dequant<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        let Dequant { q, sc, y, d } = self;
+        let w = S::F32_LANES;
+        for ((row, out), &scale) in q.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(sc) {
+            let sv = s.splat_f32s(scale);
+            for (c, o) in row.chunks(w).zip(out.chunks_mut(w)) {
+                let mut wide = [0f32; 16];
+                for (d, &v) in wide.iter_mut().zip(c) {
+                    *d = v as f32;
+                }
+                let h = vmath::f32_to_f16_bits(
+                    s,
+                    s.mul_f32s(s.partial_load_f32s(&wide[..c.len()]), sv),
+                );
+                for (o, &b) in o.iter_mut().zip(lanes::<_, u32>(&h)) {
+                    *o = f16::from_bits(b as u16);
+                }
+            }
+        }
+    }
+}
+
+pub fn i8_to_f16(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
+    let (q, sc, y) = (i[0].as_i8()?, i[1].as_f32()?, o[0].as_f16_mut()?);
+    let d = p.usize("d");
+    match cpu {
+        Cpu::Scalar => {
+            for ((row, out), &s) in q.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(sc) {
+                for (o, &c) in out.iter_mut().zip(row) {
+                    *o = f16::from_f32(c as f32 * s);
+                }
+            }
+        }
+        Cpu::Simd => arch().dispatch(Dequant { q, sc, y, d }),
+        Cpu::Parallel if q.len() < 2 * GRAIN => arch().dispatch(Dequant { q, sc, y, d }),
+        Cpu::Parallel => {
+            let per = (GRAIN / d).max(1);
+            y.par_chunks_mut(per * d)
+                .zip(sc.par_chunks(per))
+                .zip(q.par_chunks(per * d))
+                .for_each(|((y, sc), q)| arch().dispatch(Dequant { q, sc, y, d }))
+        }
+    }
+    Ok(())
+}

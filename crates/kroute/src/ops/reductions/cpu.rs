@@ -1,0 +1,455 @@
+//! reductions on the CPU. Sums run f32 lanes over L1-sized blocks and carry block totals in
+//! f64; the variance combines per-block (n, mean, M2) with Chan's formula, so the input is read
+//! from memory once; arg-reductions find a block's extreme with vectors and scan only blocks
+//! that improve on it.
+
+use crate::backend::cpu::drivers::{par_fold, sum as drive_sum, SumTerms, BLOCK};
+use crate::backend::cpu::{arch, Cpu};
+use crate::params::Params;
+use crate::tensor::Tensor;
+use crate::Result;
+use pulp::{Simd, WithSimd};
+
+pub struct Identity;
+impl SumTerms for Identity {
+    fn scalar(&self, x: f32) -> f64 {
+        x as f64
+    }
+    #[inline(always)]
+    fn vector<S: Simd>(&self, _: S, x: S::f32s) -> S::f32s {
+        x
+    }
+}
+
+pub struct Square;
+impl SumTerms for Square {
+    fn scalar(&self, x: f32) -> f64 {
+        x as f64 * x as f64
+    }
+    #[inline(always)]
+    fn vector<S: Simd>(&self, s: S, x: S::f32s) -> S::f32s {
+        s.mul_f32s(x, x)
+    }
+}
+
+fn put_f32(o: &mut [Tensor], v: f64) -> Result<()> {
+    o[0].as_f32_mut()?[0] = v as f32;
+    Ok(())
+}
+
+pub fn sum(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    put_f32(o, drive_sum(cpu, &Identity, i[0].as_f32()?))
+}
+
+pub fn mean(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    let x = i[0].as_f32()?;
+    put_f32(o, drive_sum(cpu, &Identity, x) / x.len() as f64)
+}
+
+pub fn l2(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    put_f32(o, drive_sum(cpu, &Square, i[0].as_f32()?).sqrt())
+}
+
+// ---- min / max ---------------------------------------------------------------------------
+
+/// The extreme of a slice with NaN propagation; `MAX` picks max.
+fn extreme<const MAX: bool>(cpu: Cpu, x: &[f32]) -> f32 {
+    let better = |a: f32, b: f32| {
+        if a.is_nan() || b.is_nan() {
+            f32::NAN
+        } else if (b > a) == MAX && b != a {
+            b
+        } else {
+            a
+        }
+    };
+    match cpu {
+        Cpu::Scalar => {
+            let mut m = x[0];
+            for &v in x {
+                if v.is_nan() {
+                    return v;
+                }
+                if (MAX && v > m) || (!MAX && v < m) {
+                    m = v;
+                }
+            }
+            m
+        }
+        Cpu::Simd => extreme_simd::<MAX>(x),
+        Cpu::Parallel => par_fold(x.len(), |r| extreme_simd::<MAX>(&x[r]), x[0], better),
+    }
+}
+
+fn extreme_simd<const MAX: bool>(x: &[f32]) -> f32 {
+    struct Op<'a, const MAX: bool>(&'a [f32]);
+    impl<const MAX: bool> WithSimd for Op<'_, MAX> {
+        type Output = f32;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) -> f32 {
+            let x = self.0;
+            let (v, tail) = S::as_simd_f32s(x);
+            let start = s.splat_f32s(x[0]);
+            let mut acc = [start; 4];
+            // NaN is tracked apart from the min/max: the instructions drop it.
+            let (yes, no) = (s.splat_u32s(1), s.splat_u32s(0));
+            let mut nan = s.select_u32s(s.equal_f32s(start, start), no, yes);
+            let mut quads = v.chunks_exact(4);
+            for q in &mut quads {
+                for k in 0..4 {
+                    acc[k] = if MAX {
+                        s.max_f32s(acc[k], q[k])
+                    } else {
+                        s.min_f32s(acc[k], q[k])
+                    };
+                    nan = s.or_u32s(nan, s.select_u32s(s.equal_f32s(q[k], q[k]), no, yes));
+                }
+            }
+            for &a in quads.remainder() {
+                acc[0] = if MAX {
+                    s.max_f32s(acc[0], a)
+                } else {
+                    s.min_f32s(acc[0], a)
+                };
+                nan = s.or_u32s(nan, s.select_u32s(s.equal_f32s(a, a), no, yes));
+            }
+            let nan_lanes: &[u32] = crate::backend::cpu::lanes(&nan);
+            if nan_lanes.iter().any(|&w| w != 0) || tail.iter().any(|v| v.is_nan()) {
+                return f32::NAN;
+            }
+            let pick = |a, b| {
+                if MAX {
+                    s.max_f32s(a, b)
+                } else {
+                    s.min_f32s(a, b)
+                }
+            };
+            let m = pick(pick(acc[0], acc[1]), pick(acc[2], acc[3]));
+            let mut r = if MAX {
+                s.reduce_max_f32s(m)
+            } else {
+                s.reduce_min_f32s(m)
+            };
+            for &t in tail {
+                r = if MAX { r.max(t) } else { r.min(t) };
+            }
+            r
+        }
+    }
+    arch().dispatch(Op::<MAX>(x))
+}
+
+pub fn min(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    o[0].as_f32_mut()?[0] = extreme::<false>(cpu, i[0].as_f32()?);
+    Ok(())
+}
+
+pub fn max(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    o[0].as_f32_mut()?[0] = extreme::<true>(cpu, i[0].as_f32()?);
+    Ok(())
+}
+
+// ---- argmax / argmin ---------------------------------------------------------------------
+
+/// The best (value, index) so far; `nan` once a NaN was seen (then index is the first NaN).
+#[derive(Clone, Copy)]
+struct Best {
+    value: f32,
+    index: usize,
+    nan: bool,
+}
+
+/// Combine two partials where `a` covers earlier indices: NaN wins, then strictly better
+/// values, so ties keep the lower index.
+fn combine<const MAX: bool>(a: Option<Best>, b: Option<Best>) -> Option<Best> {
+    match (a, b) {
+        (None, b) => b,
+        (a, None) => a,
+        (Some(a), Some(b)) => Some(if a.nan {
+            a
+        } else if b.nan || (MAX && b.value > a.value) || (!MAX && b.value < a.value) {
+            b
+        } else {
+            a
+        }),
+    }
+}
+
+fn arg<const MAX: bool>(cpu: Cpu, x: &[f32]) -> usize {
+    let best = match cpu {
+        Cpu::Scalar => {
+            let mut best = 0;
+            for (i, &v) in x.iter().enumerate() {
+                if v.is_nan() {
+                    return i;
+                }
+                if (MAX && v > x[best]) || (!MAX && v < x[best]) {
+                    best = i;
+                }
+            }
+            return best;
+        }
+        Cpu::Simd => arg_simd::<MAX>(x, 0),
+        Cpu::Parallel => par_fold(
+            x.len(),
+            |r| arg_simd::<MAX>(&x[r.clone()], r.start),
+            None,
+            combine::<MAX>,
+        ),
+    };
+    best.map_or(0, |b| b.index)
+}
+
+fn arg_simd<const MAX: bool>(x: &[f32], offset: usize) -> Option<Best> {
+    let mut best: Option<Best> = None;
+    for (k, block) in x.chunks(BLOCK).enumerate() {
+        let m = extreme_simd::<MAX>(block);
+        let base = offset + k * BLOCK;
+        if m.is_nan() {
+            let i = block.iter().position(|v| v.is_nan()).unwrap_or(0);
+            return combine::<MAX>(
+                best,
+                Some(Best {
+                    value: m,
+                    index: base + i,
+                    nan: true,
+                }),
+            );
+        }
+        let improves = match best {
+            None => true,
+            Some(b) => (MAX && m > b.value) || (!MAX && m < b.value),
+        };
+        if improves {
+            // The block is in L1: finding the first element equal to its extreme is cheap,
+            // and on random data few blocks improve on the running best.
+            let i = block.iter().position(|&v| v == m).unwrap_or(0);
+            best = Some(Best {
+                value: m,
+                index: base + i,
+                nan: false,
+            });
+        }
+    }
+    best
+}
+
+pub fn argmax(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    o[0].as_u64_mut()?[0] = arg::<true>(cpu, i[0].as_f32()?) as u64;
+    Ok(())
+}
+
+pub fn argmin(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    o[0].as_u64_mut()?[0] = arg::<false>(cpu, i[0].as_f32()?) as u64;
+    Ok(())
+}
+
+// ---- variance ----------------------------------------------------------------------------
+
+/// Count, mean and sum of squared deviations of a part of the input.
+#[derive(Clone, Copy)]
+pub struct Moments {
+    pub n: f64,
+    pub mean: f64,
+    pub m2: f64,
+}
+
+impl Moments {
+    const EMPTY: Moments = Moments {
+        n: 0.0,
+        mean: 0.0,
+        m2: 0.0,
+    };
+
+    /// Chan et al.'s pairwise combine.
+    pub fn combine(a: Moments, b: Moments) -> Moments {
+        if a.n == 0.0 {
+            return b;
+        }
+        if b.n == 0.0 {
+            return a;
+        }
+        let n = a.n + b.n;
+        let d = b.mean - a.mean;
+        Moments {
+            n,
+            mean: a.mean + d * (b.n / n),
+            m2: a.m2 + b.m2 + d * d * (a.n * b.n / n),
+        }
+    }
+
+    pub fn var(&self) -> f64 {
+        self.m2 / self.n
+    }
+}
+
+/// Moments of one L1-sized block: a first pass finds the block mean c, a second pass (from L1)
+/// sums (x − c) and (x − c)², which cannot cancel catastrophically.
+#[inline(always)]
+fn block_moments<S: Simd>(s: S, block: &[f32]) -> Moments {
+    let n = block.len() as f64;
+    let (v, tail) = S::as_simd_f32s(block);
+    let mut acc = s.splat_f32s(0.0);
+    for &a in v {
+        acc = s.add_f32s(acc, a);
+    }
+    let sum = s.reduce_sum_f32s(acc) as f64 + tail.iter().map(|&t| t as f64).sum::<f64>();
+    let c = (sum / n) as f32;
+    let cv = s.splat_f32s(c);
+    let (mut s1, mut s2) = (s.splat_f32s(0.0), s.splat_f32s(0.0));
+    for &a in v {
+        let d = s.sub_f32s(a, cv);
+        s1 = s.add_f32s(s1, d);
+        s2 = s.mul_add_f32s(d, d, s2);
+    }
+    let (mut t1, mut t2) = (s.reduce_sum_f32s(s1) as f64, s.reduce_sum_f32s(s2) as f64);
+    for &t in tail {
+        let d = t as f64 - c as f64;
+        t1 += d;
+        t2 += d * d;
+    }
+    Moments {
+        n,
+        mean: c as f64 + t1 / n,
+        m2: t2 - t1 * t1 / n,
+    }
+}
+
+fn moments_simd(x: &[f32]) -> Moments {
+    struct Op<'a>(&'a [f32]);
+    impl WithSimd for Op<'_> {
+        type Output = Moments;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) -> Moments {
+            self.0.chunks(BLOCK).fold(Moments::EMPTY, |m, b| {
+                Moments::combine(m, block_moments(s, b))
+            })
+        }
+    }
+    arch().dispatch(Op(x))
+}
+
+pub fn moments(cpu: Cpu, x: &[f32]) -> Moments {
+    match cpu {
+        Cpu::Scalar => {
+            // Two passes in f64: plain and exact enough at any N.
+            let n = x.len() as f64;
+            let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+            let m2 = x
+                .iter()
+                .map(|&v| (v as f64 - mean) * (v as f64 - mean))
+                .sum();
+            Moments { n, mean, m2 }
+        }
+        Cpu::Simd => moments_simd(x),
+        Cpu::Parallel => par_fold(
+            x.len(),
+            |r| moments_simd(&x[r]),
+            Moments::EMPTY,
+            Moments::combine,
+        ),
+    }
+}
+
+pub fn var(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    put_f32(o, moments(cpu, i[0].as_f32()?).var())
+}
+
+pub fn stddev(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    put_f32(o, moments(cpu, i[0].as_f32()?).var().sqrt())
+}
+
+// ---- histogram ---------------------------------------------------------------------------
+
+struct Bins {
+    bins: usize,
+    lo: f32,
+    hi: f32,
+}
+
+/// Counts with one extra slot (index `bins`) that swallows uncounted values, so the vector
+/// path needs no branch.
+fn histogram_simd(h: &Bins, x: &[f32]) -> Vec<u64> {
+    struct Op<'a>(&'a Bins, &'a [f32]);
+    impl WithSimd for Op<'_> {
+        type Output = Vec<u64>;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) -> Vec<u64> {
+            let Op(h, x) = self;
+            let slots = h.bins + 1;
+            // Four private copies break the store-to-load chains of repeated bins.
+            let mut counts = vec![0u32; 4 * slots];
+            let mut total = vec![0u64; slots];
+            let (lo, hi) = (s.splat_f32s(h.lo), s.splat_f32s(h.hi));
+            let nbins = s.splat_f32s(h.bins as f32);
+            let width = s.splat_f32s(h.hi - h.lo);
+            let magic = s.splat_f32s(8_388_608.0); // 2^23: adding it rounds to an integer
+            let last = s.splat_u32s(h.bins as u32 - 1);
+            let dump = s.splat_u32s(h.bins as u32);
+            let mantissa = s.splat_u32s(0x7f_ffff);
+            let one = s.splat_f32s(1.0);
+            // u32 counters are flushed before they could overflow.
+            for segment in x.chunks(1 << 30) {
+                let (v, tail) = S::as_simd_f32s(segment);
+                for &a in v {
+                    let q = s.div_f32s(s.mul_f32s(s.sub_f32s(a, lo), nbins), width);
+                    let valid = s.and_m32s(
+                        s.greater_than_or_equal_f32s(a, lo),
+                        s.less_than_or_equal_f32s(a, hi),
+                    );
+                    let q = s.select_f32s(valid, q, s.splat_f32s(0.0));
+                    let r = s.sub_f32s(s.add_f32s(q, magic), magic);
+                    let fl = s.select_f32s(s.greater_than_f32s(r, q), s.sub_f32s(r, one), r);
+                    let idx = s.and_u32s(s.transmute_u32s_f32s(s.add_f32s(fl, magic)), mantissa);
+                    let idx = s.min_u32s(idx, last);
+                    let idx = s.select_u32s(valid, idx, dump);
+                    let lanes: &[u32] = crate::backend::cpu::lanes(&idx);
+                    for (k, &b) in lanes.iter().enumerate() {
+                        counts[(k & 3) * slots + b as usize] += 1;
+                    }
+                }
+                for &t in tail {
+                    let b = super::bin_of(t, h.bins, h.lo, h.hi).unwrap_or(h.bins);
+                    counts[b] += 1;
+                }
+                for (k, c) in counts.iter_mut().enumerate() {
+                    total[k % slots] += *c as u64;
+                    *c = 0;
+                }
+            }
+            total.truncate(h.bins);
+            total
+        }
+    }
+    arch().dispatch(Op(h, x))
+}
+
+pub fn histogram(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
+    let x = i[0].as_f32()?;
+    let h = Bins {
+        bins: p.usize("bins"),
+        lo: p.f32("lo"),
+        hi: p.f32("hi"),
+    };
+    let counts = match cpu {
+        Cpu::Scalar => {
+            let mut c = vec![0u64; h.bins];
+            for &v in x {
+                if let Some(b) = super::bin_of(v, h.bins, h.lo, h.hi) {
+                    c[b] += 1;
+                }
+            }
+            c
+        }
+        Cpu::Simd => histogram_simd(&h, x),
+        Cpu::Parallel => {
+            let parts = crate::backend::cpu::par_map_ranges(x.len(), |r| histogram_simd(&h, &x[r]));
+            parts.into_iter().fold(vec![0u64; h.bins], |mut acc, p| {
+                acc.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+                acc
+            })
+        }
+    };
+    o[0].as_u64_mut()?.copy_from_slice(&counts);
+    Ok(())
+}

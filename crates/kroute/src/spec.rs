@@ -1,0 +1,269 @@
+//! The contract in code: what a kernel computes, its parameters, its cost and its tolerance.
+//!
+//! Every kernel of `KERNELS.md` has one `KernelSpec`. Specs are plain data (no behaviour beyond
+//! the cost formulas), so the whole catalog can be listed, documented and checked without any
+//! implementation existing yet.
+
+use serde::Serialize;
+
+/// The 21 domains of the catalog, in `KERNELS.md` order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Domain {
+    Elementwise,
+    Activations,
+    Reductions,
+    Fused,
+    DotProducts,
+    Quantization,
+    Prng,
+    Correlation,
+    Softmax,
+    Normalization,
+    Attention,
+    Loss,
+    Optimizers,
+    FusedCustom,
+    Fft,
+    Signal,
+    Linalg,
+    Simulation,
+    Sorting,
+    Layout,
+    Scans,
+}
+
+impl Domain {
+    pub const ALL: [Domain; 21] = [
+        Domain::Elementwise,
+        Domain::Activations,
+        Domain::Reductions,
+        Domain::Fused,
+        Domain::DotProducts,
+        Domain::Quantization,
+        Domain::Prng,
+        Domain::Correlation,
+        Domain::Softmax,
+        Domain::Normalization,
+        Domain::Attention,
+        Domain::Loss,
+        Domain::Optimizers,
+        Domain::FusedCustom,
+        Domain::Fft,
+        Domain::Signal,
+        Domain::Linalg,
+        Domain::Simulation,
+        Domain::Sorting,
+        Domain::Layout,
+        Domain::Scans,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Elementwise => "elementwise",
+            Domain::Activations => "activations",
+            Domain::Reductions => "reductions",
+            Domain::Fused => "fused",
+            Domain::DotProducts => "dot_products",
+            Domain::Quantization => "quantization",
+            Domain::Prng => "prng",
+            Domain::Correlation => "correlation",
+            Domain::Softmax => "softmax",
+            Domain::Normalization => "normalization",
+            Domain::Attention => "attention",
+            Domain::Loss => "loss",
+            Domain::Optimizers => "optimizers",
+            Domain::FusedCustom => "fused_custom",
+            Domain::Fft => "fft",
+            Domain::Signal => "signal",
+            Domain::Linalg => "linalg",
+            Domain::Simulation => "simulation",
+            Domain::Sorting => "sorting",
+            Domain::Layout => "layout",
+            Domain::Scans => "scans",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Domain> {
+        Domain::ALL.into_iter().find(|d| d.name() == s)
+    }
+}
+
+/// Tolerance classes of `KERNELS.md` §3.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "class", rename_all = "snake_case")]
+pub enum Tolerance {
+    /// Byte-identical output.
+    Bits,
+    /// Identical values; +0 == −0, any NaN matches any NaN.
+    Exact,
+    /// Integer codes within k of the reference.
+    Codes { k: u32 },
+    /// Within k ulps of the f32-rounded reference.
+    Ulp { k: u32 },
+    /// |y − r| ≤ atol + rtol·|r| per element.
+    Elementwise { rtol: f64, atol: f64 },
+    /// |y − r| ≤ rtol·S per output, S = Σ|terms| (the reference supplies S).
+    Sum { rtol: f64 },
+    /// ‖y − r‖₂ ≤ rtol·‖r‖₂ over the whole output.
+    Norm { rtol: f64 },
+    /// |y − r| ≤ atol + rtol·|r| for statistics.
+    Stat { rtol: f64, atol: f64 },
+}
+
+impl Tolerance {
+    /// Classes whose verification must include N = 10^8 (KERNELS.md §3).
+    pub fn needs_large_n(&self) -> bool {
+        matches!(
+            self,
+            Tolerance::Sum { .. } | Tolerance::Stat { .. } | Tolerance::Norm { .. }
+        )
+    }
+
+    pub fn describe(&self) -> String {
+        match *self {
+            Tolerance::Bits => "bits".into(),
+            Tolerance::Exact => "exact".into(),
+            Tolerance::Codes { k } => format!("codes({k})"),
+            Tolerance::Ulp { k } => format!("ulp({k})"),
+            Tolerance::Elementwise { rtol, atol } => format!("elementwise({rtol:e}, {atol:e})"),
+            Tolerance::Sum { rtol } => format!("sum({rtol:e})"),
+            Tolerance::Norm { rtol } => format!("norm({rtol:e})"),
+            Tolerance::Stat { rtol, atol } if atol == 0.0 => format!("stat({rtol:e})"),
+            Tolerance::Stat { rtol, atol } => format!("stat({rtol:e}, {atol:e})"),
+        }
+    }
+}
+
+/// The headline metric a kernel is judged by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Bytes moved over time against measured memory bandwidth (the default).
+    Bandwidth,
+    /// GFLOP/s, for compute-bound kernels (matmul, attention).
+    Flops,
+    /// Gkey/s, for sorts.
+    Keys,
+    /// Samples/s, for kernels that read almost nothing (Monte Carlo).
+    Samples,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    /// An f32 value (the reference widens the f32 value, KERNELS.md §1).
+    F32,
+    /// An f64 value, where the entry says so.
+    F64,
+    /// An integer (sizes, counts, steps).
+    Int,
+}
+
+/// One parameter of a kernel: its default and its valid closed range.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub default: f64,
+    pub min: f64,
+    pub max: f64,
+    pub doc: &'static str,
+}
+
+impl ParamSpec {
+    pub const fn f32(
+        name: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+        doc: &'static str,
+    ) -> Self {
+        ParamSpec {
+            name,
+            kind: ParamKind::F32,
+            default,
+            min,
+            max,
+            doc,
+        }
+    }
+    pub const fn f64(
+        name: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+        doc: &'static str,
+    ) -> Self {
+        ParamSpec {
+            name,
+            kind: ParamKind::F64,
+            default,
+            min,
+            max,
+            doc,
+        }
+    }
+    pub const fn int(
+        name: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+        doc: &'static str,
+    ) -> Self {
+        ParamSpec {
+            name,
+            kind: ParamKind::Int,
+            default,
+            min,
+            max,
+            doc,
+        }
+    }
+}
+
+/// One kernel of the catalog, as `KERNELS.md` and its domain file define it.
+#[derive(Debug, Serialize)]
+pub struct KernelSpec {
+    pub name: &'static str,
+    pub domain: Domain,
+    /// One line: the math, in the words of the entry's **Computes**.
+    pub computes: &'static str,
+    /// The entry's **Shapes at N**, as written: inputs (with distributions) → outputs.
+    pub shapes: &'static str,
+    pub params: &'static [ParamSpec],
+    pub tolerance: Tolerance,
+    pub metric: Metric,
+    /// Minimal bytes at problem size N with default parameters.
+    #[serde(skip)]
+    pub bytes: fn(u64) -> f64,
+    /// Counted flops at problem size N with default parameters (KERNELS.md §1 counting rules).
+    #[serde(skip)]
+    pub flops: fn(u64) -> f64,
+}
+
+impl KernelSpec {
+    pub fn param(&self, name: &str) -> Option<&ParamSpec> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+/// R = max(1, ⌊N/D⌋): the row count of a "rows × D" kernel.
+pub const fn rows(n: u64, d: u64) -> u64 {
+    let r = n / d;
+    if r == 0 {
+        1
+    } else {
+        r
+    }
+}
+
+/// G = round(√N): the side of a square grid.
+pub fn side2(n: u64) -> u64 {
+    ((n as f64).sqrt().round() as u64).max(1)
+}
+
+/// G = round(∛N): the side of a cubic grid.
+pub fn side3(n: u64) -> u64 {
+    ((n as f64).cbrt().round() as u64).max(1)
+}

@@ -1,0 +1,257 @@
+//! The one checker: an output against the f64 reference, under the kernel's tolerance class
+//! (KERNELS.md §3). `cargo test`, `kroute verify`, `kroute bench` (before timing) and the peers
+//! all go through `compare`.
+
+use crate::spec::Tolerance;
+use crate::tensor::{DType, Tensor, TensorDesc};
+use half::f16;
+use serde::Serialize;
+
+/// The reference result for one output: values in f64 (exact for integers), and for the
+/// `sum` class the condition scale S = Σ|terms| of each element.
+#[derive(Clone, Debug)]
+pub struct Expected {
+    pub desc: TensorDesc,
+    pub values: Vec<f64>,
+    pub scale: Option<Vec<f64>>,
+}
+
+impl Expected {
+    pub fn new(dtype: DType, shape: &[usize], values: Vec<f64>) -> Expected {
+        Expected {
+            desc: TensorDesc::new(dtype, shape),
+            values,
+            scale: None,
+        }
+    }
+    pub fn with_scale(mut self, scale: Vec<f64>) -> Expected {
+        self.scale = Some(scale);
+        self
+    }
+}
+
+/// How close an output came: the worst error as a fraction of what the tolerance allows
+/// (≤ 1 passes), and the first failing element if any.
+#[derive(Clone, Debug, Serialize)]
+pub struct Agreement {
+    pub passed: bool,
+    /// max over elements of |error| / allowed (0 for exact matches).
+    pub worst_ratio: f64,
+    pub failures: usize,
+    pub first_failure: Option<String>,
+}
+
+/// Round a reference value to the output's element type (the reference rounds once).
+fn round_to(dtype: DType, r: f64) -> f64 {
+    match dtype {
+        DType::F32 => r as f32 as f64,
+        DType::F16 => f16::from_f64(r).to_f64(),
+        _ => r,
+    }
+}
+
+/// Distance in units in the last place between two finite f32 values.
+fn ulp_distance(a: f32, b: f32) -> u64 {
+    fn key(x: f32) -> i64 {
+        let b = x.to_bits() as i32 as i64;
+        if b < 0 {
+            i32::MIN as i64 - b
+        } else {
+            b
+        }
+    }
+    (key(a) - key(b)).unsigned_abs()
+}
+
+pub fn compare(tol: Tolerance, got: &Tensor, exp: &Expected) -> Agreement {
+    let fail = |msg: String| Agreement {
+        passed: false,
+        worst_ratio: f64::INFINITY,
+        failures: 1,
+        first_failure: Some(msg),
+    };
+    if got.dtype() != exp.desc.dtype {
+        return fail(format!(
+            "dtype {} where {} was expected",
+            got.dtype().name(),
+            exp.desc.dtype.name()
+        ));
+    }
+    if got.shape() != exp.desc.shape.as_slice() {
+        return fail(format!(
+            "shape {:?} where {:?} was expected",
+            got.shape(),
+            exp.desc.shape
+        ));
+    }
+    let g = got.to_f64_vec();
+    let dtype = exp.desc.dtype;
+    let mut worst = 0.0f64;
+    let mut failures = 0usize;
+    let mut first = None;
+    let mut note = |i: usize, ratio: f64, gi: f64, ri: f64, allowed: f64| {
+        if ratio.is_nan() || ratio > 1.0 {
+            failures += 1;
+            if first.is_none() {
+                first = Some(format!(
+                    "element {i}: got {gi:e}, expected {ri:e} (allowed error {allowed:e})"
+                ));
+            }
+        }
+        if !ratio.is_nan() {
+            worst = worst.max(ratio);
+        } else {
+            worst = f64::INFINITY;
+        }
+    };
+
+    if let Tolerance::Norm { rtol } = tol {
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        for (i, (&gi, &ri)) in g.iter().zip(&exp.values).enumerate() {
+            if ri.is_nan() != gi.is_nan() || (ri.is_infinite() && gi != ri) {
+                note(i, f64::INFINITY, gi, ri, 0.0);
+            } else if ri.is_finite() {
+                num += (gi - ri) * (gi - ri);
+                den += ri * ri;
+            }
+        }
+        let allowed = rtol * den.sqrt();
+        let err = num.sqrt();
+        let ratio = if err == 0.0 { 0.0 } else { err / allowed };
+        if ratio > 1.0 {
+            note(0, ratio, err, den.sqrt(), allowed);
+        }
+        worst = worst.max(ratio);
+    } else {
+        for (i, (&gi, &ri)) in g.iter().zip(&exp.values).enumerate() {
+            let r = round_to(dtype, ri);
+            // NaN where and only where the reference is NaN; ±inf exactly.
+            if r.is_nan() || gi.is_nan() {
+                if r.is_nan() != gi.is_nan() {
+                    note(i, f64::INFINITY, gi, r, 0.0);
+                }
+                continue;
+            }
+            if r.is_infinite() || gi.is_infinite() {
+                if r != gi {
+                    note(i, f64::INFINITY, gi, r, 0.0);
+                }
+                continue;
+            }
+            // Tolerances compare against the reference rounded once to the output type.
+            let err = (gi - r).abs();
+            let allowed = match tol {
+                Tolerance::Bits | Tolerance::Exact => {
+                    // Compare against the reference rounded to the output type; +0 == −0.
+                    let e = (gi - r).abs();
+                    if e != 0.0 {
+                        note(i, f64::INFINITY, gi, r, 0.0);
+                    }
+                    if matches!(tol, Tolerance::Bits)
+                        && gi == 0.0
+                        && gi.is_sign_negative() != r.is_sign_negative()
+                    {
+                        note(i, f64::INFINITY, gi, r, 0.0);
+                    }
+                    continue;
+                }
+                Tolerance::Codes { k } => k as f64,
+                Tolerance::Ulp { k } => {
+                    let d = ulp_distance(gi as f32, r as f32) as f64;
+                    note(
+                        i,
+                        d / (k.max(1) as f64)
+                            * if k == 0 && d > 0.0 {
+                                f64::INFINITY
+                            } else {
+                                1.0
+                            },
+                        gi,
+                        r,
+                        k as f64,
+                    );
+                    continue;
+                }
+                Tolerance::Elementwise { rtol, atol } | Tolerance::Stat { rtol, atol } => {
+                    atol + rtol * r.abs()
+                }
+                Tolerance::Sum { rtol } => {
+                    let s = exp.scale.as_ref().map_or(r.abs(), |s| s[i]);
+                    rtol * s
+                }
+                Tolerance::Norm { .. } => unreachable!("handled above"),
+            };
+            let ratio = if err == 0.0 { 0.0 } else { err / allowed };
+            note(i, ratio, gi, r, allowed);
+        }
+    }
+    Agreement {
+        passed: failures == 0,
+        worst_ratio: worst,
+        failures,
+        first_failure: first,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exp1(v: f64) -> Expected {
+        Expected::new(DType::F32, &[1], vec![v])
+    }
+
+    #[test]
+    fn exact_treats_signed_zeros_and_nans_alike() {
+        let t = |v: f32| Tensor::f32(vec![v]);
+        assert!(compare(Tolerance::Exact, &t(-0.0), &exp1(0.0)).passed);
+        assert!(compare(Tolerance::Exact, &t(f32::NAN), &exp1(f64::NAN)).passed);
+        assert!(!compare(Tolerance::Exact, &t(f32::NAN), &exp1(1.0)).passed);
+        assert!(!compare(Tolerance::Exact, &t(1.0), &exp1(f64::NAN)).passed);
+        assert!(!compare(Tolerance::Exact, &t(1.0), &exp1(1.0 + 1e-7)).passed);
+        assert!(!compare(Tolerance::Bits, &t(-0.0), &exp1(0.0)).passed);
+    }
+
+    #[test]
+    fn infinities_must_match_exactly() {
+        let tol = Tolerance::Elementwise {
+            rtol: 1.0,
+            atol: 1.0,
+        };
+        assert!(compare(tol, &Tensor::f32(vec![f32::INFINITY]), &exp1(f64::INFINITY)).passed);
+        assert!(!compare(tol, &Tensor::f32(vec![f32::MAX]), &exp1(f64::INFINITY)).passed);
+        assert!(
+            !compare(
+                tol,
+                &Tensor::f32(vec![f32::NEG_INFINITY]),
+                &exp1(f64::INFINITY)
+            )
+            .passed
+        );
+    }
+
+    #[test]
+    fn sum_class_scales_by_condition() {
+        let tol = Tolerance::Sum { rtol: 1e-5 };
+        let e = exp1(1.0).with_scale(vec![1e6]);
+        assert!(compare(tol, &Tensor::f32(vec![1.0 + 9.0]), &e).passed);
+        assert!(!compare(tol, &Tensor::f32(vec![1.0 + 11.0]), &e).passed);
+    }
+
+    #[test]
+    fn shape_and_dtype_are_checked() {
+        let e = Expected::new(DType::F32, &[2], vec![1.0, 2.0]);
+        assert!(!compare(Tolerance::Exact, &Tensor::f32(vec![1.0]), &e).passed);
+        assert!(!compare(Tolerance::Exact, &Tensor::u8(vec![1, 2]), &e).passed);
+    }
+
+    #[test]
+    fn ulp_counts_across_zero() {
+        assert_eq!(ulp_distance(f32::from_bits(1), -f32::from_bits(1)), 2);
+        let tol = Tolerance::Ulp { k: 1 };
+        let one_up = f32::from_bits(1.0f32.to_bits() + 1);
+        assert!(compare(tol, &Tensor::f32(vec![one_up]), &exp1(1.0)).passed);
+        let two_up = f32::from_bits(1.0f32.to_bits() + 2);
+        assert!(!compare(tol, &Tensor::f32(vec![two_up]), &exp1(1.0)).passed);
+    }
+}
