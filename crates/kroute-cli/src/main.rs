@@ -1,1 +1,174 @@
-fn main() {}
+//! `kroute`: a thin command line over the library and the harness.
+
+mod commands;
+mod npy;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kroute",
+    version,
+    about = "Compute kernels on every backend, verified and measured"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone, Default)]
+pub struct Filters {
+    /// Only kernels of this domain (repeatable).
+    #[arg(long = "domain", value_name = "D")]
+    pub domains: Vec<String>,
+    /// Only this kernel (repeatable).
+    #[arg(long = "kernel", value_name = "K")]
+    pub kernels: Vec<String>,
+    /// Only this backend (repeatable; default: scalar, simd, parallel).
+    #[arg(long = "backend", value_name = "B")]
+    pub backends: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The whole catalog with its coverage matrix (kernel × backend).
+    List {
+        #[arg(long = "domain", value_name = "D")]
+        domains: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check implementations against the f64 reference (sizes 0, 1, 7, 1000003, N; 10^8 for
+    /// sum-, stat- and norm-class kernels) and on every edge case.
+    Verify {
+        #[command(flatten)]
+        filters: Filters,
+        /// The main size N.
+        #[arg(long, default_value_t = 10_000_000)]
+        n: usize,
+        /// Skip the N = 10^8 runs of sum-, stat- and norm-class kernels.
+        #[arg(long)]
+        no_large: bool,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Write every outcome as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Describe this machine: CPU, SIMD level dispatched, caches, measured memory bandwidth.
+    Probe {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time kernels honestly: verified first, rotated inputs, min / median / p90, GB/s and % of
+    /// the probe's measured bandwidth.
+    Bench {
+        #[command(flatten)]
+        filters: Filters,
+        /// Problem size (repeatable; default 10^7).
+        #[arg(long = "n", value_name = "N")]
+        sizes: Vec<f64>,
+        /// Write the results (schema kroute.bench/1) to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Time budget per configuration, in milliseconds.
+        #[arg(long, default_value_t = 1500)]
+        budget_ms: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Run one kernel on .npy files.
+    Run {
+        kernel: String,
+        /// Parameter override, k=v (repeatable).
+        #[arg(long = "param", value_name = "K=V")]
+        params: Vec<String>,
+        /// Input files in the order the entry lists them.
+        #[arg(long = "input", value_name = "FILE")]
+        inputs: Vec<PathBuf>,
+        /// Output files in the order the entry lists them (one per output).
+        #[arg(long = "out", value_name = "FILE")]
+        outputs: Vec<PathBuf>,
+        #[arg(long, default_value = "parallel")]
+        backend: String,
+    },
+    /// Write a kernel's benchmark inputs at size N as .npy files (for peers).
+    Workload {
+        kernel: String,
+        #[arg(long, default_value_t = 10_000_000.0)]
+        n: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Folder for in0.npy, in1.npy, …
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Check output files against the f64 reference (how peers are verified).
+    Check {
+        kernel: String,
+        #[arg(long = "param", value_name = "K=V")]
+        params: Vec<String>,
+        #[arg(long = "input", value_name = "FILE")]
+        inputs: Vec<PathBuf>,
+        #[arg(long = "output", value_name = "FILE")]
+        outputs: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    // Behave like a Unix tool when the reader goes away (`kroute list | head`): Rust ignores
+    // SIGPIPE, which turns the next print into a panic.
+    #[cfg(unix)]
+    // SAFETY: called before any other thread exists; restores the default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List { domains, json } => commands::list(&domains, json),
+        Command::Verify {
+            filters,
+            n,
+            no_large,
+            seed,
+            json,
+        } => commands::verify(&filters, n, !no_large, seed, json),
+        Command::Probe { json } => commands::probe(json),
+        Command::Bench {
+            filters,
+            sizes,
+            json,
+            budget_ms,
+            seed,
+        } => commands::bench(&filters, &sizes, json, budget_ms, seed),
+        Command::Run {
+            kernel,
+            params,
+            inputs,
+            outputs,
+            backend,
+        } => commands::run(&kernel, &params, &inputs, &outputs, &backend),
+        Command::Workload {
+            kernel,
+            n,
+            seed,
+            dir,
+        } => commands::workload(&kernel, n, seed, &dir),
+        Command::Check {
+            kernel,
+            params,
+            inputs,
+            outputs,
+        } => commands::check(&kernel, &params, &inputs, &outputs),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -50,6 +50,12 @@ impl fmt::Display for Error {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            Error::NotImplemented { kernel, backend } if backend == "any" => {
+                write!(
+                    f,
+                    "kernel '{kernel}' is in the catalog but has no implementation yet"
+                )
+            }
             Error::NotImplemented { kernel, backend } => {
                 write!(f, "kernel '{kernel}' has no '{backend}' implementation yet")
             }

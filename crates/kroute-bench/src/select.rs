@@ -1,0 +1,47 @@
+//! Choosing what to verify or time from `--domain`, `--kernel` and `--backend` filters, with
+//! clear errors for names that do not exist.
+
+use kroute::op::{ops, Op};
+use kroute::{Backend, Domain, Error, Result};
+
+pub struct Selection {
+    pub ops: Vec<&'static Op>,
+    pub backends: Vec<Backend>,
+}
+
+/// Implemented ops matching any of `domains` and any of `kernels` (empty = all), and the
+/// requested backends (empty = every CPU backend).
+pub fn select(domains: &[String], kernels: &[String], backends: &[String]) -> Result<Selection> {
+    let domains: Vec<Domain> = domains
+        .iter()
+        .map(|d| {
+            Domain::from_name(d).ok_or_else(|| {
+                Error::Param(format!(
+                    "unknown domain '{d}' (expected one of: {})",
+                    Domain::ALL.map(|d| d.name()).join(", ")
+                ))
+            })
+        })
+        .collect::<Result<_>>()?;
+    for k in kernels {
+        kroute::op(k)?;
+    }
+    let backends: Vec<Backend> = if backends.is_empty() {
+        vec![Backend::Scalar, Backend::Simd, Backend::Parallel]
+    } else {
+        backends
+            .iter()
+            .map(|b| Backend::from_name(b))
+            .collect::<Result<_>>()?
+    };
+    let ops: Vec<&'static Op> = ops()
+        .filter(|o| domains.is_empty() || domains.contains(&o.spec().domain))
+        .filter(|o| kernels.is_empty() || kernels.iter().any(|k| k == o.name))
+        .collect();
+    if ops.is_empty() {
+        return Err(Error::Param(
+            "no implemented kernel matches the filters".into(),
+        ));
+    }
+    Ok(Selection { ops, backends })
+}

@@ -1,0 +1,524 @@
+//! One function per subcommand; each returns the process exit code or an error to print.
+
+use crate::{npy, Filters};
+use indicatif::{ProgressBar, ProgressStyle};
+use kroute::op::Op;
+use kroute::verify::compare;
+use kroute::{Backend, Error, Params, Result, Tensor};
+use kroute_bench::bench::{bench_one, rotation_sets, Settings};
+use kroute_bench::probe::{probe as run_probe, Probe};
+use kroute_bench::schema::{Record, Report, SCHEMA};
+use kroute_bench::select::select;
+use kroute_bench::verify::{sizes_for, verify as verify_op, Outcome};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn bar(len: u64) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Io(e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| Error::Io(format!("{}: {e}", path.display())))
+}
+
+fn size_arg(n: f64) -> Result<usize> {
+    if n >= 0.0 && n.fract() == 0.0 && n <= 1e12 {
+        Ok(n as usize)
+    } else {
+        Err(Error::Param(format!(
+            "--n must be a whole number of elements, got {n}"
+        )))
+    }
+}
+
+pub fn list(domains: &[String], json: bool) -> Result<ExitCode> {
+    let backends = Backend::ALL;
+    let specs: Vec<_> = kroute::catalog()
+        .filter(|s| domains.is_empty() || domains.iter().any(|d| d == s.domain.name()))
+        .collect();
+    if specs.is_empty() {
+        return Err(Error::Param(format!(
+            "no kernel in domain(s) {}",
+            domains.join(", ")
+        )));
+    }
+    let has = |name: &str, b: Backend| kroute::op(name).map(|o| o.has(b)).unwrap_or(false);
+    if json {
+        let rows: Vec<_> = specs
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "spec": s,
+                    "bytes_at_1e7": (s.bytes)(10_000_000),
+                    "flops_at_1e7": (s.flops)(10_000_000),
+                    "backends": backends.iter().filter(|&&b| has(s.name, b)).map(|b| b.name()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(|e| Error::Io(e.to_string()))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<34} {:<13} {:>9} {:>9}  {:<26} {}",
+        "kernel",
+        "domain",
+        "MB@1e7",
+        "GFLOP@1e7",
+        "tolerance",
+        backends
+            .iter()
+            .map(|b| format!("{:<8}", b.name()))
+            .collect::<String>()
+    );
+    let mut implemented = 0;
+    for s in &specs {
+        let marks: String = backends
+            .iter()
+            .map(|&b| format!("{:<8}", if has(s.name, b) { "✓" } else { "·" }))
+            .collect();
+        implemented += usize::from(kroute::op(s.name).is_ok());
+        println!(
+            "{:<34} {:<13} {:>9.1} {:>9.3}  {:<26} {}",
+            s.name,
+            s.domain.name(),
+            (s.bytes)(10_000_000) / 1e6,
+            (s.flops)(10_000_000) / 1e9,
+            s.tolerance.describe(),
+            marks
+        );
+    }
+    let pairs = specs
+        .iter()
+        .map(|s| backends.iter().filter(|&&b| has(s.name, b)).count())
+        .sum::<usize>();
+    println!(
+        "\n{} kernels in {} domain(s); {implemented} implemented; {pairs} of {} (kernel, backend) pairs.",
+        specs.len(),
+        specs.iter().map(|s| s.domain).collect::<std::collections::BTreeSet<_>>().len(),
+        specs.len() * backends.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(
+    f: &Filters,
+    n: usize,
+    large: bool,
+    seed: u64,
+    json: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let sel = select(&f.domains, &f.kernels, &f.backends)?;
+    let pb = bar((sel.ops.len() * sel.backends.len()) as u64);
+    let mut all: Vec<Outcome> = Vec::new();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for op in &sel.ops {
+        let sizes = sizes_for(op, n, large);
+        let mut cache: HashMap<usize, Arc<Vec<Tensor>>> = HashMap::new();
+        for &backend in &sel.backends {
+            pb.set_message(format!("{} on {backend}", op.name));
+            if !op.has(backend) {
+                pb.suspend(|| {
+                    println!(
+                        "SKIP {:<28} {:<8} no implementation on this backend",
+                        op.name,
+                        backend.name()
+                    )
+                });
+                pb.inc(1);
+                continue;
+            }
+            let outcomes = verify_op(op, backend, &sizes, |n| {
+                cache
+                    .entry(n)
+                    .or_insert_with(|| Arc::new((op.workload)(n, seed)))
+                    .clone()
+            });
+            let bad: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed).collect();
+            let worst = outcomes.iter().map(|o| o.worst_ratio).fold(0.0, f64::max);
+            if bad.is_empty() {
+                passed += 1;
+                pb.suspend(|| {
+                    println!(
+                        "PASS {:<28} {:<8} {:>2} cases, worst error {:.3} of allowed",
+                        op.name,
+                        backend.name(),
+                        outcomes.len(),
+                        worst
+                    )
+                });
+            } else {
+                failed += 1;
+                for o in &bad {
+                    pb.suspend(|| {
+                        println!(
+                            "FAIL {:<28} {:<8} [{}] {}",
+                            op.name,
+                            backend.name(),
+                            o.case,
+                            o.detail.as_deref().unwrap_or("")
+                        )
+                    });
+                }
+            }
+            all.extend(outcomes);
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    println!("{passed} passed, {failed} failed");
+    if let Some(path) = json {
+        write_json(&path, &all)?;
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_probe(p: &Probe) {
+    println!("cpu        {}", p.cpu_model);
+    println!("simd       {}", p.simd);
+    println!(
+        "cores      {} logical, {} worker threads",
+        p.logical_cores, p.threads
+    );
+    for c in &p.caches {
+        println!(
+            "cache      L{} {:<12} {:>8} KiB (shared by {})",
+            c.level,
+            c.kind,
+            c.size_bytes / 1024,
+            c.shared_by
+        );
+    }
+    println!(
+        "bandwidth  measured on 3 arrays of {} MiB (GB/s = 10^9 B/s)",
+        p.array_bytes >> 20
+    );
+    println!(
+        "             {:<12} {:>8} {:>8} {:>8}",
+        "", "read", "copy", "triad"
+    );
+    for (name, b) in [("1 thread", &p.one_thread), ("all threads", &p.all_threads)] {
+        println!(
+            "             {:<12} {:>8.1} {:>8.1} {:>8.1}",
+            name, b.read, b.copy, b.triad
+        );
+    }
+    println!(
+        "gpu        {}",
+        if p.gpus.is_empty() {
+            p.gpu_note.clone()
+        } else {
+            format!("{:?}", p.gpus)
+        }
+    );
+}
+
+pub fn probe(json: bool) -> Result<ExitCode> {
+    let p = run_probe();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&p).map_err(|e| Error::Io(e.to_string()))?
+        );
+    } else {
+        print_probe(&p);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fmt_time(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.1} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.3} ms", s * 1e3)
+    } else {
+        format!("{s:.3} s")
+    }
+}
+
+pub fn table_row(r: &Record) -> String {
+    match (&r.times, &r.error) {
+        (Some(t), _) => format!(
+            "{:<28} {:<9} {:>10} {:>11} {:>11} {:>11} {:>8.1} {:>6.0}% {:<5} {:>7.2} {:>4}{}",
+            r.kernel,
+            r.backend,
+            r.n,
+            fmt_time(t.min_s),
+            fmt_time(t.median_s),
+            fmt_time(t.p90_s),
+            r.gbps.unwrap_or(0.0),
+            r.pct_of_peak.unwrap_or(0.0),
+            r.pattern.map_or("", |p| match p {
+                kroute_bench::probe::Pattern::Read => "read",
+                kroute_bench::probe::Pattern::Copy => "copy",
+                kroute_bench::probe::Pattern::Triad => "triad",
+            }),
+            r.gflops.unwrap_or(0.0),
+            t.samples,
+            if r.flags.is_empty() {
+                String::new()
+            } else {
+                format!("  ⚠ {}", r.flags.join("; "))
+            }
+        ),
+        (None, e) => format!(
+            "{:<28} {:<9} {:>10}  FAILED: {}",
+            r.kernel,
+            r.backend,
+            r.n,
+            e.as_deref().unwrap_or("?")
+        ),
+    }
+}
+
+pub fn table_header() -> String {
+    format!(
+        "{:<28} {:<9} {:>10} {:>11} {:>11} {:>11} {:>8} {:>7} {:<5} {:>7} {:>4}",
+        "kernel", "backend", "n", "min", "median", "p90", "GB/s", "%peak", "vs", "GFLOP/s", "runs"
+    )
+}
+
+pub fn bench(
+    f: &Filters,
+    sizes: &[f64],
+    json: Option<PathBuf>,
+    budget_ms: u64,
+    seed: u64,
+) -> Result<ExitCode> {
+    let sel = select(&f.domains, &f.kernels, &f.backends)?;
+    let sizes: Vec<usize> = if sizes.is_empty() {
+        vec![10_000_000]
+    } else {
+        sizes.iter().map(|&n| size_arg(n)).collect::<Result<_>>()?
+    };
+    eprintln!("probing memory bandwidth…");
+    let machine = run_probe();
+    eprintln!(
+        "{} | {} | measured GB/s read/copy/triad: 1 thread {:.1}/{:.1}/{:.1}, {} threads {:.1}/{:.1}/{:.1}",
+        machine.cpu_model,
+        machine.simd,
+        machine.one_thread.read,
+        machine.one_thread.copy,
+        machine.one_thread.triad,
+        machine.threads,
+        machine.all_threads.read,
+        machine.all_threads.copy,
+        machine.all_threads.triad
+    );
+    let mut settings = Settings::for_machine(&machine);
+    settings.seed = seed;
+    settings.budget = std::time::Duration::from_millis(budget_ms);
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let total = sel.ops.len() * sizes.len() * sel.backends.len();
+    let pb = bar(total as u64);
+    pb.suspend(|| println!("{}", table_header()));
+    let mut results = Vec::new();
+    for &n in &sizes {
+        for op in &sel.ops {
+            pb.set_message(format!("{} n={n}: generating inputs", op.name));
+            let records = bench_kernel(op, n, &sel.backends, &machine, &settings, &pb);
+            for r in records {
+                pb.suspend(|| println!("{}", table_row(&r)));
+                results.push(r);
+            }
+        }
+    }
+    pb.finish_and_clear();
+    let failed = results.iter().filter(|r| r.error.is_some()).count();
+    println!("{} timed, {failed} failed", results.len() - failed);
+    if let Some(path) = json {
+        let report = Report {
+            schema: SCHEMA.into(),
+            kroute_version: env!("CARGO_PKG_VERSION").into(),
+            started_unix,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            seed,
+            machine,
+            results,
+        };
+        write_json(&path, &report)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Generate one kernel's inputs at n once (and its reference once), then time each backend.
+fn bench_kernel(
+    op: &Op,
+    n: usize,
+    backends: &[Backend],
+    machine: &Probe,
+    settings: &Settings,
+    pb: &ProgressBar,
+) -> Vec<Record> {
+    let base = (op.workload)(n, settings.seed);
+    let params = Params::defaults(op.spec());
+    let refs: Vec<&Tensor> = base.iter().collect();
+    let out_bytes: usize = op
+        .check(&refs, &params)
+        .map(|d| d.iter().map(|d| d.bytes()).sum())
+        .unwrap_or(0);
+    let set_bytes = (base.iter().map(Tensor::bytes).sum::<usize>() + out_bytes) as u64;
+    let k = rotation_sets(set_bytes, settings);
+    pb.set_message(format!("{} n={n}: reference", op.name));
+    let expected = (op.reference)(&refs, &params);
+    let mut sets = vec![base];
+    for _ in 1..k {
+        sets.push(sets[0].clone());
+    }
+    let mut out = Vec::new();
+    for &b in backends {
+        pb.set_message(format!("{} n={n} on {b}", op.name));
+        if op.has(b) {
+            out.push(bench_one(op, b, n, &sets, &expected, machine, settings));
+        } else {
+            let mut r = Record::new(op, b, n, &params);
+            r.error = Some(format!("no {b} implementation"));
+            out.push(r);
+        }
+        pb.inc(1);
+    }
+    out
+}
+
+fn parse_params(params: &[String]) -> Result<Vec<(String, String)>> {
+    params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| Error::Param(format!("--param expects k=v, got '{p}'")))
+        })
+        .collect()
+}
+
+/// Resolve parameters for files: a 2-D first input fixes the row length d (KERNELS.md rows × D).
+fn file_params(op: &Op, params: &[String], inputs: &[Tensor]) -> Result<Params> {
+    let mut pairs = parse_params(params)?;
+    if let (Some(_), Some([_, cols])) = (op.spec().param("d"), inputs.first().map(|t| t.shape())) {
+        match pairs.iter().find(|(k, _)| k == "d") {
+            Some((_, v)) if v.parse::<usize>().ok() != Some(*cols) => {
+                return Err(Error::Shape(format!(
+                    "{}: --param d={v} disagrees with the input's rows of {cols}",
+                    op.name
+                )))
+            }
+            Some(_) => {}
+            None => pairs.push(("d".into(), cols.to_string())),
+        }
+    }
+    Params::resolve(op.spec(), &pairs)
+}
+
+fn count_check(op: &Op, what: &str, got: usize, want: usize, names: &[&str]) -> Result<()> {
+    if got != want {
+        return Err(Error::Shape(format!(
+            "{} needs {want} {what} file(s) ({}), got {got}",
+            op.name,
+            names.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+pub fn run(
+    kernel: &str,
+    params: &[String],
+    inputs: &[PathBuf],
+    outputs: &[PathBuf],
+    backend: &str,
+) -> Result<ExitCode> {
+    let op = kroute::op(kernel)?;
+    let backend = Backend::from_name(backend)?;
+    let names: Vec<&str> = op.inputs.iter().map(|i| i.name).collect();
+    count_check(op, "--input", inputs.len(), op.inputs.len(), &names)?;
+    count_check(op, "--out", outputs.len(), op.outputs.len(), op.outputs)?;
+    let tensors: Vec<Tensor> = inputs.iter().map(|p| npy::read(p)).collect::<Result<_>>()?;
+    let params = file_params(op, params, &tensors)?;
+    let refs: Vec<&Tensor> = tensors.iter().collect();
+    let result = op.run(backend, &refs, &params)?;
+    for (path, t) in outputs.iter().zip(&result) {
+        npy::write(path, t)?;
+        eprintln!(
+            "wrote {} ({} {:?})",
+            path.display(),
+            t.dtype().name(),
+            t.shape()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn workload(kernel: &str, n: f64, seed: u64, dir: &Path) -> Result<ExitCode> {
+    let op = kroute::op(kernel)?;
+    let n = size_arg(n)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
+    for (k, t) in (op.workload)(n, seed).iter().enumerate() {
+        let path = dir.join(format!("in{k}.npy"));
+        npy::write(&path, t)?;
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check(
+    kernel: &str,
+    params: &[String],
+    inputs: &[PathBuf],
+    outputs: &[PathBuf],
+) -> Result<ExitCode> {
+    let op = kroute::op(kernel)?;
+    let names: Vec<&str> = op.inputs.iter().map(|i| i.name).collect();
+    count_check(op, "--input", inputs.len(), op.inputs.len(), &names)?;
+    count_check(op, "--output", outputs.len(), op.outputs.len(), op.outputs)?;
+    let tensors: Vec<Tensor> = inputs.iter().map(|p| npy::read(p)).collect::<Result<_>>()?;
+    let params = file_params(op, params, &tensors)?;
+    let refs: Vec<&Tensor> = tensors.iter().collect();
+    op.check(&refs, &params)?;
+    let expected = (op.reference)(&refs, &params);
+    let mut ok = true;
+    for ((path, e), name) in outputs.iter().zip(&expected).zip(op.outputs) {
+        let got = npy::read(path)?;
+        // Peers may write a scalar as shape () or (1,); both are accepted.
+        let got = if got.len() == 1 && e.desc.shape.is_empty() {
+            got.reshaped(&[])?
+        } else {
+            got
+        };
+        let a = compare(op.spec().tolerance, &got, e);
+        println!(
+            "{} {name}: worst error {:.3} of allowed{}",
+            if a.passed { "PASS" } else { "FAIL" },
+            a.worst_ratio,
+            a.first_failure
+                .map(|f| format!(" — {f}"))
+                .unwrap_or_default()
+        );
+        ok &= a.passed;
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
