@@ -39,7 +39,8 @@ fn size_arg(n: f64) -> Result<usize> {
     }
 }
 
-pub fn list(domains: &[String], json: bool) -> Result<ExitCode> {
+pub fn list(domains: &[String], json: bool, n: f64) -> Result<ExitCode> {
+    let n = size_arg(n)? as u64;
     let backends = Backend::ALL;
     let specs: Vec<_> = kroute::catalog()
         .filter(|s| domains.is_empty() || domains.iter().any(|d| d == s.domain.name()))
@@ -57,8 +58,9 @@ pub fn list(domains: &[String], json: bool) -> Result<ExitCode> {
             .map(|s| {
                 serde_json::json!({
                     "spec": s,
-                    "bytes_at_1e7": (s.bytes)(10_000_000),
-                    "flops_at_1e7": (s.flops)(10_000_000),
+                    "n": n,
+                    "bytes": (s.bytes)(n),
+                    "flops": (s.flops)(n),
                     "backends": backends.iter().filter(|&&b| has(s.name, b)).map(|b| b.name()).collect::<Vec<_>>(),
                 })
             })
@@ -73,8 +75,8 @@ pub fn list(domains: &[String], json: bool) -> Result<ExitCode> {
         "{:<34} {:<13} {:>9} {:>9}  {:<26} {}",
         "kernel",
         "domain",
-        "MB@1e7",
-        "GFLOP@1e7",
+        "MB",
+        "GFLOP",
         "tolerance",
         backends
             .iter()
@@ -92,8 +94,8 @@ pub fn list(domains: &[String], json: bool) -> Result<ExitCode> {
             "{:<34} {:<13} {:>9.1} {:>9.3}  {:<26} {}",
             s.name,
             s.domain.name(),
-            (s.bytes)(10_000_000) / 1e6,
-            (s.flops)(10_000_000) / 1e9,
+            (s.bytes)(n) / 1e6,
+            (s.flops)(n) / 1e9,
             s.tolerance.describe(),
             marks
         );
@@ -102,6 +104,7 @@ pub fn list(domains: &[String], json: bool) -> Result<ExitCode> {
         .iter()
         .map(|s| backends.iter().filter(|&&b| has(s.name, b)).count())
         .sum::<usize>();
+    println!("(MB and GFLOP at n = {n})");
     println!(
         "\n{} kernels in {} domain(s); {implemented} implemented; {pairs} of {} (kernel, backend) pairs.",
         specs.len(),

@@ -40,6 +40,9 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Problem size for the bytes and flops shown.
+        #[arg(long, default_value_t = 10_000_000.0)]
+        n: f64,
     },
     /// Check implementations against the f64 reference (sizes 0, 1, 7, 1000003, N; 10^8 for
     /// sum-, stat- and norm-class kernels) and on every edge case.
@@ -128,7 +131,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::List { domains, json } => commands::list(&domains, json),
+        Command::List { domains, json, n } => commands::list(&domains, json, n),
         Command::Verify {
             filters,
             n,

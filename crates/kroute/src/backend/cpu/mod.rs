@@ -70,3 +70,15 @@ pub fn par_map_ranges<T: Send>(
 pub fn lanes<T: bytemuck::Pod, U: bytemuck::Pod>(v: &T) -> &[U] {
     bytemuck::cast_slice(std::slice::from_ref(v))
 }
+
+/// A full vector from the first lanes of a 16-element staging array (a plain load; pulp's
+/// `partial_load` would mask by a run-time length).
+#[inline(always)]
+pub fn load_u32s<S: pulp::Simd>(a: &[u32; 16]) -> S::u32s {
+    bytemuck::pod_read_unaligned(bytemuck::cast_slice(&a[..S::U32_LANES]))
+}
+
+#[inline(always)]
+pub fn load_f32s<S: pulp::Simd>(a: &[f32; 16]) -> S::f32s {
+    bytemuck::pod_read_unaligned(bytemuck::cast_slice(&a[..S::F32_LANES]))
+}

@@ -18,15 +18,24 @@ fn row<S: Simd, const NORMS: bool>(s: S, a: &[f32], b: &[f32]) -> [f64; 3] {
         let (av, at) = S::as_simd_f32s(ab);
         let (bv, bt) = S::as_simd_f32s(bb);
         let z = s.splat_f32s(0.0);
-        let (mut d, mut na, mut nb) = ([z; 2], z, z);
-        for (k, (&x, &y)) in av.iter().zip(bv).enumerate() {
-            d[k & 1] = s.mul_add_f32s(x, y, d[k & 1]);
+        let (mut d0, mut d1, mut na, mut nb) = (z, z, z, z);
+        let (mut ap, mut bp) = (av.chunks_exact(2), bv.chunks_exact(2));
+        for (x, y) in (&mut ap).zip(&mut bp) {
+            d0 = s.mul_add_f32s(x[0], y[0], d0);
+            d1 = s.mul_add_f32s(x[1], y[1], d1);
+            if NORMS {
+                na = s.mul_add_f32s(x[0], x[0], s.mul_add_f32s(x[1], x[1], na));
+                nb = s.mul_add_f32s(y[0], y[0], s.mul_add_f32s(y[1], y[1], nb));
+            }
+        }
+        for (&x, &y) in ap.remainder().iter().zip(bp.remainder()) {
+            d0 = s.mul_add_f32s(x, y, d0);
             if NORMS {
                 na = s.mul_add_f32s(x, x, na);
                 nb = s.mul_add_f32s(y, y, nb);
             }
         }
-        out[0] += s.reduce_sum_f32s(s.add_f32s(d[0], d[1])) as f64;
+        out[0] += s.reduce_sum_f32s(s.add_f32s(d0, d1)) as f64;
         out[1] += s.reduce_sum_f32s(na) as f64;
         out[2] += s.reduce_sum_f32s(nb) as f64;
         for (&x, &y) in at.iter().zip(bt) {

@@ -43,22 +43,21 @@ fn masked_simd(x: &[f32], m: &[u8]) -> (f64, u8) {
             let zero = s.splat_f32s(0.0);
             let one = s.splat_u32s(1);
             for (xb, mb) in x.chunks(BLOCK).zip(m.chunks(BLOCK)) {
+                // Validation from L1: an OR over the block's mask bytes (vectorised).
+                seen |= mb.iter().fold(0u8, |a, &b| a | b);
                 let (xv, xt) = S::as_simd_f32s(xb);
-                let mut acc = [zero; 2];
-                for (k, (&a, mk)) in xv.iter().zip(mb.chunks_exact(w)).enumerate() {
-                    // Widen w mask bytes to u32 lanes (vpmovzxbd once vectorised).
-                    let mut wide = [0u32; 16];
-                    for (d, &b) in wide.iter_mut().zip(mk) {
-                        *d = b as u32;
-                        seen |= b;
-                    }
-                    let mv = s.partial_load_u32s(&wide[..w]);
-                    let sel = s.select_f32s(s.equal_u32s(mv, one), a, zero);
-                    acc[k & 1] = s.add_f32s(acc[k & 1], sel);
+                let (mut acc0, mut acc1) = (zero, zero);
+                let mut pairs = xv.chunks_exact(2).zip(mb.chunks_exact(2 * w));
+                for (a, mk) in &mut pairs {
+                    acc0 = s.add_f32s(acc0, s.select_f32s(s.equal_u32s(widen::<S>(&mk[..w]), one), a[0], zero));
+                    acc1 = s.add_f32s(acc1, s.select_f32s(s.equal_u32s(widen::<S>(&mk[w..]), one), a[1], zero));
                 }
-                total += s.reduce_sum_f32s(s.add_f32s(acc[0], acc[1])) as f64;
+                total += s.reduce_sum_f32s(s.add_f32s(acc0, acc1)) as f64;
+                let done = xv.len() / 2 * 2;
+                for (a, mk) in xv[done..].iter().zip(mb[done * w..].chunks_exact(w)) {
+                    total += s.reduce_sum_f32s(s.select_f32s(s.equal_u32s(widen::<S>(mk), one), *a, zero)) as f64;
+                }
                 for (&a, &b) in xt.iter().zip(&mb[xv.len() * w..]) {
-                    seen |= b;
                     if b == 1 {
                         total += a as f64;
                     }
@@ -68,6 +67,17 @@ fn masked_simd(x: &[f32], m: &[u8]) -> (f64, u8) {
         }
     }
     arch().dispatch(Op(x, m))
+}
+
+/// One vector's worth of mask bytes widened to u32 lanes. The copy into a fixed 16-byte array
+/// and the fixed-length conversion let LLVM emit a single vpmovzxbd (pulp has no generic
+/// u8 → u32 widening).
+#[inline(always)]
+fn widen<S: Simd>(bytes: &[u8]) -> S::u32s {
+    let mut b = [0u8; 16];
+    b[..bytes.len()].copy_from_slice(bytes);
+    let wide: [u32; 16] = std::array::from_fn(|j| b[j] as u32);
+    crate::backend::cpu::load_u32s::<S>(&wide)
 }
 
 pub fn masked_sum(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {

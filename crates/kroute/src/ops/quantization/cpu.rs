@@ -2,7 +2,7 @@
 //! assumption); the int8 path finds a row's max |x| on the raw f16 bits (integer max of
 //! bits & 0x7fff orders non-NaN magnitudes, and NaN sorts above inf), then codes the row from L1.
 
-use crate::backend::cpu::{arch, lanes, vmath, Cpu, GRAIN};
+use crate::backend::cpu::{arch, lanes, load_f32s, load_u32s, vmath, Cpu, GRAIN};
 use crate::params::Params;
 use crate::tensor::Tensor;
 use crate::Result;
@@ -67,7 +67,7 @@ fn load_f16<S: Simd>(s: S, h: &[f16]) -> S::f32s {
     for (d, v) in wide.iter_mut().zip(h) {
         *d = v.to_bits() as u32;
     }
-    vmath::f16_bits_to_f32(s, s.partial_load_u32s(&wide[..h.len().min(S::F32_LANES)]))
+    vmath::f16_bits_to_f32(s, load_u32s::<S>(&wide))
 }
 
 /// max |x| of a row of f16, NaN if it holds NaN.
@@ -187,7 +187,7 @@ impl WithSimd for Dequant<'_> {
                 }
                 let h = vmath::f32_to_f16_bits(
                     s,
-                    s.mul_f32s(s.partial_load_f32s(&wide[..c.len()]), sv),
+                    s.mul_f32s(load_f32s::<S>(&wide), sv),
                 );
                 for (o, &b) in o.iter_mut().zip(lanes::<_, u32>(&h)) {
                     *o = f16::from_bits(b as u16);

@@ -81,62 +81,65 @@ fn extreme<const MAX: bool>(cpu: Cpu, x: &[f32]) -> f32 {
     }
 }
 
-fn extreme_simd<const MAX: bool>(x: &[f32]) -> f32 {
-    struct Op<'a, const MAX: bool>(&'a [f32]);
-    impl<const MAX: bool> WithSimd for Op<'_, MAX> {
-        type Output = f32;
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, s: S) -> f32 {
-            let x = self.0;
-            let (v, tail) = S::as_simd_f32s(x);
-            let start = s.splat_f32s(x[0]);
-            let mut acc = [start; 4];
-            // NaN is tracked apart from the min/max: the instructions drop it.
-            let (yes, no) = (s.splat_u32s(1), s.splat_u32s(0));
-            let mut nan = s.select_u32s(s.equal_f32s(start, start), no, yes);
-            let mut quads = v.chunks_exact(4);
-            for q in &mut quads {
-                for k in 0..4 {
-                    acc[k] = if MAX {
-                        s.max_f32s(acc[k], q[k])
-                    } else {
-                        s.min_f32s(acc[k], q[k])
-                    };
-                    nan = s.or_u32s(nan, s.select_u32s(s.equal_f32s(q[k], q[k]), no, yes));
-                }
-            }
-            for &a in quads.remainder() {
-                acc[0] = if MAX {
-                    s.max_f32s(acc[0], a)
+/// The NaN-propagating extreme of a non-empty slice, as a SIMD body.
+struct Extreme<'a, const MAX: bool>(&'a [f32]);
+impl<const MAX: bool> WithSimd for Extreme<'_, MAX> {
+    type Output = f32;
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) -> f32 {
+        let x = self.0;
+        let (v, tail) = S::as_simd_f32s(x);
+        let start = s.splat_f32s(x[0]);
+        let mut acc = [start; 4];
+        // NaN is tracked apart from the min/max (the instructions drop it): `ordered`
+        // stays all-true until some lane compares unequal to itself.
+        let mut ordered = s.equal_f32s(start, start);
+        let mut quads = v.chunks_exact(4);
+        for q in &mut quads {
+            for k in 0..4 {
+                acc[k] = if MAX {
+                    s.max_f32s(acc[k], q[k])
                 } else {
-                    s.min_f32s(acc[0], a)
+                    s.min_f32s(acc[k], q[k])
                 };
-                nan = s.or_u32s(nan, s.select_u32s(s.equal_f32s(a, a), no, yes));
+                ordered = s.and_m32s(ordered, s.equal_f32s(q[k], q[k]));
             }
-            let nan_lanes: &[u32] = crate::backend::cpu::lanes(&nan);
-            if nan_lanes.iter().any(|&w| w != 0) || tail.iter().any(|v| v.is_nan()) {
-                return f32::NAN;
-            }
-            let pick = |a, b| {
-                if MAX {
-                    s.max_f32s(a, b)
-                } else {
-                    s.min_f32s(a, b)
-                }
-            };
-            let m = pick(pick(acc[0], acc[1]), pick(acc[2], acc[3]));
-            let mut r = if MAX {
-                s.reduce_max_f32s(m)
-            } else {
-                s.reduce_min_f32s(m)
-            };
-            for &t in tail {
-                r = if MAX { r.max(t) } else { r.min(t) };
-            }
-            r
         }
+        for &a in quads.remainder() {
+            acc[0] = if MAX {
+                s.max_f32s(acc[0], a)
+            } else {
+                s.min_f32s(acc[0], a)
+            };
+            ordered = s.and_m32s(ordered, s.equal_f32s(a, a));
+        }
+        let flags = s.select_u32s(ordered, s.splat_u32s(0), s.splat_u32s(1));
+        let nan_lanes: &[u32] = crate::backend::cpu::lanes(&flags);
+        if nan_lanes.iter().any(|&w| w != 0) || tail.iter().any(|v| v.is_nan()) {
+            return f32::NAN;
+        }
+        let pick = |a, b| {
+            if MAX {
+                s.max_f32s(a, b)
+            } else {
+                s.min_f32s(a, b)
+            }
+        };
+        let m = pick(pick(acc[0], acc[1]), pick(acc[2], acc[3]));
+        let mut r = if MAX {
+            s.reduce_max_f32s(m)
+        } else {
+            s.reduce_min_f32s(m)
+        };
+        for &t in tail {
+            r = if MAX { r.max(t) } else { r.min(t) };
+        }
+        r
     }
-    arch().dispatch(Op::<MAX>(x))
+}
+
+fn extreme_simd<const MAX: bool>(x: &[f32]) -> f32 {
+    arch().dispatch(Extreme::<MAX>(x))
 }
 
 pub fn min(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
@@ -201,9 +204,22 @@ fn arg<const MAX: bool>(cpu: Cpu, x: &[f32]) -> usize {
 }
 
 fn arg_simd<const MAX: bool>(x: &[f32], offset: usize) -> Option<Best> {
+    struct Op<'a, const MAX: bool>(&'a [f32], usize);
+    impl<const MAX: bool> WithSimd for Op<'_, MAX> {
+        type Output = Option<Best>;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) -> Option<Best> {
+            arg_blocks::<S, MAX>(s, self.0, self.1)
+        }
+    }
+    arch().dispatch(Op::<MAX>(x, offset))
+}
+
+#[inline(always)]
+fn arg_blocks<S: Simd, const MAX: bool>(s: S, x: &[f32], offset: usize) -> Option<Best> {
     let mut best: Option<Best> = None;
     for (k, block) in x.chunks(BLOCK).enumerate() {
-        let m = extreme_simd::<MAX>(block);
+        let m = Extreme::<MAX>(block).with_simd(s);
         let base = offset + k * BLOCK;
         if m.is_nan() {
             let i = block.iter().position(|v| v.is_nan()).unwrap_or(0);
@@ -289,19 +305,39 @@ impl Moments {
 fn block_moments<S: Simd>(s: S, block: &[f32]) -> Moments {
     let n = block.len() as f64;
     let (v, tail) = S::as_simd_f32s(block);
-    let mut acc = s.splat_f32s(0.0);
-    for &a in v {
-        acc = s.add_f32s(acc, a);
+    let z = s.splat_f32s(0.0);
+    // Several accumulators: one chain would be bound by the add latency, not by memory.
+    // (Indexing the accumulators by a run-time counter would put them in memory: unroll.)
+    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    let mut quads = v.chunks_exact(4);
+    for q in &mut quads {
+        a0 = s.add_f32s(a0, q[0]);
+        a1 = s.add_f32s(a1, q[1]);
+        a2 = s.add_f32s(a2, q[2]);
+        a3 = s.add_f32s(a3, q[3]);
     }
+    for &a in quads.remainder() {
+        a0 = s.add_f32s(a0, a);
+    }
+    let acc = s.add_f32s(s.add_f32s(a0, a1), s.add_f32s(a2, a3));
     let sum = s.reduce_sum_f32s(acc) as f64 + tail.iter().map(|&t| t as f64).sum::<f64>();
     let c = (sum / n) as f32;
     let cv = s.splat_f32s(c);
-    let (mut s1, mut s2) = (s.splat_f32s(0.0), s.splat_f32s(0.0));
-    for &a in v {
-        let d = s.sub_f32s(a, cv);
-        s1 = s.add_f32s(s1, d);
-        s2 = s.mul_add_f32s(d, d, s2);
+    let (mut s1a, mut s1b, mut s2a, mut s2b) = (z, z, z, z);
+    let mut pairs = v.chunks_exact(2);
+    for p in &mut pairs {
+        let (d0, d1) = (s.sub_f32s(p[0], cv), s.sub_f32s(p[1], cv));
+        s1a = s.add_f32s(s1a, d0);
+        s1b = s.add_f32s(s1b, d1);
+        s2a = s.mul_add_f32s(d0, d0, s2a);
+        s2b = s.mul_add_f32s(d1, d1, s2b);
     }
+    for &a in pairs.remainder() {
+        let d = s.sub_f32s(a, cv);
+        s1a = s.add_f32s(s1a, d);
+        s2a = s.mul_add_f32s(d, d, s2a);
+    }
+    let (s1, s2) = (s.add_f32s(s1a, s1b), s.add_f32s(s2a, s2b));
     let (mut t1, mut t2) = (s.reduce_sum_f32s(s1) as f64, s.reduce_sum_f32s(s2) as f64);
     for &t in tail {
         let d = t as f64 - c as f64;
