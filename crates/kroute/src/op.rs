@@ -50,8 +50,16 @@ impl Op {
         crate::spec_of(self.name).expect("every op has a catalog entry (tested)")
     }
 
+    /// The backends that can run this op here: the CPU ones always; `cuda` when this build has
+    /// the feature and the kernel, and the machine a device and NVRTC.
     pub fn backends(&self) -> Vec<Backend> {
-        vec![Backend::Scalar, Backend::Simd, Backend::Parallel]
+        #[allow(unused_mut)]
+        let mut v = vec![Backend::Scalar, Backend::Simd, Backend::Parallel];
+        #[cfg(feature = "cuda")]
+        if crate::backend::cuda::has_kernel(self.name) && crate::backend::cuda::available() {
+            v.push(Backend::Cuda);
+        }
+        v
     }
 
     pub fn has(&self, backend: Backend) -> bool {
@@ -111,6 +119,11 @@ impl Op {
                     .map(|d| format!("{}{:?}", d.dtype.name(), d.shape))
                     .collect::<Vec<_>>()
             )));
+        }
+        #[cfg(feature = "cuda")]
+        if backend == Backend::Cuda {
+            // Inputs and outputs may be on the host or the device (see backend::cuda).
+            return crate::backend::cuda::run(self, inputs, params, outputs);
         }
         let cpu = match backend {
             Backend::Scalar => Cpu::Scalar,

@@ -1,7 +1,8 @@
 //! Tensors: an element type, a shape, and storage that knows where it lives.
 //!
-//! Only host storage exists today; device storage (CUDA, wgpu) is another `Storage` variant, and
-//! moving between them is an explicit transfer, never implicit.
+//! Host storage always exists; with the `cuda` feature a tensor can also live in CUDA device
+//! memory (`Storage::Cuda`). Moving between them is an explicit transfer (`to_device`,
+//! `to_host`), never implicit; element access (`as_f32`, …) is host-only.
 
 use crate::error::{Error, Result};
 use half::f16;
@@ -63,6 +64,8 @@ pub enum Location {
 #[non_exhaustive]
 pub enum Storage {
     Host(HostData),
+    #[cfg(feature = "cuda")]
+    Cuda(crate::backend::cuda::CudaData),
 }
 
 /// The element type and shape of a tensor, without its data.
@@ -101,17 +104,30 @@ macro_rules! typed_access {
         pub fn $get(&self) -> Result<&[$t]> {
             match &self.storage {
                 Storage::Host(HostData::$variant(v)) => Ok(v),
+                #[cfg(feature = "cuda")]
+                Storage::Cuda(_) => Err(on_device_error(self.location())),
                 _ => Err(dtype_error(DType::$variant, self.dtype())),
             }
         }
         pub fn $get_mut(&mut self) -> Result<&mut [$t]> {
             let found = self.dtype();
+            #[cfg(feature = "cuda")]
+            if let Storage::Cuda(_) = self.storage {
+                return Err(on_device_error(self.location()));
+            }
             match &mut self.storage {
                 Storage::Host(HostData::$variant(v)) => Ok(v),
                 _ => Err(dtype_error(DType::$variant, found)),
             }
         }
     };
+}
+
+#[cfg(feature = "cuda")]
+fn on_device_error(loc: Location) -> Error {
+    Error::Device(format!(
+        "the tensor lives on {loc:?}; copy it with to_host() before reading its elements"
+    ))
 }
 
 fn dtype_error(want: DType, found: DType) -> Error {
@@ -202,7 +218,19 @@ impl Tensor {
 
     /// Fill with a value no kernel produces by accident, so unwritten outputs are caught.
     pub fn poison(&mut self) {
-        let Storage::Host(d) = &mut self.storage;
+        let d = match &mut self.storage {
+            Storage::Host(d) => d,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => {
+                // 0xff bytes: NaN for f32 and f16, and values no integer kernel here writes
+                // by chance; a failed fill leaves the old contents, which still differ from
+                // a fresh result in general.
+                if let Ok(b) = c.unique() {
+                    let _ = b.memset(0xff);
+                }
+                return;
+            }
+        };
         match d {
             HostData::F32(v) => v.fill(f32::from_bits(0x7fc0_dead)),
             HostData::F16(v) => v.fill(f16::from_bits(0x7e5a)),
@@ -230,6 +258,8 @@ impl Tensor {
             Storage::Host(HostData::I8(_)) => DType::I8,
             Storage::Host(HostData::U32(_)) => DType::U32,
             Storage::Host(HostData::U64(_)) => DType::U64,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => c.dtype,
         }
     }
     pub fn desc(&self) -> TensorDesc {
@@ -239,8 +269,10 @@ impl Tensor {
         }
     }
     pub fn location(&self) -> Location {
-        match self.storage {
+        match &self.storage {
             Storage::Host(_) => Location::Host,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => Location::Cuda(c.ordinal()),
         }
     }
     pub fn bytes(&self) -> usize {
@@ -249,6 +281,79 @@ impl Tensor {
     pub fn host(&self) -> Result<&HostData> {
         match &self.storage {
             Storage::Host(d) => Ok(d),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => Err(on_device_error(self.location())),
+        }
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+    #[cfg(feature = "cuda")]
+    pub(crate) fn storage_mut(&mut self) -> &mut Storage {
+        &mut self.storage
+    }
+
+    /// A copy of this tensor in host memory (a plain clone when it is already there).
+    pub fn to_host(&self) -> Result<Tensor> {
+        match &self.storage {
+            Storage::Host(_) => Ok(self.clone()),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => Ok(Tensor {
+                shape: self.shape.clone(),
+                storage: Storage::Host(crate::backend::cuda::download(c, &self.desc())?),
+            }),
+        }
+    }
+
+    /// A copy of this tensor on CUDA device `ordinal` (shares the buffer when it is already
+    /// there). `Error::Device` without the `cuda` feature or without a device.
+    pub fn to_device(&self, ordinal: usize) -> Result<Tensor> {
+        self.to_location(Location::Cuda(ordinal))
+    }
+
+    /// A copy of this tensor at `loc`.
+    pub fn to_location(&self, loc: Location) -> Result<Tensor> {
+        if self.location() == loc {
+            return Ok(self.clone());
+        }
+        match loc {
+            Location::Host => self.to_host(),
+            #[cfg(feature = "cuda")]
+            Location::Cuda(o) => {
+                let host = self.to_host()?;
+                let dev = crate::backend::cuda::device(o)?;
+                let Storage::Host(h) = &host.storage else {
+                    return Err(Error::Device("to_host() gave a device tensor".into()));
+                };
+                Ok(Tensor {
+                    shape: self.shape.clone(),
+                    storage: Storage::Cuda(crate::backend::cuda::upload(&dev, h, self.dtype())?),
+                })
+            }
+            #[cfg(not(feature = "cuda"))]
+            Location::Cuda(_) => Err(Error::Device(
+                "this build has no CUDA support (build with the `cuda` feature)".into(),
+            )),
+        }
+    }
+
+    /// A zero-filled tensor at `loc` (device outputs are allocated this way).
+    pub fn zeros_at(desc: &TensorDesc, loc: Location) -> Result<Tensor> {
+        match loc {
+            Location::Host => Ok(Tensor::zeros(desc)),
+            #[cfg(feature = "cuda")]
+            Location::Cuda(o) => {
+                let dev = crate::backend::cuda::device(o)?;
+                Ok(Tensor {
+                    shape: desc.shape.clone(),
+                    storage: Storage::Cuda(crate::backend::cuda::zeros(&dev, desc)?),
+                })
+            }
+            #[cfg(not(feature = "cuda"))]
+            Location::Cuda(_) => Err(Error::Device(
+                "this build has no CUDA support (build with the `cuda` feature)".into(),
+            )),
         }
     }
 
@@ -261,8 +366,20 @@ impl Tensor {
 
     /// Element i widened to f64 (for verification and display; integers convert exactly
     /// up to 2^53).
+    ///
+    /// A device tensor is downloaded first; if that fails the result is all NaN, so that no
+    /// check can pass by accident.
     pub fn to_f64_vec(&self) -> Vec<f64> {
-        let Storage::Host(d) = &self.storage;
+        let d = match &self.storage {
+            Storage::Host(d) => d,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => {
+                return match self.to_host() {
+                    Ok(h) => h.to_f64_vec(),
+                    Err(_) => vec![f64::NAN; self.len()],
+                }
+            }
+        };
         match d {
             HostData::F32(v) => v.iter().map(|&x| x as f64).collect(),
             HostData::F16(v) => v.iter().map(|&x| x.to_f64()).collect(),

@@ -1,6 +1,8 @@
 //! Machinery each backend shares across kernels — no math lives here.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -15,7 +17,7 @@ pub enum Backend {
     Simd,
     /// The simd code split over a rayon pool.
     Parallel,
-    /// CUDA C compiled at run time by NVRTC (a later issue).
+    /// CUDA C compiled at run time by NVRTC (the `cuda` feature).
     Cuda,
     /// WGSL through wgpu (a later issue).
     Wgpu,
@@ -49,6 +51,19 @@ impl Backend {
 
     pub fn is_cpu(self) -> bool {
         matches!(self, Backend::Scalar | Backend::Simd | Backend::Parallel)
+    }
+
+    /// Why this backend cannot run on this machine or build, or None when it can (the CPU
+    /// backends always can; `cuda` needs the feature, a device and NVRTC).
+    pub fn unavailable_reason(self) -> Option<String> {
+        match self {
+            Backend::Scalar | Backend::Simd | Backend::Parallel => None,
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => cuda::unavailable_reason(),
+            #[cfg(not(feature = "cuda"))]
+            Backend::Cuda => Some("this build has no CUDA support (the `cuda` feature)".into()),
+            Backend::Wgpu => Some("the wgpu backend is not implemented yet".into()),
+        }
     }
 }
 

@@ -1,0 +1,209 @@
+// kroute CUDA prelude: prepended to every domain's .cu before NVRTC compiles it.
+// No headers: NVRTC then needs no include path (CI installs only the NVRTC wheel).
+
+typedef unsigned long long u64;
+typedef long long i64;
+typedef unsigned int u32;
+typedef unsigned short u16;
+typedef unsigned char u8;
+typedef signed char i8;
+
+#define KR_FULL 0xffffffffu
+#define KR_U64_MAX 0xffffffffffffffffull
+
+// NaN-propagating max/min: fmaxf/fminf return the other operand on NaN, which KERNELS.md
+// forbids wherever NaN must propagate.
+__device__ __forceinline__ float kr_isnan(float x) { return x != x; }
+__device__ __forceinline__ float kr_nanmax(float a, float b) { return (a != a || b != b) ? __int_as_float(0x7fc00000) : fmaxf(a, b); }
+__device__ __forceinline__ float kr_nanmin(float a, float b) { return (a != a || b != b) ? __int_as_float(0x7fc00000) : fminf(a, b); }
+
+// Exact IEEE binary16 conversions through PTX: cvt.rn rounds to nearest even, keeps
+// subnormals, overflows to inf and keeps NaN; no cuda_fp16.h needed.
+__device__ __forceinline__ u16 kr_f32_to_f16(float x) {
+    u16 h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
+    return h;
+}
+__device__ __forceinline__ float kr_f16_to_f32(u16 h) {
+    float x;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(x) : "h"(h));
+    return x;
+}
+
+// Grid-stride helpers.
+__device__ __forceinline__ u64 kr_tid() { return (u64)blockIdx.x * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ u64 kr_nthreads() { return (u64)gridDim.x * blockDim.x; }
+
+// Warp reductions.
+__device__ __forceinline__ double kr_warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(KR_FULL, v, o);
+    return v;
+}
+__device__ __forceinline__ float kr_warp_sumf(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(KR_FULL, v, o);
+    return v;
+}
+__device__ __forceinline__ u64 kr_warp_sum_u64(u64 v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(KR_FULL, v, o);
+    return v;
+}
+
+// Block sum of a double, result valid in thread 0. `sh` holds >= 32 doubles. Blocks are
+// multiples of 32 threads.
+__device__ __forceinline__ double kr_block_sum(double v, double* sh) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = kr_warp_sum(v);
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    int nw = blockDim.x >> 5;
+    v = (threadIdx.x < nw) ? sh[threadIdx.x] : 0.0;
+    if (warp == 0) v = kr_warp_sum(v);
+    __syncthreads();
+    return v;
+}
+
+// One launch, all blocks: each block publishes its partial, then the last block to arrive
+// (counted with an atomic after a fence) combines all partials in block order, so the result
+// does not depend on which block finished first. The last block also resets the counter for
+// the next launch. Returns true in every thread of the last block.
+__device__ __forceinline__ bool kr_last_block(u32* counter) {
+    __shared__ bool last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        u32 prev = atomicAdd(counter, 1u);
+        last = (prev == gridDim.x - 1);
+        if (last) *counter = 0;
+    }
+    __syncthreads();
+    if (last) __threadfence();
+    return last;
+}
+
+
+// Scratch layout (mirrors SCRATCH_* in backend/cuda/mod.rs).
+#define KR_COUNTER 0
+#define KR_FLAG 128
+#define KR_PARTIALS 256
+#define KR_HIST 524288
+
+// ---- maps -------------------------------------------------------------------------------
+// Each thread moves float4 vectors, U of them per step with all loads issued before the
+// first use (enough bytes in flight to cover DRAM latency), over a grid-stride loop on a grid
+// sized to the device; the n % 4 tail goes to the first threads.
+
+#define KR_U 4
+
+template <typename F>
+__device__ __forceinline__ float4 kr_ap1(float4 v, F f) {
+    return make_float4(f(v.x), f(v.y), f(v.z), f(v.w));
+}
+template <typename F>
+__device__ __forceinline__ float4 kr_ap2(float4 a, float4 b, F f) {
+    return make_float4(f(a.x, b.x), f(a.y, b.y), f(a.z, b.z), f(a.w, b.w));
+}
+
+template <typename F>
+__device__ __forceinline__ void kr_map1(const float* __restrict__ x, float* __restrict__ y, u64 n, F f) {
+    const float4* x4 = (const float4*)x;
+    float4* y4 = (float4*)y;
+    u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
+    for (; i + (KR_U - 1) * s < nv; i += KR_U * s) {
+        float4 v[KR_U];
+#pragma unroll
+        for (int k = 0; k < KR_U; k++) v[k] = x4[i + k * s];
+#pragma unroll
+        for (int k = 0; k < KR_U; k++) y4[i + k * s] = kr_ap1(v[k], f);
+    }
+    for (; i < nv; i += s) y4[i] = kr_ap1(x4[i], f);
+    u64 t = (nv << 2) + kr_tid();
+    if (t < n) y[t] = f(x[t]);
+}
+
+template <typename F>
+__device__ __forceinline__ void kr_map2(const float* __restrict__ x, const float* __restrict__ y,
+                                        float* __restrict__ z, u64 n, F f) {
+    const float4* x4 = (const float4*)x;
+    const float4* y4 = (const float4*)y;
+    float4* z4 = (float4*)z;
+    u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
+    for (; i + (KR_U - 1) * s < nv; i += KR_U * s) {
+        float4 a[KR_U], b[KR_U];
+#pragma unroll
+        for (int k = 0; k < KR_U; k++) { a[k] = x4[i + k * s]; b[k] = y4[i + k * s]; }
+#pragma unroll
+        for (int k = 0; k < KR_U; k++) z4[i + k * s] = kr_ap2(a[k], b[k], f);
+    }
+    for (; i < nv; i += s) z4[i] = kr_ap2(x4[i], y4[i], f);
+    u64 t = (nv << 2) + kr_tid();
+    if (t < n) z[t] = f(x[t], y[t]);
+}
+
+// ---- one-launch reductions ------------------------------------------------------------------
+
+// Σ term(x_i) of this thread: terms are added in f32 over one step (at most 16 elements, so
+// the f32 part errs by ~1e-7 relative), then the step's partial moves to an f64 accumulator.
+template <typename F>
+__device__ __forceinline__ double kr_thread_sum(const float* __restrict__ x, u64 n, F term) {
+    const float4* x4 = (const float4*)x;
+    u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
+    double acc = 0.0;
+    for (; i + 3 * s < nv; i += 4 * s) {
+        float4 v0 = x4[i], v1 = x4[i + s], v2 = x4[i + 2 * s], v3 = x4[i + 3 * s];
+        float s0 = (term(v0.x) + term(v0.y)) + (term(v0.z) + term(v0.w));
+        float s1 = (term(v1.x) + term(v1.y)) + (term(v1.z) + term(v1.w));
+        float s2 = (term(v2.x) + term(v2.y)) + (term(v2.z) + term(v2.w));
+        float s3 = (term(v3.x) + term(v3.y)) + (term(v3.z) + term(v3.w));
+        acc += (double)((s0 + s1) + (s2 + s3));
+    }
+    for (; i < nv; i += s) {
+        float4 v = x4[i];
+        acc += (double)((term(v.x) + term(v.y)) + (term(v.z) + term(v.w)));
+    }
+    u64 t = (nv << 2) + kr_tid();
+    if (t < n) acc += (double)term(x[t]);
+    return acc;
+}
+
+// Combine per-thread f64 sums: block tree, one partial per block in the scratch area, and the
+// last block adds the partials in block order. out = f32(total / div), or its sqrt.
+__device__ __forceinline__ void kr_finish_sum(double acc, float* out, double div, int root, u8* scratch) {
+    __shared__ double sh[32];
+    double b = kr_block_sum(acc, sh);
+    double* part = (double*)(scratch + KR_PARTIALS);
+    if (threadIdx.x == 0) part[blockIdx.x] = b;
+    if (!kr_last_block((u32*)(scratch + KR_COUNTER))) return;
+    double t = 0.0;
+    for (u32 k = threadIdx.x; k < gridDim.x; k += blockDim.x) t += __ldcg(&part[k]);
+    t = kr_block_sum(t, sh);
+    if (threadIdx.x == 0) {
+        t = t / div;
+        if (root) t = sqrt(t);
+        *out = (float)t;
+    }
+}
+
+__device__ __forceinline__ u64 kr_block_sum_u64(u64 v, u64* sh) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = kr_warp_sum_u64(v);
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    int nw = blockDim.x >> 5;
+    v = (threadIdx.x < nw) ? sh[threadIdx.x] : 0ull;
+    if (warp == 0) v = kr_warp_sum_u64(v);
+    __syncthreads();
+    return v;
+}
+
+// Same for integer counts.
+__device__ __forceinline__ void kr_finish_count(u64 c, u64* out, u8* scratch) {
+    __shared__ u64 sh[32];
+    u64 b = kr_block_sum_u64(c, sh);
+    u64* part = (u64*)(scratch + KR_PARTIALS);
+    if (threadIdx.x == 0) part[blockIdx.x] = b;
+    if (!kr_last_block((u32*)(scratch + KR_COUNTER))) return;
+    u64 t = 0;
+    for (u32 k = threadIdx.x; k < gridDim.x; k += blockDim.x) t += __ldcg(&part[k]);
+    t = kr_block_sum_u64(t, sh);
+    if (threadIdx.x == 0) *out = t;
+}

@@ -1,0 +1,47 @@
+// activations on CUDA (kernels/activations.md): the forms the CPU uses, without cancellation,
+// with the −inf limits pinned where the closed forms evaluate inf·0 or inf/inf.
+
+// −0 at x = −inf (the limit of gelu, gelu_erf, silu and mish), else v.
+__device__ __forceinline__ float kr_neg_inf_limit(float x, float v) {
+    return x == __int_as_float(0xff800000) ? -0.0f : v;
+}
+
+extern "C" __global__ void map_relu(const float* x, float* y, u64 n) {
+    kr_map1(x, y, n, [](float v) { return v != v ? v : fmaxf(v, 0.0f); });
+}
+
+extern "C" __global__ void map_leaky_relu(const float* x, float* y, u64 n, float alpha) {
+    kr_map1(x, y, n, [=](float v) { return v > 0.0f ? v : alpha * v; });
+}
+
+// α·expm1(x): e^x − 1 would cancel near 0⁻.
+extern "C" __global__ void map_elu(const float* x, float* y, u64 n, float alpha) {
+    kr_map1(x, y, n, [=](float v) { return v > 0.0f ? v : alpha * expm1f(v); });
+}
+
+// 0.5x(1 + tanh u) = x / (1 + e^{−2u}): the same value without the cancellation of 1 + tanh u
+// as u → −∞.
+extern "C" __global__ void map_gelu(const float* x, float* y, u64 n) {
+    kr_map1(x, y, n, [](float v) {
+        float u = 0.7978846f * fmaf(0.044715f, v * v * v, v);
+        return kr_neg_inf_limit(v, v / (1.0f + expf(-2.0f * u)));
+    });
+}
+
+// 0.5x(1 + erf(x/√2)) = 0.5x·erfc(−x/√2), accurate where erf is near −1.
+extern "C" __global__ void map_gelu_erf(const float* x, float* y, u64 n) {
+    kr_map1(x, y, n, [](float v) {
+        return kr_neg_inf_limit(v, 0.5f * v * erfcf(v * -0.70710678f));
+    });
+}
+
+extern "C" __global__ void map_silu(const float* x, float* y, u64 n) {
+    kr_map1(x, y, n, [](float v) { return kr_neg_inf_limit(v, v / (1.0f + expf(-v))); });
+}
+
+extern "C" __global__ void map_mish(const float* x, float* y, u64 n) {
+    kr_map1(x, y, n, [](float v) {
+        float sp = fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v)));
+        return kr_neg_inf_limit(v, v * tanhf(sp));
+    });
+}

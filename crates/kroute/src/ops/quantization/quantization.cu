@@ -1,0 +1,116 @@
+// quantization on CUDA (kernels/quantization.md). f16 conversions are PTX cvt.rn (exact round
+// to nearest even, subnormals kept, overflow to inf, NaN kept); divisions are IEEE-rounded.
+
+extern "C" __global__ void quantize_f32_to_f16(const float* __restrict__ x, u16* __restrict__ y, u64 n) {
+    const float4* x4 = (const float4*)x;
+    uint2* y4 = (uint2*)y;
+    u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
+    for (; i + (KR_U - 1) * s < nv; i += KR_U * s) {
+        float4 v[KR_U];
+#pragma unroll
+        for (int k = 0; k < KR_U; k++) v[k] = x4[i + k * s];
+#pragma unroll
+        for (int k = 0; k < KR_U; k++)
+            y4[i + k * s] = make_uint2((u32)kr_f32_to_f16(v[k].x) | ((u32)kr_f32_to_f16(v[k].y) << 16),
+                                       (u32)kr_f32_to_f16(v[k].z) | ((u32)kr_f32_to_f16(v[k].w) << 16));
+    }
+    for (; i < nv; i += s) {
+        float4 v = x4[i];
+        y4[i] = make_uint2((u32)kr_f32_to_f16(v.x) | ((u32)kr_f32_to_f16(v.y) << 16),
+                           (u32)kr_f32_to_f16(v.z) | ((u32)kr_f32_to_f16(v.w) << 16));
+    }
+    u64 t = (nv << 2) + kr_tid();
+    if (t < n) y[t] = kr_f32_to_f16(x[t]);
+}
+
+// max |x| of f16 bits: the integer order of (bits & 0x7fff) is the order of magnitudes, with
+// NaN above inf.
+__device__ __forceinline__ u32 kr_absmax2(u32 m, u32 w) {
+    u32 lo = w & 0x7fffu, hi = (w >> 16) & 0x7fffu;
+    m = m > lo ? m : lo;
+    return m > hi ? m : hi;
+}
+
+__device__ __forceinline__ i8 kr_code(u16 h, float sc) {
+    float v = kr_f16_to_f32(h) / sc;
+    if (v != v) return 0;
+    v = fminf(fmaxf(v, -127.0f), 127.0f);
+    return (i8)__float2int_rn(v); // round half to even
+}
+
+__device__ __forceinline__ u32 kr_code2(u32 w, float sc) {
+    return (u32)(u8)kr_code((u16)(w & 0xffffu), sc) | ((u32)(u8)kr_code((u16)(w >> 16), sc) << 8);
+}
+
+__device__ __forceinline__ u32 kr_warp_max_u32(u32 v) {
+    for (int o = 16; o > 0; o >>= 1) { u32 u = __shfl_xor_sync(KR_FULL, v, o); v = v > u ? v : u; }
+    return v;
+}
+
+__device__ __forceinline__ float kr_scale(u32 mbits) {
+    float m = mbits > 0x7c00u ? __int_as_float(0x7fc00000) : kr_f16_to_f32((u16)mbits);
+    return m / 127.0f;
+}
+
+// One warp per row. Rows of 1024 halves: each lane holds its 32 halves (four 16-byte loads)
+// in registers across the max and the coding, so the row is read once. Other row lengths:
+// two passes over the row (the second from cache).
+extern "C" __global__ void quantize_f16_to_i8(const u16* __restrict__ x, i8* __restrict__ q, float* __restrict__ sc,
+                                              u64 rows, u64 d) {
+    int lane = threadIdx.x & 31;
+    u64 warp = kr_tid() >> 5, nwarps = kr_nthreads() >> 5;
+    for (u64 r = warp; r < rows; r += nwarps) {
+        const u16* row = x + r * d;
+        i8* qr = q + r * d;
+        if (d == 1024) {
+            const uint4* r4 = (const uint4*)row;
+            uint4 v[4];
+#pragma unroll
+            for (int k = 0; k < 4; k++) v[k] = r4[k * 32 + lane];
+            u32 m = 0;
+#pragma unroll
+            for (int k = 0; k < 4; k++) m = kr_absmax2(kr_absmax2(kr_absmax2(kr_absmax2(m, v[k].x), v[k].y), v[k].z), v[k].w);
+            float s = kr_scale(kr_warp_max_u32(m));
+            uint2* q2 = (uint2*)qr;
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+                q2[k * 32 + lane] = make_uint2(kr_code2(v[k].x, s) | (kr_code2(v[k].y, s) << 16),
+                                               kr_code2(v[k].z, s) | (kr_code2(v[k].w, s) << 16));
+            if (lane == 0) sc[r] = s;
+        } else {
+            u32 m = 0;
+            for (u64 j = lane; j < d; j += 32) m = kr_absmax2(m, row[j]);
+            float s = kr_scale(kr_warp_max_u32(m));
+            for (u64 j = lane; j < d; j += 32) qr[j] = kr_code(row[j], s);
+            if (lane == 0) sc[r] = s;
+        }
+    }
+}
+
+// y = f16(fl32(q·s_row)); sixteen codes (one 16-byte load, one row) per step when d % 16 = 0.
+extern "C" __global__ void dequantize_i8_to_f16(const i8* __restrict__ q, const float* __restrict__ sc,
+                                                u16* __restrict__ y, u64 rows, u64 d) {
+    u64 n = rows * d, s = kr_nthreads();
+    if ((d & 15) == 0) {
+        const uint4* q16 = (const uint4*)q;
+        uint4* y8 = (uint4*)y;
+        for (u64 g = kr_tid(); g < (n >> 4); g += s) {
+            uint4 c = q16[g];
+            float f = sc[(g << 4) / d];
+            u32 w[4] = {c.x, c.y, c.z, c.w};
+            u32 o[8];
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                u32 h[4];
+#pragma unroll
+                for (int j = 0; j < 4; j++) h[j] = kr_f32_to_f16(__fmul_rn((float)(i8)((w[k] >> (8 * j)) & 0xffu), f));
+                o[2 * k] = h[0] | (h[1] << 16);
+                o[2 * k + 1] = h[2] | (h[3] << 16);
+            }
+            y8[2 * g] = make_uint4(o[0], o[1], o[2], o[3]);
+            y8[2 * g + 1] = make_uint4(o[4], o[5], o[6], o[7]);
+        }
+    } else {
+        for (u64 i = kr_tid(); i < n; i += s) y[i] = kr_f32_to_f16(__fmul_rn((float)q[i], sc[i / d]));
+    }
+}
