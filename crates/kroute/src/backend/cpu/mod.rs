@@ -3,7 +3,6 @@
 //! kernel body into a whole-slice pass with its tail handled.
 
 pub mod drivers;
-#[path = "vmath_stub.rs"]
 pub mod vmath;
 
 use std::sync::OnceLock;

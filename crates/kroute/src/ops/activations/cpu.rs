@@ -3,7 +3,7 @@
 
 use crate::backend::cpu::drivers::Map1;
 use crate::backend::cpu::vmath;
-use crate::ops::elementwise::cpu::{keep_nan, softplus};
+use crate::ops::elementwise::cpu::keep_nan;
 use pulp::Simd;
 
 /// −0 where x = −inf (the limit of gelu, gelu_erf, silu and mish), else `v`.
@@ -133,8 +133,15 @@ impl Map1 for Mish {
     fn scalar(&self, x: f32) -> f32 {
         scalar_limit(x, |x| x * (x.max(0.0) + (-x.abs()).exp().ln_1p()).tanh())
     }
+    /// tanh(ln(1 + u)) = n / (n + 2) with u = e^x and n = u(u + 2): one exponential and a
+    /// division instead of exp, log1p and tanh, with no cancellation (n ≥ 0). Above x = 20
+    /// the factor is 1 in f32, and e^x is kept finite by the clamp.
     #[inline(always)]
     fn vector<S: Simd>(&self, s: S, x: S::f32s) -> S::f32s {
-        neg_inf_limit(s, x, s.mul_f32s(x, vmath::tanh(s, softplus(s, x))))
+        let twenty = s.splat_f32s(20.0);
+        let u = vmath::exp(s, s.min_f32s(x, twenty));
+        let n = s.mul_f32s(u, s.add_f32s(u, s.splat_f32s(2.0)));
+        let y = s.div_f32s(s.mul_f32s(x, n), s.add_f32s(n, s.splat_f32s(2.0)));
+        neg_inf_limit(s, x, s.select_f32s(s.greater_than_f32s(x, twenty), x, y))
     }
 }
