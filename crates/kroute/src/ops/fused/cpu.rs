@@ -49,13 +49,23 @@ fn masked_simd(x: &[f32], m: &[u8]) -> (f64, u8) {
                 let (mut acc0, mut acc1) = (zero, zero);
                 let mut pairs = xv.chunks_exact(2).zip(mb.chunks_exact(2 * w));
                 for (a, mk) in &mut pairs {
-                    acc0 = s.add_f32s(acc0, s.select_f32s(s.equal_u32s(widen::<S>(&mk[..w]), one), a[0], zero));
-                    acc1 = s.add_f32s(acc1, s.select_f32s(s.equal_u32s(widen::<S>(&mk[w..]), one), a[1], zero));
+                    acc0 = s.add_f32s(
+                        acc0,
+                        s.select_f32s(s.equal_u32s(widen::<S>(&mk[..w]), one), a[0], zero),
+                    );
+                    acc1 = s.add_f32s(
+                        acc1,
+                        s.select_f32s(s.equal_u32s(widen::<S>(&mk[w..]), one), a[1], zero),
+                    );
                 }
                 total += s.reduce_sum_f32s(s.add_f32s(acc0, acc1)) as f64;
                 let done = xv.len() / 2 * 2;
                 for (a, mk) in xv[done..].iter().zip(mb[done * w..].chunks_exact(w)) {
-                    total += s.reduce_sum_f32s(s.select_f32s(s.equal_u32s(widen::<S>(mk), one), *a, zero)) as f64;
+                    total += s.reduce_sum_f32s(s.select_f32s(
+                        s.equal_u32s(widen::<S>(mk), one),
+                        *a,
+                        zero,
+                    )) as f64;
                 }
                 for (&a, &b) in xt.iter().zip(&mb[xv.len() * w..]) {
                     if b == 1 {
