@@ -185,10 +185,7 @@ impl WithSimd for Dequant<'_> {
                 for (d, &v) in wide.iter_mut().zip(c) {
                     *d = v as f32;
                 }
-                let h = vmath::f32_to_f16_bits(
-                    s,
-                    s.mul_f32s(load_f32s::<S>(&wide), sv),
-                );
+                let h = vmath::f32_to_f16_bits(s, s.mul_f32s(load_f32s::<S>(&wide), sv));
                 for (o, &b) in o.iter_mut().zip(lanes::<_, u32>(&h)) {
                     *o = f16::from_bits(b as u16);
                 }

@@ -413,8 +413,10 @@ fn histogram_simd(h: &Bins, x: &[f32]) -> Vec<u64> {
         fn with_simd<S: Simd>(self, s: S) -> Vec<u64> {
             let Op(h, x) = self;
             let slots = h.bins + 1;
-            // Four private copies break the store-to-load chains of repeated bins.
-            let mut counts = vec![0u32; 4 * slots];
+            // One private copy per lane (16 × 257 × 4 B fits L1): repeated bins in one vector
+            // then never wait on each other's store-to-load forwarding.
+            let copies = S::F32_LANES;
+            let mut counts = vec![0u32; copies * slots];
             let mut total = vec![0u64; slots];
             let (lo, hi) = (s.splat_f32s(h.lo), s.splat_f32s(h.hi));
             let nbins = s.splat_f32s(h.bins as f32);
@@ -441,7 +443,7 @@ fn histogram_simd(h: &Bins, x: &[f32]) -> Vec<u64> {
                     let idx = s.select_u32s(valid, idx, dump);
                     let lanes: &[u32] = crate::backend::cpu::lanes(&idx);
                     for (k, &b) in lanes.iter().enumerate() {
-                        counts[(k & 3) * slots + b as usize] += 1;
+                        counts[k * slots + b as usize] += 1;
                     }
                 }
                 for &t in tail {
