@@ -81,3 +81,51 @@ pub fn load_u32s<S: pulp::Simd>(a: &[u32; 16]) -> S::u32s {
 pub fn load_f32s<S: pulp::Simd>(a: &[f32; 16]) -> S::f32s {
     bytemuck::pod_read_unaligned(bytemuck::cast_slice(&a[..S::F32_LANES]))
 }
+
+// Width changes between byte, half and word lanes. pulp has no generic widening or narrowing,
+// so each goes through a fixed 16-element array: with the length known, LLVM emits one
+// vpmovzx/vpmovsx/vpmov (AVX-512) or a short pack sequence (AVX2) instead of a lane loop.
+
+/// Up to one vector of u8 widened to u32 lanes (missing lanes are 0).
+#[inline(always)]
+pub fn widen_u8<S: pulp::Simd>(v: &[u8]) -> S::u32s {
+    let mut b = [0u8; 16];
+    b[..v.len()].copy_from_slice(v);
+    load_u32s::<S>(&std::array::from_fn(|j| b[j] as u32))
+}
+
+/// Up to one vector of i8 widened to f32 lanes (missing lanes are 0).
+#[inline(always)]
+pub fn widen_i8_f32<S: pulp::Simd>(v: &[i8]) -> S::f32s {
+    let mut b = [0i8; 16];
+    b[..v.len()].copy_from_slice(v);
+    load_f32s::<S>(&std::array::from_fn(|j| b[j] as f32))
+}
+
+/// Up to one vector of u16 widened to u32 lanes (missing lanes are 0).
+#[inline(always)]
+pub fn widen_u16<S: pulp::Simd>(v: &[u16]) -> S::u32s {
+    let mut b = [0u16; 16];
+    b[..v.len()].copy_from_slice(v);
+    load_u32s::<S>(&std::array::from_fn(|j| b[j] as u32))
+}
+
+/// The low 16 bits of each u32 lane, into `out` (its length ≤ the lane count).
+#[inline(always)]
+pub fn narrow_u16<S: pulp::Simd>(v: S::u32s, out: &mut [u16]) {
+    let w: &[u32] = lanes(&v);
+    let mut b = [0u32; 16];
+    b[..w.len()].copy_from_slice(w);
+    let n: [u16; 16] = std::array::from_fn(|j| b[j] as u16);
+    out.copy_from_slice(&n[..out.len()]);
+}
+
+/// The low 8 bits of each u32 lane, into `out` (its length ≤ the lane count).
+#[inline(always)]
+pub fn narrow_u8<S: pulp::Simd>(v: S::u32s, out: &mut [u8]) {
+    let w: &[u32] = lanes(&v);
+    let mut b = [0u32; 16];
+    b[..w.len()].copy_from_slice(w);
+    let n: [u8; 16] = std::array::from_fn(|j| b[j] as u8);
+    out.copy_from_slice(&n[..out.len()]);
+}

@@ -2,7 +2,7 @@
 //! own polynomial transcendentals); the drivers run them on scalar, simd and parallel.
 
 use crate::backend::cpu::drivers::{Map1, Map2, Map3};
-use crate::backend::cpu::{arch, chunk_len, lanes, vmath, Cpu, GRAIN};
+use crate::backend::cpu::{arch, chunk_len, narrow_u8, vmath, Cpu, GRAIN};
 use crate::params::Params;
 use crate::tensor::Tensor;
 use crate::Result;
@@ -193,13 +193,7 @@ fn compare_simd(x: &[f32], y: &[f32], m: &mut [u8]) {
             let one = s.splat_u32s(1);
             let zero = s.splat_u32s(0);
             for ((&a, &b), out) in xv.iter().zip(yv).zip(mv.chunks_exact_mut(w)) {
-                let bits = s.select_u32s(s.greater_than_f32s(a, b), one, zero);
-                let words: &[u32] = lanes(&bits);
-                // Narrowing u32 lanes to bytes: LLVM turns this fixed-length loop into a
-                // vpmovdb (AVX-512) or a pack sequence (AVX2).
-                for (o, &w) in out.iter_mut().zip(words) {
-                    *o = w as u8;
-                }
+                narrow_u8::<S>(s.select_u32s(s.greater_than_f32s(a, b), one, zero), out);
             }
             for ((o, &a), &b) in mt.iter_mut().zip(xt).zip(yt) {
                 *o = (a > b) as u8;

@@ -1,7 +1,7 @@
 //! fused map-reduce on the CPU: one pass, the mapped value never leaves registers.
 
 use crate::backend::cpu::drivers::{par_fold, sum, SumTerms, BLOCK};
-use crate::backend::cpu::{arch, lanes, Cpu};
+use crate::backend::cpu::{arch, lanes, widen_u8, Cpu};
 use crate::ops::reductions::cpu::Square;
 use crate::params::Params;
 use crate::tensor::Tensor;
@@ -51,18 +51,18 @@ fn masked_simd(x: &[f32], m: &[u8]) -> (f64, u8) {
                 for (a, mk) in &mut pairs {
                     acc0 = s.add_f32s(
                         acc0,
-                        s.select_f32s(s.equal_u32s(widen::<S>(&mk[..w]), one), a[0], zero),
+                        s.select_f32s(s.equal_u32s(widen_u8::<S>(&mk[..w]), one), a[0], zero),
                     );
                     acc1 = s.add_f32s(
                         acc1,
-                        s.select_f32s(s.equal_u32s(widen::<S>(&mk[w..]), one), a[1], zero),
+                        s.select_f32s(s.equal_u32s(widen_u8::<S>(&mk[w..]), one), a[1], zero),
                     );
                 }
                 total += s.reduce_sum_f32s(s.add_f32s(acc0, acc1)) as f64;
                 let done = xv.len() / 2 * 2;
                 for (a, mk) in xv[done..].iter().zip(mb[done * w..].chunks_exact(w)) {
                     total += s.reduce_sum_f32s(s.select_f32s(
-                        s.equal_u32s(widen::<S>(mk), one),
+                        s.equal_u32s(widen_u8::<S>(mk), one),
                         *a,
                         zero,
                     )) as f64;
@@ -77,17 +77,6 @@ fn masked_simd(x: &[f32], m: &[u8]) -> (f64, u8) {
         }
     }
     arch().dispatch(Op(x, m))
-}
-
-/// One vector's worth of mask bytes widened to u32 lanes. The copy into a fixed 16-byte array
-/// and the fixed-length conversion let LLVM emit a single vpmovzxbd (pulp has no generic
-/// u8 → u32 widening).
-#[inline(always)]
-fn widen<S: Simd>(bytes: &[u8]) -> S::u32s {
-    let mut b = [0u8; 16];
-    b[..bytes.len()].copy_from_slice(bytes);
-    let wide: [u32; 16] = std::array::from_fn(|j| b[j] as u32);
-    crate::backend::cpu::load_u32s::<S>(&wide)
 }
 
 pub fn masked_sum(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {

@@ -2,7 +2,9 @@
 //! assumption); the int8 path finds a row's max |x| on the raw f16 bits (integer max of
 //! bits & 0x7fff orders non-NaN magnitudes, and NaN sorts above inf), then codes the row from L1.
 
-use crate::backend::cpu::{arch, lanes, load_f32s, load_u32s, vmath, Cpu, GRAIN};
+use crate::backend::cpu::{
+    arch, lanes, narrow_u16, narrow_u8, vmath, widen_i8_f32, widen_u16, Cpu, GRAIN,
+};
 use crate::params::Params;
 use crate::tensor::Tensor;
 use crate::Result;
@@ -23,16 +25,11 @@ fn f32_to_f16_simd(x: &[f32], y: &mut [f16]) {
             let (xv, xt) = S::as_simd_f32s(x);
             let (yv, yt) = y.split_at_mut(xv.len() * w);
             for (&a, out) in xv.iter().zip(yv.chunks_exact_mut(w)) {
-                let h = vmath::f32_to_f16_bits(s, a);
-                for (o, &b) in out.iter_mut().zip(lanes::<_, u32>(&h)) {
-                    *o = f16::from_bits(b as u16);
-                }
+                narrow_u16::<S>(vmath::f32_to_f16_bits(s, a), bytemuck::cast_slice_mut(out));
             }
             if !xt.is_empty() {
                 let h = vmath::f32_to_f16_bits(s, s.partial_load_f32s(xt));
-                for (o, &b) in yt.iter_mut().zip(lanes::<_, u32>(&h)) {
-                    *o = f16::from_bits(b as u16);
-                }
+                narrow_u16::<S>(h, bytemuck::cast_slice_mut(yt));
             }
         }
     }
@@ -63,11 +60,7 @@ pub fn f32_to_f16(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Resu
 /// Widen up to 16 f16 values into f32 lanes.
 #[inline(always)]
 fn load_f16<S: Simd>(s: S, h: &[f16]) -> S::f32s {
-    let mut wide = [0u32; 16];
-    for (d, v) in wide.iter_mut().zip(h) {
-        *d = v.to_bits() as u32;
-    }
-    vmath::f16_bits_to_f32(s, load_u32s::<S>(&wide))
+    vmath::f16_bits_to_f32(s, widen_u16::<S>(bytemuck::cast_slice(h)))
 }
 
 /// max |x| of a row of f16, NaN if it holds NaN.
@@ -102,10 +95,10 @@ fn code_row<S: Simd>(s: S, row: &[f16], q: &mut [i8], scale: f32) {
         let v = s.div_f32s(load_f16(s, h), sv);
         let v = s.select_f32s(s.equal_f32s(v, v), v, zero);
         let v = s.min_f32s(s.max_f32s(v, lo), hi);
+        // The integer sits in the low mantissa bits, offset by 0x4b40_0000; its low byte is
+        // the two's-complement i8 code.
         let bits = s.transmute_u32s_f32s(s.add_f32s(v, magic));
-        for (o, &b) in out.iter_mut().zip(lanes::<_, u32>(&bits)) {
-            *o = b.wrapping_sub(0x4b40_0000) as i32 as i8;
-        }
+        narrow_u8::<S>(bits, bytemuck::cast_slice_mut(out));
     }
 }
 
@@ -181,14 +174,8 @@ impl WithSimd for Dequant<'_> {
         for ((row, out), &scale) in q.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(sc) {
             let sv = s.splat_f32s(scale);
             for (c, o) in row.chunks(w).zip(out.chunks_mut(w)) {
-                let mut wide = [0f32; 16];
-                for (d, &v) in wide.iter_mut().zip(c) {
-                    *d = v as f32;
-                }
-                let h = vmath::f32_to_f16_bits(s, s.mul_f32s(load_f32s::<S>(&wide), sv));
-                for (o, &b) in o.iter_mut().zip(lanes::<_, u32>(&h)) {
-                    *o = f16::from_bits(b as u16);
-                }
+                let h = vmath::f32_to_f16_bits(s, s.mul_f32s(widen_i8_f32::<S>(c), sv));
+                narrow_u16::<S>(h, bytemuck::cast_slice_mut(o));
             }
         }
     }
