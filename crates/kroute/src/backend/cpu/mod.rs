@@ -83,49 +83,69 @@ pub fn load_f32s<S: pulp::Simd>(a: &[f32; 16]) -> S::f32s {
 }
 
 // Width changes between byte, half and word lanes. pulp has no generic widening or narrowing,
-// so each goes through a fixed 16-element array: with the length known, LLVM emits one
-// vpmovzx/vpmovsx/vpmov (AVX-512) or a short pack sequence (AVX2) instead of a lane loop.
+// so each goes through a 16-element array. A full vector copies exactly `LANES` elements in a
+// loop with a constant trip count, which LLVM unrolls into one vpmovzx/vpmovsx/vpmov (AVX-512)
+// or a short pack sequence (AVX2); only a tail takes the variable-length loop.
 
-/// Up to one vector of u8 widened to u32 lanes (missing lanes are 0).
-#[inline(always)]
-pub fn widen_u8<S: pulp::Simd>(v: &[u8]) -> S::u32s {
-    let mut b = [0u8; 16];
-    b[..v.len()].copy_from_slice(v);
-    load_u32s::<S>(&std::array::from_fn(|j| b[j] as u32))
+macro_rules! widen {
+    ($(#[$doc:meta])* $name:ident, $from:ty, $lanes:ident, $to:ty, $load:ident, $ret:ident) => {
+        $(#[$doc])*
+        #[inline(always)]
+        pub fn $name<S: pulp::Simd>(v: &[$from]) -> S::$ret {
+            let mut b = [<$to>::default(); 16];
+            if v.len() >= S::$lanes {
+                let v = &v[..S::$lanes];
+                for j in 0..S::$lanes {
+                    b[j] = v[j] as $to;
+                }
+            } else {
+                for (d, &x) in b.iter_mut().zip(v) {
+                    *d = x as $to;
+                }
+            }
+            $load::<S>(&b)
+        }
+    };
 }
 
-/// Up to one vector of i8 widened to f32 lanes (missing lanes are 0).
-#[inline(always)]
-pub fn widen_i8_f32<S: pulp::Simd>(v: &[i8]) -> S::f32s {
-    let mut b = [0i8; 16];
-    b[..v.len()].copy_from_slice(v);
-    load_f32s::<S>(&std::array::from_fn(|j| b[j] as f32))
+widen!(
+    /// Up to one vector of u8 widened to u32 lanes (missing lanes are 0).
+    widen_u8, u8, U32_LANES, u32, load_u32s, u32s
+);
+widen!(
+    /// Up to one vector of i8 widened to f32 lanes (missing lanes are 0).
+    widen_i8_f32, i8, F32_LANES, f32, load_f32s, f32s
+);
+widen!(
+    /// Up to one vector of u16 widened to u32 lanes (missing lanes are 0).
+    widen_u16, u16, U32_LANES, u32, load_u32s, u32s
+);
+
+macro_rules! narrow {
+    ($(#[$doc:meta])* $name:ident, $to:ty) => {
+        $(#[$doc])*
+        #[inline(always)]
+        pub fn $name<S: pulp::Simd>(v: S::u32s, out: &mut [$to]) {
+            let w: &[u32] = lanes(&v);
+            if out.len() == S::U32_LANES {
+                let (out, w) = (&mut out[..S::U32_LANES], &w[..S::U32_LANES]);
+                for j in 0..S::U32_LANES {
+                    out[j] = w[j] as $to;
+                }
+            } else {
+                for (o, &x) in out.iter_mut().zip(w) {
+                    *o = x as $to;
+                }
+            }
+        }
+    };
 }
 
-/// Up to one vector of u16 widened to u32 lanes (missing lanes are 0).
-#[inline(always)]
-pub fn widen_u16<S: pulp::Simd>(v: &[u16]) -> S::u32s {
-    let mut b = [0u16; 16];
-    b[..v.len()].copy_from_slice(v);
-    load_u32s::<S>(&std::array::from_fn(|j| b[j] as u32))
-}
-
-/// The low 16 bits of each u32 lane, into `out` (its length ≤ the lane count).
-#[inline(always)]
-pub fn narrow_u16<S: pulp::Simd>(v: S::u32s, out: &mut [u16]) {
-    let w: &[u32] = lanes(&v);
-    let mut b = [0u32; 16];
-    b[..w.len()].copy_from_slice(w);
-    let n: [u16; 16] = std::array::from_fn(|j| b[j] as u16);
-    out.copy_from_slice(&n[..out.len()]);
-}
-
-/// The low 8 bits of each u32 lane, into `out` (its length ≤ the lane count).
-#[inline(always)]
-pub fn narrow_u8<S: pulp::Simd>(v: S::u32s, out: &mut [u8]) {
-    let w: &[u32] = lanes(&v);
-    let mut b = [0u32; 16];
-    b[..w.len()].copy_from_slice(w);
-    let n: [u8; 16] = std::array::from_fn(|j| b[j] as u8);
-    out.copy_from_slice(&n[..out.len()]);
-}
+narrow!(
+    /// The low 16 bits of each u32 lane, into `out` (its length ≤ the lane count).
+    narrow_u16, u16
+);
+narrow!(
+    /// The low 8 bits of each u32 lane, into `out` (its length ≤ the lane count).
+    narrow_u8, u8
+);
