@@ -10,6 +10,11 @@ use kroute::verify::{compare, Expected};
 use kroute::{Backend, Params, Tensor};
 use std::time::{Duration, Instant};
 
+/// Timing on the cuda backend (device-resident data, CUDA events, L2 flush).
+#[cfg(feature = "cuda")]
+#[path = "bench_cuda.rs"]
+pub mod cuda;
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub seed: u64,

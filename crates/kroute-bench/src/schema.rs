@@ -44,6 +44,13 @@ pub struct Record {
     pub rotation_sets: usize,
     /// Warnings, e.g. "above measured peak: cache artefact".
     pub flags: Vec<String>,
+    /// GPU backends: how the kernel time was taken ("cuda events, L2 flushed before each
+    /// sample"), and the median wall time from host data to host result (upload the inputs,
+    /// run, download the outputs), which the router needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_to_result_s: Option<f64>,
 }
 
 impl Record {
@@ -68,6 +75,8 @@ impl Record {
             pct_of_peak: None,
             rotation_sets: 0,
             flags: Vec::new(),
+            timing: None,
+            host_to_result_s: None,
         }
     }
 

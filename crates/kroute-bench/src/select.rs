@@ -27,7 +27,11 @@ pub fn select(domains: &[String], kernels: &[String], backends: &[String]) -> Re
         kroute::op(k)?;
     }
     let backends: Vec<Backend> = if backends.is_empty() {
-        vec![Backend::Scalar, Backend::Simd, Backend::Parallel]
+        // The CPU backends, and cuda where this build and machine have it.
+        Backend::ALL
+            .into_iter()
+            .filter(|b| b.is_cpu() || (*b == Backend::Cuda && b.unavailable_reason().is_none()))
+            .collect()
     } else {
         backends
             .iter()

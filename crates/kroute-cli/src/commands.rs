@@ -133,9 +133,13 @@ pub fn verify(
             if !op.has(backend) {
                 pb.suspend(|| {
                     println!(
-                        "SKIP {:<28} {:<8} no implementation on this backend",
+                        "SKIP {:<28} {:<8} {}",
                         op.name,
-                        backend.name()
+                        backend.name(),
+                        backend.unavailable_reason().map_or_else(
+                            || "no implementation on this backend".to_string(),
+                            |why| format!("skipped: {why}")
+                        )
                     )
                 });
                 pb.inc(1);
@@ -220,14 +224,35 @@ fn print_probe(p: &Probe) {
             name, b.read, b.copy, b.triad
         );
     }
-    println!(
-        "gpu        {}",
-        if p.gpus.is_empty() {
-            p.gpu_note.clone()
-        } else {
-            format!("{:?}", p.gpus)
-        }
-    );
+    if p.gpus.is_empty() {
+        println!("gpu        {}", p.gpu_note);
+    }
+    for g in &p.gpus {
+        println!(
+            "gpu        cuda:{} {} ({}), driver CUDA {}, NVRTC {}",
+            g.ordinal, g.name, g.detail, g.driver_cuda_version, g.nvrtc_version
+        );
+        println!(
+            "             device copy {:.0} GB/s (1 GiB, read + write)",
+            g.d2d_copy_gbps
+        );
+        println!(
+            "             host→device GB/s: pinned {:.1}, pageable {:.1}, staged {:.1}",
+            g.h2d_pinned_gbps, g.h2d_pageable_gbps, g.h2d_staged_gbps
+        );
+        println!(
+            "             device→host GB/s: pinned {:.1}, pageable {:.1}, staged {:.1}",
+            g.d2h_pinned_gbps, g.d2h_pageable_gbps, g.d2h_staged_gbps
+        );
+        println!(
+            "             tiny kernel: launch→completion {:.1} µs, launch→result {:.1} µs \
+             (into pinned memory), {:.1} µs (with a 4-byte copy)",
+            g.launch_to_completion_us, g.launch_to_result_us, g.launch_to_result_copy_us
+        );
+    }
+    if !p.gpus.is_empty() && !p.gpu_note.is_empty() {
+        println!("gpu note   {}", p.gpu_note);
+    }
 }
 
 pub fn probe(json: bool) -> Result<ExitCode> {
@@ -278,6 +303,9 @@ pub fn table_row(r: &Record) -> String {
                 format!("  ⚠ {}", r.flags.join("; "))
             }
         ),
+        (None, Some(e)) if e.starts_with("skipped:") => {
+            format!("{:<28} {:<9} {:>10}  {e}", r.kernel, r.backend, r.n)
+        }
         (None, e) => format!(
             "{:<28} {:<9} {:>10}  FAILED: {}",
             r.kernel,
@@ -322,6 +350,12 @@ pub fn bench(
         machine.all_threads.copy,
         machine.all_threads.triad
     );
+    for g in &machine.gpus {
+        eprintln!(
+            "cuda:{} {} | device copy {:.0} GB/s | tiny kernel launch→result {:.1} µs",
+            g.ordinal, g.name, g.d2d_copy_gbps, g.launch_to_result_us
+        );
+    }
     let mut settings = Settings::for_machine(&machine);
     settings.seed = seed;
     settings.budget = std::time::Duration::from_millis(budget_ms);
@@ -343,8 +377,20 @@ pub fn bench(
         }
     }
     pb.finish_and_clear();
-    let failed = results.iter().filter(|r| r.error.is_some()).count();
-    println!("{} timed, {failed} failed", results.len() - failed);
+    // A backend this machine lacks (no CUDA device) is skipped, not failed.
+    let skipped = results
+        .iter()
+        .filter(|r| {
+            r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("skipped:"))
+        })
+        .count();
+    let failed = results.iter().filter(|r| r.error.is_some()).count() - skipped;
+    println!(
+        "{} timed, {failed} failed, {skipped} skipped",
+        results.len() - failed - skipped
+    );
     if let Some(path) = json {
         let report = Report {
             schema: SCHEMA.into(),
@@ -382,7 +428,12 @@ fn bench_kernel(
         .map(|d| d.iter().map(|d| d.bytes()).sum())
         .unwrap_or(0);
     let set_bytes = (base.iter().map(Tensor::bytes).sum::<usize>() + out_bytes) as u64;
-    let k = rotation_sets(set_bytes, settings);
+    // Rotation copies are for the CPU backends; the cuda path flushes the L2 instead.
+    let k = if backends.iter().any(|b| b.is_cpu()) {
+        rotation_sets(set_bytes, settings)
+    } else {
+        1
+    };
     pb.set_message(format!("{} n={n}: reference", op.name));
     let expected = (op.reference)(&refs, &params);
     let mut sets = vec![base];
@@ -392,8 +443,21 @@ fn bench_kernel(
     let mut out = Vec::new();
     for &b in backends {
         pb.set_message(format!("{} n={n} on {b}", op.name));
+        #[cfg(feature = "cuda")]
+        if b == Backend::Cuda {
+            let gpu = kroute_bench::bench::cuda::settings_for_gpu(settings);
+            out.push(kroute_bench::bench::cuda::bench_one(
+                op, n, &sets[0], &expected, machine, &gpu,
+            ));
+            pb.inc(1);
+            continue;
+        }
         if op.has(b) {
             out.push(bench_one(op, b, n, &sets, &expected, machine, settings));
+        } else if let Some(why) = b.unavailable_reason() {
+            let mut r = Record::new(op, b, n, &params);
+            r.error = Some(format!("skipped: {why}"));
+            out.push(r);
         } else {
             let mut r = Record::new(op, b, n, &params);
             r.error = Some(format!("no {b} implementation"));

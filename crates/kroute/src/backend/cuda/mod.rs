@@ -412,9 +412,51 @@ impl Device {
         })
     }
 
-    /// Launch-to-completion of a tiny kernel, seen from the host: median seconds of `reps`
-    /// (launch, then wait on the stream), and of launch plus a 4-byte read of its result.
-    pub fn tiny_latency(self: &Arc<Self>, reps: usize) -> Result<(f64, f64)> {
+    /// A tiny kernel seen from the host, median seconds over `reps`: launch to completion
+    /// (launch, wait on the stream); launch to result, the kernel writing its 4-byte result
+    /// straight into pinned host memory; and launch plus a 4-byte device-to-host copy.
+    pub fn tiny_latency(self: &Arc<Self>, reps: usize) -> Result<(f64, f64, f64)> {
+        let (c, copy) = self.tiny_latency_copy(reps)?;
+        self.bind()?;
+        // SAFETY: a 4 KiB pinned host allocation (mapped into the device's address space by
+        // UVA), freed below after the stream is idle.
+        let host: *mut u32 = unsafe { cu::malloc_host(4096, 0) }
+            .map_err(|e| driver_err("allocating pinned memory", e))?
+            .cast();
+        let run = (|| -> Result<f64> {
+            let mut v = Vec::with_capacity(reps);
+            for k in 0..reps + 20 {
+                let t = Instant::now();
+                self.launch(
+                    &UTIL,
+                    "kr_tiny_put",
+                    1,
+                    32,
+                    0,
+                    &[Arg::ptr(host as u64), Arg::u32(k as u32 + 1)],
+                )?;
+                self.synchronize()?;
+                // SAFETY: the kernel that wrote it has completed (stream synchronised).
+                let got = unsafe { std::ptr::read_volatile(host) };
+                if got != k as u32 + 1 {
+                    return Err(Error::Device(format!(
+                        "launch-to-result probe read {got}, expected {}",
+                        k + 1
+                    )));
+                }
+                if k >= 20 {
+                    v.push(t.elapsed().as_secs_f64());
+                }
+            }
+            Ok(median(&mut v))
+        })();
+        let _ = self.synchronize();
+        // SAFETY: allocated above; no work that uses it is in flight.
+        let _ = unsafe { cu::free_host(host.cast()) };
+        Ok((c, run?, copy))
+    }
+
+    fn tiny_latency_copy(self: &Arc<Self>, reps: usize) -> Result<(f64, f64)> {
         let flag = self.scratch()? + SCRATCH_FLAG + 8;
         let run = || self.launch(&UTIL, "kr_tiny", 1, 32, 0, &[Arg::ptr(flag)]);
         for _ in 0..20 {
@@ -485,6 +527,37 @@ impl Drop for Event {
             let _ = unsafe { cu::event::destroy(self.raw) };
         }
     }
+}
+
+thread_local! {
+    /// An end event waiting to be recorded once the kernels of a timed call are queued.
+    static END_EVENT: std::cell::Cell<Option<sys::CUevent>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` (an `Op::run_into` on `Backend::Cuda`, say) and record `end` on the stream as soon
+/// as its kernels are queued: before any host-side check that has to wait for them (the mask
+/// check of `map_reduce_masked_sum` reads a flag back), so events time the kernels, not the
+/// host's round trip. Returns `f`'s result.
+pub fn timed_launch<R>(end: &Event, f: impl FnOnce() -> R) -> Result<R> {
+    END_EVENT.with(|e| e.set(Some(end.raw)));
+    let r = f();
+    if END_EVENT.with(|e| e.take()).is_some() {
+        end.record()?;
+    }
+    Ok(r)
+}
+
+/// Called once a kernel's launches are queued: records a pending end event (see
+/// `timed_launch`).
+pub fn launched(dev: &Device) -> Result<()> {
+    if let Some(ev) = END_EVENT.with(|e| e.take()) {
+        dev.bind()?;
+        // SAFETY: the event is live (its owner waits in `timed_launch`) and belongs to this
+        // context, whose stream is the device's.
+        unsafe { cu::event::record(ev, dev.raw_stream()) }
+            .map_err(|e| driver_err("recording an event", e))?;
+    }
+    Ok(())
 }
 
 // ---- buffers and transfers -----------------------------------------------------------------
@@ -1062,6 +1135,7 @@ pub fn run(op: &Op, inputs: &[&Tensor], params: &Params, outputs: &mut [Tensor])
         }
     }
     kernel(&dev, &io, params)?;
+    launched(&dev)?;
     for (t, s) in outputs.iter_mut().zip(staged_out) {
         if let Some(c) = s {
             if let Storage::Host(h) = t.storage_mut() {

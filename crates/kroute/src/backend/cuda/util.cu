@@ -15,3 +15,9 @@ extern "C" __global__ void kr_l2_flush(const uint4* __restrict__ p, u64 n16, u32
     }
     if (acc == 0x9e3779b9u) *sink = acc;
 }
+
+// Writes a value where the host can read it (pinned host memory, mapped through UVA): the
+// launch-to-result probe for a small result.
+extern "C" __global__ void kr_tiny_put(u32* dst, u32 v) {
+    if (threadIdx.x == 0 && blockIdx.x == 0) *dst = v;
+}

@@ -1,7 +1,7 @@
 // dot_products on CUDA (kernels/dot_products.md): one warp per row, grid-stride over rows.
 // Each lane adds its products in f32 for at most 8 steps (32 terms), then moves the partial to
 // f64; rows of ≤ 1024 elements reduce across the warp in f32 (a 5-level tree), longer rows in
-// f64. The cosine's final formula runs in f64, as the CPU's.
+// f64.
 
 template <bool NORMS>
 __device__ __forceinline__ void kr_rows(const float* __restrict__ a, const float* __restrict__ b,
@@ -54,12 +54,14 @@ __device__ __forceinline__ void kr_rows(const float* __restrict__ a, const float
         }
         if (lane == 0) {
             if (NORMS) {
-                double e = (double)eps;
-                double na = sqrt(t1), nb = sqrt(t2);
-                // max(norm, ε) that keeps NaN (fmax would drop it).
-                na = na != na ? na : (na > e ? na : e);
-                nb = nb != nb ? nb : (nb > e ? nb : e);
-                out[r] = (float)(t0 / (na * nb));
+                // The finish in f32 (correctly rounded sqrt and division: a few ulp, far
+                // inside elementwise(1e-5, 1e-6)); f64 division and sqrt on one lane per row
+                // kept too few loads in flight.
+                float na = sqrtf((float)t1), nb = sqrtf((float)t2);
+                // max(norm, ε) that keeps NaN (fmaxf would drop it).
+                na = na != na ? na : (na > eps ? na : eps);
+                nb = nb != nb ? nb : (nb > eps ? nb : eps);
+                out[r] = (float)t0 / (na * nb);
             } else {
                 out[r] = (float)t0;
             }

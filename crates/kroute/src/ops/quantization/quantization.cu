@@ -31,15 +31,23 @@ __device__ __forceinline__ u32 kr_absmax2(u32 m, u32 w) {
     return m > hi ? m : hi;
 }
 
-__device__ __forceinline__ i8 kr_code(u16 h, float sc) {
-    float v = kr_f16_to_f32(h) / sc;
-    if (v != v) return 0;
-    v = fminf(fmaxf(v, -127.0f), 127.0f);
-    return (i8)__float2int_rn(v); // round half to even
+// The code of one value: rne(fl32(x / s)) clamped to ±127, 0 where the quotient is NaN.
+// x·(1/s) is within 2^-23 relative of fl32(x / s), so both round to the same integer unless
+// the product lies within 1e-4 of a half-integer tie (|x / s| ≤ 128 where it matters); only
+// then is the correctly rounded division taken. NaN, inf and zero scales give the same
+// classes either way (x·inf vs x/0, x·0 vs x/inf, 0·inf and 0/0 both NaN).
+__device__ __forceinline__ u32 kr_code(u16 h, float sc, float rc) {
+    float x = kr_f16_to_f32(h);
+    float v = x * rc;
+    const float magic = 12582912.0f; // 1.5·2^23: adding it rounds to an integer, ties to even
+    float r = (v + magic) - magic;
+    if (fabsf(fabsf(v - r) - 0.5f) < 1e-4f) v = __fdiv_rn(x, sc);
+    v = v != v ? 0.0f : fminf(fmaxf(v, -127.0f), 127.0f);
+    return (u32)(__float_as_int(v + magic) - 0x4b400000) & 0xffu;
 }
 
-__device__ __forceinline__ u32 kr_code2(u32 w, float sc) {
-    return (u32)(u8)kr_code((u16)(w & 0xffffu), sc) | ((u32)(u8)kr_code((u16)(w >> 16), sc) << 8);
+__device__ __forceinline__ u32 kr_code2(u32 w, float sc, float rc) {
+    return kr_code((u16)(w & 0xffffu), sc, rc) | (kr_code((u16)(w >> 16), sc, rc) << 8);
 }
 
 __device__ __forceinline__ u32 kr_warp_max_u32(u32 v) {
@@ -71,20 +79,58 @@ extern "C" __global__ void quantize_f16_to_i8(const u16* __restrict__ x, i8* __r
 #pragma unroll
             for (int k = 0; k < 4; k++) m = kr_absmax2(kr_absmax2(kr_absmax2(kr_absmax2(m, v[k].x), v[k].y), v[k].z), v[k].w);
             float s = kr_scale(kr_warp_max_u32(m));
+            float rc = 1.0f / s;
             uint2* q2 = (uint2*)qr;
 #pragma unroll
             for (int k = 0; k < 4; k++)
-                q2[k * 32 + lane] = make_uint2(kr_code2(v[k].x, s) | (kr_code2(v[k].y, s) << 16),
-                                               kr_code2(v[k].z, s) | (kr_code2(v[k].w, s) << 16));
+                q2[k * 32 + lane] = make_uint2(kr_code2(v[k].x, s, rc) | (kr_code2(v[k].y, s, rc) << 16),
+                                               kr_code2(v[k].z, s, rc) | (kr_code2(v[k].w, s, rc) << 16));
             if (lane == 0) sc[r] = s;
         } else {
             u32 m = 0;
             for (u64 j = lane; j < d; j += 32) m = kr_absmax2(m, row[j]);
             float s = kr_scale(kr_warp_max_u32(m));
-            for (u64 j = lane; j < d; j += 32) qr[j] = kr_code(row[j], s);
+            float rc = 1.0f / s;
+            for (u64 j = lane; j < d; j += 32) qr[j] = (i8)(u8)kr_code(row[j], s, rc);
             if (lane == 0) sc[r] = s;
         }
     }
+}
+
+// Byte j of w (a code + 128) as the float code: 2^23 + u has u in its low mantissa bits, so
+// building it with one byte permute and subtracting 2^23 + 128 is exact, and avoids the
+// quarter-rate int→float conversion.
+__device__ __forceinline__ float kr_byte_to_float(u32 w, int j) {
+    return __int_as_float(__byte_perm(w, 0x4b000000u, 0x7650u | j)) - 8388736.0f;
+}
+
+// Two floats to two halves in one instruction (cvt.rn.f16x2.f32, sm_80+; the first operand
+// goes to the upper half), exact round to nearest even like kr_f32_to_f16.
+__device__ __forceinline__ u32 kr_f32x2_to_f16x2(float lo, float hi) {
+#if __CUDA_ARCH__ >= 800
+    u32 r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#else
+    return (u32)kr_f32_to_f16(lo) | ((u32)kr_f32_to_f16(hi) << 16);
+#endif
+}
+
+// Sixteen codes of one row (scale f) to sixteen halves at y8[0..2].
+__device__ __forceinline__ void kr_dequant16(uint4 c, float f, uint4* y8) {
+    // Flip the sign bits (c + 128 as unsigned bytes) for the int→float trick.
+    u32 w[4] = {c.x ^ 0x80808080u, c.y ^ 0x80808080u, c.z ^ 0x80808080u, c.w ^ 0x80808080u};
+    u32 o[8];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        float v[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) v[j] = __fmul_rn(kr_byte_to_float(w[k], j), f);
+        o[2 * k] = kr_f32x2_to_f16x2(v[0], v[1]);
+        o[2 * k + 1] = kr_f32x2_to_f16x2(v[2], v[3]);
+    }
+    y8[0] = make_uint4(o[0], o[1], o[2], o[3]);
+    y8[1] = make_uint4(o[4], o[5], o[6], o[7]);
 }
 
 // y = f16(fl32(q·s_row)); sixteen codes (one 16-byte load, one row) per step when d % 16 = 0.
@@ -94,22 +140,7 @@ extern "C" __global__ void dequantize_i8_to_f16(const i8* __restrict__ q, const 
     if ((d & 15) == 0) {
         const uint4* q16 = (const uint4*)q;
         uint4* y8 = (uint4*)y;
-        for (u64 g = kr_tid(); g < (n >> 4); g += s) {
-            uint4 c = q16[g];
-            float f = sc[(g << 4) / d];
-            u32 w[4] = {c.x, c.y, c.z, c.w};
-            u32 o[8];
-#pragma unroll
-            for (int k = 0; k < 4; k++) {
-                u32 h[4];
-#pragma unroll
-                for (int j = 0; j < 4; j++) h[j] = kr_f32_to_f16(__fmul_rn((float)(i8)((w[k] >> (8 * j)) & 0xffu), f));
-                o[2 * k] = h[0] | (h[1] << 16);
-                o[2 * k + 1] = h[2] | (h[3] << 16);
-            }
-            y8[2 * g] = make_uint4(o[0], o[1], o[2], o[3]);
-            y8[2 * g + 1] = make_uint4(o[4], o[5], o[6], o[7]);
-        }
+        for (u64 g = kr_tid(); g < (n >> 4); g += s) kr_dequant16(q16[g], sc[(g << 4) / d], y8 + 2 * g);
     } else {
         for (u64 i = kr_tid(); i < n; i += s) y[i] = kr_f32_to_f16(__fmul_rn((float)q[i], sc[i / d]));
     }

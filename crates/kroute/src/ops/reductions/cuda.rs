@@ -20,20 +20,29 @@ macro_rules! plain {
     };
 }
 
-/// Shared-memory sub-histograms per block: one per warp when they fit in the default 48 KiB,
-/// else one in as much shared memory as the device allows, else none (global atomics).
+/// Shared-memory sub-histograms per block (see `reduce_histogram` in reductions.cu).
 fn histogram(dev: &Arc<Device>, io: &Io, p: &Params) -> Result<()> {
     let bins = p.usize("bins") as u32;
     let (lo, hi) = (p.f32("lo"), p.f32("hi"));
-    let per_copy = bins * 4;
-    let copies = if per_copy * 8 <= 48 << 10 {
-        8
-    } else if per_copy <= dev.info.max_smem_optin {
-        1
+    // 32 lane-private copies (padded by one word) while they fit in 48 KiB, else 8 per-warp
+    // copies, else one in whatever shared memory the device allows, else none.
+    let (copies, stride) = if 32 * (bins + 1) * 4 <= 48 << 10 {
+        (32, bins + 1)
+    } else if 8 * bins * 4 <= 48 << 10 {
+        (8, bins)
+    } else if bins * 4 <= dev.info.max_smem_optin {
+        (1, bins)
     } else {
-        0
+        (0, bins)
     };
-    let smem = per_copy * copies;
+    let smem = stride * copies * 4;
+    let w = hi - lo;
+    // 1/w is exact when w is a power of two (and its reciprocal a normal f32).
+    let inv_w = if w.is_normal() && (w.to_bits() & 0x7f_ffff) == 0 && (1.0 / w).is_normal() {
+        1.0 / w
+    } else {
+        0.0
+    };
     if smem > 48 << 10 {
         dev.allow_smem(&SRC, "reduce_histogram", smem)?;
     }
@@ -54,8 +63,10 @@ fn histogram(dev: &Arc<Device>, io: &Io, p: &Params) -> Result<()> {
             Arg::f32(lo),
             Arg::f32(hi),
             // fl32(hi − lo), as the definition rounds it.
-            Arg::f32(hi - lo),
+            Arg::f32(w),
+            Arg::f32(inv_w),
             Arg::u32(copies),
+            Arg::u32(stride),
             Arg::ptr(scratch),
         ],
     )

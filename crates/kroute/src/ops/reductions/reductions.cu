@@ -11,8 +11,27 @@ extern "C" __global__ void reduce_mean(const float* x, u64 n, float* out, u8* sc
     kr_finish_sum(kr_thread_sum(x, n, [](float v) { return v; }), out, (double)n, 0, scratch);
 }
 
-extern "C" __global__ void reduce_l2(const float* x, u64 n, float* out, u8* scratch) {
-    kr_finish_sum(kr_thread_sum(x, n, [](float v) { return v * v; }), out, 1.0, 1, scratch);
+// Squares in f64: an f32 square of a value below 1e-19 underflows, and ‖x‖ of such inputs
+// must still be right (the stat class is relative to the result).
+extern "C" __global__ void reduce_l2(const float* __restrict__ x, u64 n, float* out, u8* scratch) {
+    const float4* x4 = (const float4*)x;
+    u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
+    double acc = 0.0;
+    for (; i + s < nv; i += 2 * s) {
+        float4 a = x4[i], b = x4[i + s];
+        double p = (double)a.x * a.x, q = (double)b.x * b.x;
+        p = fma((double)a.y, (double)a.y, p); q = fma((double)b.y, (double)b.y, q);
+        p = fma((double)a.z, (double)a.z, p); q = fma((double)b.z, (double)b.z, q);
+        p = fma((double)a.w, (double)a.w, p); q = fma((double)b.w, (double)b.w, q);
+        acc += p + q;
+    }
+    for (; i < nv; i += s) {
+        float4 a = x4[i];
+        acc += ((double)a.x * a.x + (double)a.y * a.y) + ((double)a.z * a.z + (double)a.w * a.w);
+    }
+    u64 t = (nv << 2) + kr_tid();
+    if (t < n) acc += (double)x[t] * x[t];
+    kr_finish_sum(acc, out, 1.0, 1, scratch);
 }
 
 // ---- min / max: fmaxf/fminf drop NaN, so NaN is tracked beside them --------------------------
@@ -54,14 +73,20 @@ __device__ __forceinline__ void kr_extreme(const float* __restrict__ x, u64 n, f
         part[blockIdx.x] = make_float2(m, nan ? 1.0f : 0.0f);
     }
     if (!kr_last_block((u32*)(scratch + KR_COUNTER))) return;
+    // All threads of the last block share the partials (a serial loop here cost ~25 µs).
+    float r = MAX ? __int_as_float(0xff800000) : __int_as_float(0x7f800000);
+    bool any = false;
+    for (u32 k = threadIdx.x; k < gridDim.x; k += blockDim.x) {
+        float2 p = __ldcg(&part[k]);
+        r = kr_pick<MAX>(r, p.x);
+        any |= p.y != 0.0f;
+    }
+    for (int o = 16; o > 0; o >>= 1) r = kr_pick<MAX>(r, __shfl_down_sync(KR_FULL, r, o));
+    any = __any_sync(KR_FULL, any);
+    if (lane == 0) { shm[warp] = r; shn[warp] = any; }
+    __syncthreads();
     if (threadIdx.x == 0) {
-        float r = MAX ? __int_as_float(0xff800000) : __int_as_float(0x7f800000);
-        bool any = false;
-        for (u32 k = 0; k < gridDim.x; k++) {
-            float2 p = __ldcg(&part[k]);
-            r = kr_pick<MAX>(r, p.x);
-            any |= p.y != 0.0f;
-        }
+        for (int w = 1; w < nw; w++) { r = kr_pick<MAX>(r, shm[w]); any |= shn[w]; }
         *out = any ? __int_as_float(0x7fc00000) : r;
     }
 }
@@ -196,12 +221,13 @@ __device__ __forceinline__ KrMom kr_mom_of(const float* v, int k) {
     float sum = 0.0f;
     for (int j = 0; j < k; j++) sum += v[j];
     float c = sum / (float)k;
-    float t1 = 0.0f, t2 = 0.0f;
-    for (int j = 0; j < k; j++) { float d = v[j] - c; t1 += d; t2 = fmaf(d, d, t2); }
+    float t1 = 0.0f;
+    double t2 = 0.0; // squares in f64: in f32 they underflow for deviations below 1e-19
+    for (int j = 0; j < k; j++) { float d = v[j] - c; t1 += d; t2 = fma((double)d, (double)d, t2); }
     KrMom m;
     m.n = (double)k;
     m.mean = (double)c + (double)t1 / (double)k;
-    m.m2 = (double)t2 - (double)t1 * (double)t1 / (double)k;
+    m.m2 = t2 - (double)t1 * (double)t1 / (double)k;
     return m;
 }
 
@@ -269,34 +295,42 @@ extern "C" __global__ void reduce_stddev(const float* x, u64 n, float* out, u8* 
 }
 
 // ---- histogram: privatised in shared memory ----------------------------------------------------
-// `copies` sub-histograms of u32 per block (one per warp when they fit) break up the atomic
+// `copies` sub-histograms of u32 per block (one per lane or per warp) break up the atomic
 // traffic on popular bins; each block then adds its counts to u64 accumulators in the scratch
 // area, and the last block moves them to the output and zeroes them. copies = 0: no shared
 // memory fits the bins, count straight into the accumulators.
 
-__device__ __forceinline__ u32 kr_bin(float v, float lo, float hi, float nbins, float w, u32 bins, bool& ok) {
+__device__ __forceinline__ u32 kr_bin(float v, float lo, float hi, float nbins, float w, float inv_w, u32 bins, bool& ok) {
     // torch.histc's order of operations in f32, each step correctly rounded (no contraction).
-    float q = __fdiv_rn(__fmul_rn(__fsub_rn(v, lo), nbins), w);
+    // When w is a power of two, inv_w = 1/w exactly and a·inv_w is the same correctly rounded
+    // value as a/w (one rounding of the same real number), at a fraction of a division's cost.
+    float a = __fmul_rn(__fsub_rn(v, lo), nbins);
+    float q = inv_w != 0.0f ? __fmul_rn(a, inv_w) : __fdiv_rn(a, w);
     ok = (v >= lo) && (v <= hi);
     u32 b = __float2uint_rd(q);
     return b < bins - 1 ? b : bins - 1;
 }
 
+// Sub-histogram c lives at c·stride; stride = bins + 1 when there are 32 copies (one per lane:
+// no two lanes of a warp ever add to the same address, and the odd stride spreads the lanes'
+// copies over the banks).
 extern "C" __global__ void reduce_histogram(const float* __restrict__ x, u64 n, u64* out, u32 bins,
-                                            float lo, float hi, float w, u32 copies, u8* scratch) {
+                                            float lo, float hi, float w, float inv_w, u32 copies,
+                                            u32 stride, u8* scratch) {
     extern __shared__ u32 hist[];
     u64* acc = (u64*)(scratch + KR_HIST);
     float nbins = (float)bins;
-    u32 total = bins * copies;
+    u32 total = stride * copies;
     for (u32 k = threadIdx.x; k < total; k += blockDim.x) hist[k] = 0;
     __syncthreads();
-    u32* mine = copies ? hist + ((threadIdx.x >> 5) % copies) * bins : 0;
+    u32 mine_copy = copies == 32 ? (threadIdx.x & 31) : (copies ? (threadIdx.x >> 5) % copies : 0);
+    u32* mine = copies ? hist + mine_copy * stride : 0;
     const float4* x4 = (const float4*)x;
     u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
     bool ok;
 #define KR_COUNT(val)                                                   \
     {                                                                   \
-        u32 b = kr_bin((val), lo, hi, nbins, w, bins, ok);              \
+        u32 b = kr_bin((val), lo, hi, nbins, w, inv_w, bins, ok);              \
         if (ok) { if (copies) atomicAdd(&mine[b], 1u); else atomicAdd(&acc[b], 1ull); } \
     }
     for (; i + 3 * s < nv; i += 4 * s) {
@@ -315,7 +349,7 @@ extern "C" __global__ void reduce_histogram(const float* __restrict__ x, u64 n, 
     if (copies) {
         for (u32 b = threadIdx.x; b < bins; b += blockDim.x) {
             u32 c = 0;
-            for (u32 k = 0; k < copies; k++) c += hist[k * bins + b];
+            for (u32 k = 0; k < copies; k++) c += hist[k * stride + b];
             if (c) atomicAdd(&acc[b], (u64)c);
         }
     }

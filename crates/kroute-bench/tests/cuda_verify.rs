@@ -1,0 +1,164 @@
+//! The cuda backend against the f64 reference: every kernel at awkward sizes, N, N = 10^8 for
+//! sum-, stat- and norm-class kernels, and every edge case; plus device-resident runs. Without
+//! a CUDA device each test prints "skipped: no CUDA device" and passes.
+//!
+//! `sanitize_*` run one kernel per domain at small sizes, for compute-sanitizer (memcheck,
+//! racecheck): `compute-sanitizer --tool memcheck <this test binary> sanitize_`.
+#![cfg(feature = "cuda")]
+
+use kroute::{op, ops, Backend, Location, Params, Tensor};
+use kroute_bench::verify::{sizes_for, verify, SMALL_SIZES};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+fn skip() -> bool {
+    match Backend::Cuda.unavailable_reason() {
+        Some(why) => {
+            println!("skipped: no CUDA device ({why})");
+            true
+        }
+        None => false,
+    }
+}
+
+fn check(name: &str, sizes: &[usize]) -> Vec<String> {
+    let op = op(name).unwrap();
+    let mut cache: HashMap<usize, Arc<Vec<Tensor>>> = HashMap::new();
+    verify(op, Backend::Cuda, sizes, |n| {
+        cache
+            .entry(n)
+            .or_insert_with(|| Arc::new((op.workload)(n, 42)))
+            .clone()
+    })
+    .into_iter()
+    .filter(|o| !o.passed)
+    .map(|o| {
+        format!(
+            "{} [{}]: {}",
+            o.kernel,
+            o.case,
+            o.detail.unwrap_or_default()
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn every_cuda_kernel_matches_the_reference() {
+    if skip() {
+        return;
+    }
+    let large = std::env::var_os("KROUTE_CUDA_NO_LARGE").is_none();
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for o in ops() {
+        assert!(
+            o.has(Backend::Cuda),
+            "{} has no cuda implementation",
+            o.name
+        );
+        failures.extend(check(o.name, &sizes_for(o, 1 << 20, large)));
+        count += 1;
+    }
+    assert_eq!(count, 38);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn device_resident_runs_match_host_round_trips() {
+    if skip() {
+        return;
+    }
+    for o in ops() {
+        let inputs = (o.workload)(100_003, 7);
+        let params = Params::defaults(o.spec());
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        let host = o.run(Backend::Cuda, &refs, &params).unwrap();
+        let dins: Vec<Tensor> = inputs.iter().map(|t| t.to_device(0).unwrap()).collect();
+        let drefs: Vec<&Tensor> = dins.iter().collect();
+        let mut douts: Vec<Tensor> = o
+            .check(&drefs, &params)
+            .unwrap()
+            .iter()
+            .map(|d| Tensor::zeros_at(d, Location::Cuda(0)).unwrap())
+            .collect();
+        // Twice: the second run checks that the scratch area was left clean.
+        for _ in 0..2 {
+            o.run_into(Backend::Cuda, &drefs, &params, &mut douts)
+                .unwrap();
+        }
+        for (h, d) in host.iter().zip(&douts) {
+            assert_eq!(d.location(), Location::Cuda(0));
+            let back = d.to_host().unwrap();
+            assert_eq!(
+                format!("{:?}", back.to_f64_vec()),
+                format!("{:?}", h.to_f64_vec()),
+                "{}",
+                o.name
+            );
+        }
+    }
+}
+
+#[test]
+fn cuda_errors_are_values() {
+    if skip() {
+        return;
+    }
+    // A mask byte of 2 is Error::Value, and the next call is clean again.
+    let x = Tensor::f32(vec![1.0; 10]);
+    let mut m = vec![1u8; 10];
+    m[3] = 2;
+    let e = kroute::run(
+        "map_reduce_masked_sum",
+        Backend::Cuda,
+        &[&x, &Tensor::u8(m)],
+        &[],
+    );
+    assert!(matches!(e, Err(kroute::Error::Value(_))), "{e:?}");
+    let ok = kroute::run(
+        "map_reduce_masked_sum",
+        Backend::Cuda,
+        &[&x, &Tensor::u8(vec![1; 10])],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(ok[0].as_f32().unwrap()[0], 10.0);
+    // Reading a device tensor's elements directly is an error, not a panic.
+    let d = x.to_device(0).unwrap();
+    assert!(d.as_f32().is_err());
+    assert!(kroute::run("map_abs", Backend::Scalar, &[&d], &[]).is_err());
+}
+
+macro_rules! sanitize {
+    ($test:ident, $kernel:literal) => {
+        #[test]
+        fn $test() {
+            if skip() {
+                return;
+            }
+            let f = check($kernel, &SMALL_SIZES);
+            assert!(f.is_empty(), "{}", f.join("\n"));
+        }
+    };
+}
+
+sanitize!(sanitize_elementwise_map_div, "map_div");
+sanitize!(sanitize_elementwise_map_compare, "map_compare");
+sanitize!(sanitize_activations_map_gelu, "map_gelu");
+sanitize!(sanitize_reductions_reduce_argmax, "reduce_argmax");
+sanitize!(sanitize_reductions_reduce_var, "reduce_var");
+sanitize!(sanitize_reductions_reduce_histogram, "reduce_histogram");
+sanitize!(
+    sanitize_fused_map_reduce_masked_sum,
+    "map_reduce_masked_sum"
+);
+sanitize!(sanitize_dot_products_cosine_similarity, "cosine_similarity");
+sanitize!(
+    sanitize_quantization_quantize_f16_to_i8,
+    "quantize_f16_to_i8"
+);
+sanitize!(
+    sanitize_quantization_dequantize_i8_to_f16,
+    "dequantize_i8_to_f16"
+);
