@@ -38,7 +38,8 @@ impl Settings {
             min_samples: 5,
             max_samples: 500,
             target_spread: 0.02,
-            rotate_bytes: 4 * probe.llc_bytes,
+            // ≥ 4× the LLC, and never under the probe's 256 MiB arrays.
+            rotate_bytes: (4 * probe.llc_bytes).max(256 << 20),
             max_rotate_bytes: 6 << 30,
         }
     }

@@ -268,12 +268,14 @@ fn measure(a: &mut [f32], b: &mut [f32], c: &mut [f32], parallel: bool, reps: us
 pub fn probe() -> Probe {
     let caches = caches();
     let llc = llc_bytes(&caches);
-    let len = ((4 * llc) / 4).max(1 << 24) as usize;
+    // Each array ≥ 4× the LLC and ≥ 256 MiB: a VM's reported LLC can understate what the
+    // host's caches hold, and a short pass is noisy.
+    let len = (llc.max(64 << 20)) as usize;
     let mut a = vec![1.0f32; len];
     let mut b = vec![2.0f32; len];
     let mut c = vec![0.5f32; len];
-    let one_thread = measure(&mut a, &mut b, &mut c, false, 5);
-    let all_threads = measure(&mut a, &mut b, &mut c, true, 10);
+    let one_thread = measure(&mut a, &mut b, &mut c, false, 10);
+    let all_threads = measure(&mut a, &mut b, &mut c, true, 20);
     drop((a, b, c));
     let (gpus, gpu_note) = gpus();
     Probe {

@@ -39,8 +39,12 @@ pub fn select(domains: &[String], kernels: &[String], backends: &[String]) -> Re
             .collect::<Result<_>>()?
     };
     let ops: Vec<&'static Op> = ops()
-        .filter(|o| domains.is_empty() || domains.contains(&o.spec().domain))
-        .filter(|o| kernels.is_empty() || kernels.iter().any(|k| k == o.name))
+        // --domain and --kernel add up: every op of a named domain, and every named kernel.
+        .filter(|o| {
+            (domains.is_empty() && kernels.is_empty())
+                || domains.contains(&o.spec().domain)
+                || kernels.iter().any(|k| k == o.name)
+        })
         .collect();
     if ops.is_empty() {
         return Err(Error::Param(
