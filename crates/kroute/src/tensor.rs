@@ -299,10 +299,7 @@ impl Tensor {
         match &self.storage {
             Storage::Host(_) => Ok(self.clone()),
             #[cfg(feature = "cuda")]
-            Storage::Cuda(c) => Ok(Tensor {
-                shape: self.shape.clone(),
-                storage: Storage::Host(crate::backend::cuda::download(c, &self.desc())?),
-            }),
+            Storage::Cuda(c) => crate::backend::cuda::download(c, &self.desc()),
         }
     }
 
@@ -321,9 +318,16 @@ impl Tensor {
             Location::Host => self.to_host(),
             #[cfg(feature = "cuda")]
             Location::Cuda(o) => {
-                let host = self.to_host()?;
+                // From the host tensor's own memory (another device's data comes via the host).
+                let staged;
+                let src = if let Storage::Host(_) = self.storage {
+                    self
+                } else {
+                    staged = self.to_host()?;
+                    &staged
+                };
                 let dev = crate::backend::cuda::device(o)?;
-                let Storage::Host(h) = &host.storage else {
+                let Storage::Host(h) = &src.storage else {
                     return Err(Error::Device("to_host() gave a device tensor".into()));
                 };
                 Ok(Tensor {

@@ -1039,16 +1039,15 @@ pub fn upload(dev: &Arc<Device>, d: &HostData, dtype: DType) -> Result<CudaData>
     })
 }
 
-/// Download device data into host storage of the right type and length.
-pub fn download(c: &CudaData, desc: &TensorDesc) -> Result<HostData> {
+/// Download device data into a new host tensor of this description (written in place: no
+/// second host copy).
+pub fn download(c: &CudaData, desc: &TensorDesc) -> Result<Tensor> {
     let mut t = Tensor::zeros(desc);
     match t.storage_mut() {
-        Storage::Host(h) => {
-            c.buf.download(host_bytes_mut(h))?;
-            Ok(h.clone())
-        }
-        _ => Err(Error::Device("zeros() made a non-host tensor".into())),
+        Storage::Host(h) => c.buf.download(host_bytes_mut(h))?,
+        _ => return Err(Error::Device("zeros() made a non-host tensor".into())),
     }
+    Ok(t)
 }
 
 /// Zeroed device storage for a description.
