@@ -6,7 +6,7 @@
 use crate::probe::{Pattern, Probe};
 use crate::schema::{Record, Times};
 use kroute::op::Op;
-use kroute::verify::{compare, Expected};
+use kroute::verify::Expected;
 use kroute::{Backend, Params, Tensor};
 use std::time::{Duration, Instant};
 
@@ -140,20 +140,9 @@ pub fn bench_one(
     if let Err(e) = op.run_into(backend, &refs[0], &params, &mut outs[0]) {
         return record.failed(format!("run failed: {e}"));
     }
-    let mut worst = 0.0f64;
-    for (o, e) in outs[0].iter().zip(expected) {
-        let a = compare(spec.tolerance, o, e);
-        worst = worst.max(a.worst_ratio);
-        if !a.passed {
-            record.verify_worst_ratio = Some(worst);
-            return record.failed(format!(
-                "verification failed: {}",
-                a.first_failure.unwrap_or_default()
-            ));
-        }
+    if let Err(why) = record.verify(spec.tolerance, &outs[0], expected) {
+        return record.failed(why);
     }
-    record.verified = true;
-    record.verify_worst_ratio = Some(worst);
     let times = match sample(settings, sets.len(), |i| {
         op.run_into(backend, &refs[i], &params, &mut outs[i])
     }) {

@@ -11,7 +11,7 @@ use crate::probe::{Pattern, Probe};
 use crate::schema::{Record, Times};
 use kroute::backend::cuda;
 use kroute::op::Op;
-use kroute::verify::{compare, Expected};
+use kroute::verify::Expected;
 use kroute::{Backend, Location, Params, Result, Tensor};
 use std::time::{Duration, Instant};
 
@@ -104,20 +104,9 @@ pub fn bench_one(
     if let Err(e) = op.run_into(Backend::Cuda, &refs, &params, &mut outs) {
         return record.failed(format!("run failed: {e}"));
     }
-    let mut worst = 0.0f64;
-    for (o, e) in outs.iter().zip(expected) {
-        let a = compare(spec.tolerance, o, e);
-        worst = worst.max(a.worst_ratio);
-        if !a.passed {
-            record.verify_worst_ratio = Some(worst);
-            return record.failed(format!(
-                "verification failed: {}",
-                a.first_failure.unwrap_or_default()
-            ));
-        }
+    if let Err(why) = record.verify(spec.tolerance, &outs, expected) {
+        return record.failed(why);
     }
-    record.verified = true;
-    record.verify_worst_ratio = Some(worst);
     drop(outs);
     let timed = (|| -> Result<(Times, f64)> {
         let dev = cuda::device(0)?;

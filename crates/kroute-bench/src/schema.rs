@@ -80,6 +80,30 @@ impl Record {
         }
     }
 
+    /// Verified before timed: compare the first run's outputs with the reference and record
+    /// the worst error; `Err` carries why it failed (then the record is never timed).
+    pub fn verify(
+        &mut self,
+        tol: kroute::Tolerance,
+        outputs: &[kroute::Tensor],
+        expected: &[kroute::verify::Expected],
+    ) -> Result<(), String> {
+        let mut worst = 0.0f64;
+        for (o, e) in outputs.iter().zip(expected) {
+            let a = kroute::verify::compare(tol, o, e);
+            worst = worst.max(a.worst_ratio);
+            self.verify_worst_ratio = Some(worst);
+            if !a.passed {
+                return Err(format!(
+                    "verification failed: {}",
+                    a.first_failure.unwrap_or_default()
+                ));
+            }
+        }
+        self.verified = true;
+        Ok(())
+    }
+
     pub fn failed(mut self, why: String) -> Record {
         self.error = Some(why);
         self
