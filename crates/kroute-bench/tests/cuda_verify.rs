@@ -6,6 +6,15 @@
 //! racecheck): `compute-sanitizer --tool memcheck <this test binary> sanitize_`.
 #![cfg(feature = "cuda")]
 
+/// Report a skip where CI can see it: libtest captures `println!` of passing tests, but not a
+/// direct write to the stderr handle.
+macro_rules! say_skipped {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use kroute::{op, ops, Backend, Location, Params, Tensor};
 use kroute_bench::verify::{sizes_for, verify, SMALL_SIZES};
 use std::collections::HashMap;
@@ -14,7 +23,7 @@ use std::sync::Arc;
 fn skip() -> bool {
     match Backend::Cuda.unavailable_reason() {
         Some(why) => {
-            println!("skipped: no CUDA device ({why})");
+            say_skipped!("skipped: no CUDA device ({why})");
             true
         }
         None => false,

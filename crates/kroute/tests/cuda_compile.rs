@@ -4,13 +4,22 @@
 //! without it the test fails and says how to get it, unless KROUTE_SKIP_NVRTC=1.
 #![cfg(feature = "cuda")]
 
+/// Report a skip where CI can see it: libtest captures `println!` of passing tests, but not a
+/// direct write to the stderr handle.
+macro_rules! say_skipped {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use kroute::backend::cuda;
 
 #[test]
 fn every_cuda_source_compiles_for_sm90_and_sm80() {
     if !cuda::compile::nvrtc_present() {
         if std::env::var_os("KROUTE_SKIP_NVRTC").is_some() {
-            println!("skipped: no NVRTC (KROUTE_SKIP_NVRTC is set)");
+            say_skipped!("skipped: no NVRTC (KROUTE_SKIP_NVRTC is set)");
             return;
         }
         panic!(
@@ -36,7 +45,7 @@ fn every_cuda_source_compiles_for_sm90_and_sm80() {
 #[test]
 fn a_compile_error_carries_the_nvrtc_log() {
     if !cuda::compile::nvrtc_present() {
-        println!("skipped: no NVRTC");
+        say_skipped!("skipped: no NVRTC");
         return;
     }
     static BAD: cuda::Source = cuda::Source {
@@ -59,7 +68,7 @@ fn no_device_is_reported_not_panicked() {
         Ok(d) => println!("{} CUDA device(s): {:?}", d.len(), d),
         Err(e) => {
             assert!(matches!(e, kroute::Error::Device(_)));
-            println!("skipped: no CUDA device ({e})");
+            say_skipped!("skipped: no CUDA device ({e})");
         }
     }
     let x = kroute::Tensor::f32(vec![1.0, 2.0]);
