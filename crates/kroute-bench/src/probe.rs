@@ -264,19 +264,43 @@ fn measure(a: &mut [f32], b: &mut [f32], c: &mut [f32], parallel: bool, reps: us
     Bandwidth { read, copy, triad }
 }
 
-/// Probe the machine. Takes a second or two: three arrays of 4× the last-level cache.
+/// The probe's three arrays, kept to re-measure bandwidth during a long benchmark: on a shared
+/// host it drifts (seen here: all-thread copy from 41 to 78 GB/s within minutes), so each
+/// kernel is compared with a measurement taken just before it.
+pub struct Arrays {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl Arrays {
+    /// Each array ≥ 4× the LLC and ≥ 256 MiB: a VM's reported LLC can understate what the
+    /// host's caches hold, and a short pass is noisy.
+    pub fn new(llc: u64) -> Arrays {
+        let len = (llc.max(64 << 20)) as usize;
+        Arrays { a: vec![1.0; len], b: vec![2.0; len], c: vec![0.5; len] }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        4 * self.a.len() as u64
+    }
+
+    /// Best of `reps` passes per pattern: (one thread, all threads).
+    pub fn measure(&mut self, reps: usize) -> (Bandwidth, Bandwidth) {
+        let one = measure(&mut self.a, &mut self.b, &mut self.c, false, reps);
+        let all = measure(&mut self.a, &mut self.b, &mut self.c, true, 2 * reps);
+        (one, all)
+    }
+}
+
+/// Probe the machine. Takes a few seconds: three arrays of ≥ 4× the last-level cache.
 pub fn probe() -> Probe {
     let caches = caches();
     let llc = llc_bytes(&caches);
-    // Each array ≥ 4× the LLC and ≥ 256 MiB: a VM's reported LLC can understate what the
-    // host's caches hold, and a short pass is noisy.
-    let len = (llc.max(64 << 20)) as usize;
-    let mut a = vec![1.0f32; len];
-    let mut b = vec![2.0f32; len];
-    let mut c = vec![0.5f32; len];
-    let one_thread = measure(&mut a, &mut b, &mut c, false, 10);
-    let all_threads = measure(&mut a, &mut b, &mut c, true, 20);
-    drop((a, b, c));
+    let mut arrays = Arrays::new(llc);
+    let (one_thread, all_threads) = arrays.measure(10);
+    let array_bytes = arrays.bytes();
+    drop(arrays);
     let (gpus, gpu_note) = gpus();
     Probe {
         cpu_model: cpu_model(),
@@ -285,7 +309,7 @@ pub fn probe() -> Probe {
         threads: rayon::current_num_threads(),
         caches,
         llc_bytes: llc,
-        array_bytes: 4 * len as u64,
+        array_bytes,
         one_thread,
         all_threads,
         gpus,

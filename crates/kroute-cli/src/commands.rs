@@ -356,6 +356,7 @@ pub fn bench(
             g.ordinal, g.name, g.d2d_copy_gbps, g.launch_to_result_us
         );
     }
+    let mut arrays = kroute_bench::probe::Arrays::new(machine.llc_bytes);
     let mut settings = Settings::for_machine(&machine);
     settings.seed = seed;
     settings.budget = std::time::Duration::from_millis(budget_ms);
@@ -369,7 +370,13 @@ pub fn bench(
     for &n in &sizes {
         for op in &sel.ops {
             pb.set_message(format!("{} n={n}: generating inputs", op.name));
-            let records = bench_kernel(op, n, &sel.backends, &machine, &settings, &pb);
+            // Bandwidth drifts on a shared host: compare each kernel with a fresh measurement.
+            let mut local = machine.clone();
+            if sel.backends.iter().any(|b| b.is_cpu()) {
+                pb.set_message(format!("{} n={n}: re-measuring bandwidth", op.name));
+                (local.one_thread, local.all_threads) = arrays.measure(3);
+            }
+            let records = bench_kernel(op, n, &sel.backends, &local, &settings, &pb);
             for r in records {
                 pb.suspend(|| println!("{}", table_row(&r)));
                 results.push(r);

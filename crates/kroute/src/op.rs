@@ -129,6 +129,11 @@ impl Op {
             Backend::Scalar => Cpu::Scalar,
             Backend::Simd => Cpu::Simd,
             Backend::Parallel => Cpu::Parallel,
+            // Reached for cuda only in a build without the feature: say so, rather than
+            // claiming the kernel lacks a cuda implementation.
+            Backend::Cuda => {
+                return Err(Error::Device(Backend::Cuda.unavailable_reason().unwrap_or_default()))
+            }
             other => {
                 return Err(Error::NotImplemented {
                     kernel: self.name.into(),
