@@ -278,7 +278,11 @@ impl Arrays {
     /// host's caches hold, and a short pass is noisy.
     pub fn new(llc: u64) -> Arrays {
         let len = (llc.max(64 << 20)) as usize;
-        Arrays { a: vec![1.0; len], b: vec![2.0; len], c: vec![0.5; len] }
+        Arrays {
+            a: vec![1.0; len],
+            b: vec![2.0; len],
+            c: vec![0.5; len],
+        }
     }
 
     pub fn bytes(&self) -> u64 {

@@ -132,7 +132,9 @@ impl Op {
             // Reached for cuda only in a build without the feature: say so, rather than
             // claiming the kernel lacks a cuda implementation.
             Backend::Cuda => {
-                return Err(Error::Device(Backend::Cuda.unavailable_reason().unwrap_or_default()))
+                return Err(Error::Device(
+                    Backend::Cuda.unavailable_reason().unwrap_or_default(),
+                ))
             }
             other => {
                 return Err(Error::NotImplemented {
