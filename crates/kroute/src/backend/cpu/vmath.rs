@@ -9,11 +9,11 @@
 //! the tests check.
 //!
 //! All functions are `#[inline(always)]`: pulp applies target features only to
-//! code that is inlined into the `with_simd` body. The same goes for closures
-//! handed to [`map_slice`]: write `#[inline(always)] |s, v| exp(s, v)`. A
-//! plain closure or a bare fn item (`exp::<S>`) is not inlined, loses the
-//! target features and runs ~70x slower (measured: exp 10.5 ns/elem instead of
-//! 0.14 ns/elem on AVX-512).
+//! code that is inlined into the `with_simd` body. Kernels reach them through
+//! `drivers::map1` and friends, whose `Map1::vector` bodies are
+//! `#[inline(always)]` for the same reason; a plain closure or a bare fn item
+//! (`exp::<S>`) is not inlined, loses the target features and runs ~70x slower
+//! (measured: exp 10.5 ns/elem instead of 0.14 ns/elem on AVX-512).
 //!
 //! Accuracy, relative to the f64 result rounded to f32, measured by the tests
 //! at the bottom of this file over strided sweeps of all f32 bit patterns
@@ -492,7 +492,8 @@ pub fn f16_bits_to_f32<S: Simd>(s: S, h: S::u32s) -> S::f32s {
 }
 
 // ---------------------------------------------------------------------------
-// Slice driver
+// Slice driver for the tests (kernels use `drivers::map1`, which also splits
+// over rayon and never panics on user input).
 // ---------------------------------------------------------------------------
 
 /// y[i] = f(x[i]) over whole vectors, then the tail with a masked
@@ -501,8 +502,9 @@ pub fn f16_bits_to_f32<S: Simd>(s: S, h: S::u32s) -> S::f32s {
 ///
 /// Pass `#[inline(always)] |s, v| exp(s, v)`, not `exp::<S>` or an
 /// un-annotated closure: see the module docs (~70x slower otherwise).
+#[cfg(test)]
 #[inline(always)]
-pub fn map_slice<S: Simd>(s: S, x: &[f32], y: &mut [f32], f: impl Fn(S, S::f32s) -> S::f32s) {
+fn map_slice<S: Simd>(s: S, x: &[f32], y: &mut [f32], f: impl Fn(S, S::f32s) -> S::f32s) {
     assert_eq!(x.len(), y.len());
     let (xv, xt) = S::as_simd_f32s(x);
     let (yv, yt) = S::as_mut_simd_f32s(y);
