@@ -18,7 +18,7 @@ pub fn select(domains: &[String], kernels: &[String], backends: &[String]) -> Re
             Domain::from_name(d).ok_or_else(|| {
                 Error::Param(format!(
                     "unknown domain '{d}' (expected one of: {})",
-                    Domain::ALL.map(|d| d.name()).join(", ")
+                    Domain::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
                 ))
             })
         })
