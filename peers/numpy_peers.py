@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """numpy peers for kroute's first 38 kernels.
 
-Each kernel is computed exactly as its KERNELS.md entry's **Peers** line says, on the very bytes
+Each kernel is computed exactly as its docs/kernels/KERNELS.md entry's **Peers** line says, on the very bytes
 kroute generates (`kroute workload`), into preallocated outputs where numpy allows. Every peer is
 verified with `kroute check` (the same f64 reference and tolerance as kroute's own backends)
 before it is timed; a failing peer is reported and not timed. Timing follows kroute's harness:

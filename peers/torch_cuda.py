@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """torch (CUDA) peers for kroute's first 38 kernels, timed the way kroute times its cuda backend.
 
-Each kernel is computed as its KERNELS.md entry's **Peers** line says for torch, into
+Each kernel is computed as its docs/kernels/KERNELS.md entry's **Peers** line says for torch, into
 preallocated outputs where torch's API allows. Verification: at the smallest requested n the
 peer runs on the exact bytes kroute generates (`kroute workload`) and its outputs go through
 `kroute check` (same f64 reference, same tolerance); a failing peer is reported and not timed.
