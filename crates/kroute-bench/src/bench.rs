@@ -1,24 +1,21 @@
-//! The benchmark loop (DESIGN.md "Rules that keep it honest"): verify first, rotate input sets
-//! so the timed working set is ≥ 4× the last-level cache, warm up, sample until the spread is
-//! low or the time budget is spent, and report min / median / p90 with bytes and flops counted
-//! from the spec.
+//! The benchmark loop (docs/design.md "Rules that keep it honest"), one for every
+//! implementation: verify first; put the inputs where the implementation runs; take the clock
+//! of that place (CPU: wall time over input copies rotated past the last-level cache; a device:
+//! its own clock, e.g. CUDA events after an L2 flush); warm up; sample until the spread is low
+//! or the time budget is spent; report min / median / p90 with bytes and flops counted from the
+//! spec. Device implementations also get host-to-result: host inputs to host outputs.
 
 use crate::probe::{Pattern, Probe};
 use crate::schema::{Record, Times};
-use kroute::op::Op;
+use kroute::backend::{device_at, Clock, WallClock};
 use kroute::verify::Expected;
-use kroute::{Backend, Params, Tensor};
+use kroute::{Backend, Implementation, Kernel, Location, Params, Result, Tensor};
 use std::time::{Duration, Instant};
-
-/// Timing on the cuda backend (device-resident data, CUDA events, L2 flush).
-#[cfg(feature = "cuda")]
-#[path = "bench_cuda.rs"]
-pub mod cuda;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub seed: u64,
-    /// Time budget for one (kernel, backend, n) after warm-up.
+    /// Time budget for one (implementation, n) after warm-up.
     pub budget: Duration,
     pub min_samples: usize,
     pub max_samples: usize,
@@ -46,12 +43,12 @@ impl Settings {
 }
 
 /// How a kernel touches memory, for choosing which measured bandwidth to compare with.
-pub fn pattern(op: &Op, inputs: &[Tensor], outputs: &[Tensor]) -> Pattern {
+pub fn pattern(k: &Kernel, inputs: &[Tensor], outputs: &[Tensor]) -> Pattern {
     let inb: usize = inputs.iter().map(Tensor::bytes).sum();
     let outb: usize = outputs.iter().map(Tensor::bytes).sum();
     if outb * 20 < inb {
         Pattern::Read
-    } else if op.inputs.len() >= 2 && inputs[1].bytes() * 4 >= inputs[0].bytes() {
+    } else if k.inputs().len() >= 2 && inputs[1].bytes() * 4 >= inputs[0].bytes() {
         Pattern::Triad
     } else {
         Pattern::Copy
@@ -77,35 +74,35 @@ pub fn times_of(samples: &[f64]) -> Times {
     }
 }
 
-/// Sample `run(i)` (i = the rotation index) until the spread is low or the budget is spent.
+/// Sample `run(i)` (i = the rotation index) on `clock` in batches until the spread is low or
+/// the budget is spent.
 pub fn sample(
     settings: &Settings,
+    clock: &mut dyn Clock,
     sets: usize,
-    mut run: impl FnMut(usize) -> kroute::Result<()>,
-) -> kroute::Result<Times> {
-    // Warm-up: page in every rotation set once, and at least 50 ms of calls.
-    let t0 = Instant::now();
-    for i in 0..sets.max(2) {
-        run(i % sets)?;
-    }
-    while t0.elapsed() < Duration::from_millis(50) {
-        run(0)?;
-    }
+    run: &mut dyn FnMut(usize) -> Result<()>,
+) -> Result<Times> {
+    // A cold-starting clock (a device) times short samples: batches of 25 queued at once,
+    // and at least 50 of them.
+    let (batch, min) = if clock.starts_cold() {
+        (25, settings.min_samples.max(50))
+    } else {
+        (1, settings.min_samples.max(10))
+    };
     let start = Instant::now();
     let mut samples = Vec::new();
     loop {
-        let i = samples.len() % sets;
-        let t = Instant::now();
-        run(i)?;
-        samples.push(t.elapsed().as_secs_f64());
+        let offset = samples.len();
+        let got = clock.time(batch, &mut |i| run((offset + i) % sets))?;
+        samples.extend(got);
         let n = samples.len();
         if n >= settings.max_samples {
             break;
         }
-        if n >= settings.min_samples {
+        if n >= min {
             let t = times_of(&samples);
             let spread = (t.p90_s - t.median_s) / t.median_s;
-            if (n >= 10 && spread < settings.target_spread) || start.elapsed() > settings.budget {
+            if spread < settings.target_spread || start.elapsed() > settings.budget {
                 break;
             }
         }
@@ -113,56 +110,136 @@ pub fn sample(
     Ok(times_of(&samples))
 }
 
-/// One timed configuration: verified on the first input set, then sampled over all sets.
+/// How many input sets to rotate through so the timed working set is ≥ `rotate_bytes`.
+pub fn rotation_sets(bytes_per_set: u64, settings: &Settings) -> usize {
+    let want = settings.rotate_bytes.div_ceil(bytes_per_set.max(1)) as usize;
+    let cap = (settings.max_rotate_bytes / bytes_per_set.max(1)).max(1) as usize;
+    want.clamp(1, cap.max(1)).min(4096)
+}
+
+/// The clock for data at `loc`.
+fn clock_at(loc: Location) -> Result<Box<dyn Clock>> {
+    match loc {
+        Location::Host => Ok(Box::new(WallClock)),
+        Location::Cuda(o) => device_at(loc)?.clock(o),
+    }
+}
+
+/// Median wall seconds from host inputs to host outputs (upload, run, download).
+fn host_to_result(
+    k: &Kernel,
+    imp: &Implementation,
+    inputs: &[Tensor],
+    params: &Params,
+    reps: usize,
+) -> Result<f64> {
+    let loc = imp.location(0);
+    let mut v = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        let dins: Vec<Tensor> = inputs
+            .iter()
+            .map(|x| x.to_location(loc))
+            .collect::<Result<_>>()?;
+        let refs: Vec<&Tensor> = dins.iter().collect();
+        let mut outs: Vec<Tensor> = k
+            .check(&refs, params)?
+            .iter()
+            .map(|d| Tensor::zeros_at(d, loc))
+            .collect::<Result<_>>()?;
+        k.run_into(imp, &refs, params, &mut outs)?;
+        for o in &outs {
+            std::hint::black_box(o.to_host()?);
+        }
+        v.push(t.elapsed().as_secs_f64());
+    }
+    Ok(times_of(&v).median_s)
+}
+
+/// Verify, then time one implementation at one size. `sets` are host copies of the inputs
+/// (the first is verified; CPU implementations rotate through all of them, devices take the
+/// first); `expected` is the reference on the first.
 pub fn bench_one(
-    op: &Op,
-    backend: Backend,
+    k: &Kernel,
+    imp: &Implementation,
     n: usize,
     sets: &[Vec<Tensor>],
     expected: &[Expected],
     probe: &Probe,
     settings: &Settings,
 ) -> Record {
-    let spec = op.spec();
-    let params = Params::defaults(spec);
-    let refs: Vec<Vec<&Tensor>> = sets.iter().map(|s| s.iter().collect()).collect();
-    let mut record = Record::new(op, backend, n, &params);
-    let mut outs: Vec<Vec<Tensor>> = match sets
-        .iter()
-        .map(|_| op.outputs_for(&refs[0], &params))
-        .collect()
-    {
+    let params = Params::defaults(k.spec);
+    let mut record = Record::new(k, imp, n, &params);
+    if let Some(why) = imp.unavailable_reason() {
+        return record.failed(format!("skipped: {why}"));
+    }
+    let base: Vec<&Tensor> = sets[0].iter().collect();
+    // Verified before timed: a failing implementation is reported, never timed.
+    let mut outs = match k.outputs_for(&base, &params) {
         Ok(o) => o,
         Err(e) => return record.failed(format!("inputs rejected: {e}")),
     };
-    // Verified before timed: a failing implementation is reported, never timed.
-    outs[0].iter_mut().for_each(Tensor::poison);
-    if let Err(e) = op.run_into(backend, &refs[0], &params, &mut outs[0]) {
+    outs.iter_mut().for_each(Tensor::poison);
+    if let Err(e) = k.run_into(imp, &base, &params, &mut outs) {
         return record.failed(format!("run failed: {e}"));
     }
-    if let Err(why) = record.verify(spec.tolerance, &outs[0], expected) {
+    if let Err(why) = record.verify(k.spec.tolerance, &outs, expected) {
         return record.failed(why);
     }
-    let times = match sample(settings, sets.len(), |i| {
-        op.run_into(backend, &refs[i], &params, &mut outs[i])
-    }) {
+    let pattern = pattern(k, &sets[0], &outs);
+    drop(outs);
+    let timed = (|| -> Result<(Times, &'static str, usize)> {
+        let loc = imp.location(0);
+        let mut clock = clock_at(loc)?;
+        // Inputs where the implementation runs: every host copy, or one set on the device.
+        let used = if clock.starts_cold() { 1 } else { sets.len() };
+        let placed: Vec<Vec<Tensor>> = sets[..used]
+            .iter()
+            .map(|s| s.iter().map(|t| t.to_location(loc)).collect())
+            .collect::<Result<_>>()?;
+        let refs: Vec<Vec<&Tensor>> = placed.iter().map(|s| s.iter().collect()).collect();
+        let descs = k.check(&refs[0], &params)?;
+        let mut outs: Vec<Vec<Tensor>> = (0..used)
+            .map(|_| descs.iter().map(|d| Tensor::zeros_at(d, loc)).collect())
+            .collect::<Result<_>>()?;
+        let mut run = |i: usize| k.run_into(imp, &refs[i], &params, &mut outs[i]);
+        // Warm-up: page in every set once, and at least 50 ms of calls.
+        let t0 = Instant::now();
+        for i in 0..used.max(3) {
+            run(i % used)?;
+        }
+        while t0.elapsed() < Duration::from_millis(50) {
+            run(0)?;
+        }
+        if let Location::Cuda(o) = loc {
+            device_at(loc)?.synchronize(o)?;
+        }
+        let times = sample(settings, clock.as_mut(), used, &mut run)?;
+        Ok((times, clock.describe(), used))
+    })();
+    let (times, timing, used) = match timed {
         Ok(t) => t,
         Err(e) => return record.failed(format!("run failed while timing: {e}")),
     };
-    let pattern = pattern(op, &sets[0], &outs[0]);
-    let peak = if backend == Backend::Parallel {
-        &probe.all_threads
+    let peak = match imp.backend {
+        Backend::Parallel => probe.all_threads.get(pattern),
+        b if b.is_cpu() => probe.one_thread.get(pattern),
+        // The device's measured copy bandwidth (its only streaming figure so far).
+        _ => probe.gpus.first().map_or(0.0, |g| g.d2d_copy_gbps),
+    };
+    let pattern = if imp.backend.is_cpu() {
+        pattern
     } else {
-        &probe.one_thread
+        Pattern::Copy
+    };
+    record.finish(times, pattern, peak, used);
+    record.timing = Some(timing.into());
+    if !imp.backend.is_cpu() {
+        let reps = if n >= 50_000_000 { 3 } else { 7 };
+        match host_to_result(k, imp, &sets[0], &params, reps) {
+            Ok(s) => record.host_to_result_s = Some(s),
+            Err(e) => record.flags.push(format!("host-to-result failed: {e}")),
+        }
     }
-    .get(pattern);
-    record.finish(times, pattern, peak, sets.len());
     record
-}
-
-/// How many input sets to rotate through so the timed working set is ≥ `rotate_bytes`.
-pub fn rotation_sets(bytes_per_set: u64, settings: &Settings) -> usize {
-    let want = settings.rotate_bytes.div_ceil(bytes_per_set.max(1)) as usize;
-    let cap = (settings.max_rotate_bytes / bytes_per_set.max(1)).max(1) as usize;
-    want.clamp(1, cap.max(1)).min(4096)
 }

@@ -30,53 +30,8 @@ pub struct Bandwidth {
     pub triad: f64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Gpu {
-    pub name: String,
-    pub detail: String,
-    /// CUDA ordinal, compute capability "9.0", SMs, L2 and memory (absent for older JSON).
-    #[serde(default)]
-    pub ordinal: usize,
-    #[serde(default)]
-    pub compute_capability: String,
-    #[serde(default)]
-    pub sms: u32,
-    #[serde(default)]
-    pub l2_bytes: u64,
-    #[serde(default)]
-    pub memory_bytes: u64,
-    /// The driver's CUDA version ("13.0") and NVRTC's.
-    #[serde(default)]
-    pub driver_cuda_version: String,
-    #[serde(default)]
-    pub nvrtc_version: String,
-    /// Device-to-device copy (1 GiB, bytes read + written), GB/s: the peak kernels are held to.
-    #[serde(default)]
-    pub d2d_copy_gbps: f64,
-    /// Host↔device copies of 256 MiB, GB/s: from pinned memory, from pageable memory in one
-    /// driver call, and through kroute's pinned staging (what `Tensor::to_device` uses).
-    #[serde(default)]
-    pub h2d_pinned_gbps: f64,
-    #[serde(default)]
-    pub h2d_pageable_gbps: f64,
-    #[serde(default)]
-    pub h2d_staged_gbps: f64,
-    #[serde(default)]
-    pub d2h_pinned_gbps: f64,
-    #[serde(default)]
-    pub d2h_pageable_gbps: f64,
-    #[serde(default)]
-    pub d2h_staged_gbps: f64,
-    /// A tiny kernel from Rust, median µs: launch to completion seen by the host (stream
-    /// wait); launch to result, the kernel writing its 4-byte result into pinned host memory;
-    /// and launch plus a 4-byte device-to-host copy of the result.
-    #[serde(default)]
-    pub launch_to_completion_us: f64,
-    #[serde(default)]
-    pub launch_to_result_us: f64,
-    #[serde(default)]
-    pub launch_to_result_copy_us: f64,
-}
+/// One GPU and what it measured (defined beside the device backends).
+pub type Gpu = kroute::backend::GpuProbe;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Probe {
@@ -321,82 +276,16 @@ pub fn probe() -> Probe {
     }
 }
 
-/// The CUDA devices and what they measure, or a note saying why there are none.
-#[cfg(feature = "cuda")]
+/// Every device backend's GPUs and what they measure, or notes saying why there are none.
 pub fn gpus() -> (Vec<Gpu>, String) {
-    use kroute::backend::cuda;
-    let devices = match cuda::devices() {
-        Ok(d) => d,
-        Err(e) => return (Vec::new(), format!("skipped: {e}")),
-    };
-    let nvrtc = cuda::compile::nvrtc_version()
-        .map(|(a, b)| format!("{a}.{b}"))
-        .unwrap_or_else(|e| format!("none ({e})"));
-    let mut out = Vec::new();
+    let mut all = Vec::new();
     let mut notes = Vec::new();
-    for d in devices {
-        let i = &d.info;
-        let mut g = Gpu {
-            name: i.name.clone(),
-            detail: String::new(),
-            ordinal: i.ordinal,
-            compute_capability: format!("{}.{}", i.capability.0, i.capability.1),
-            sms: i.sms,
-            l2_bytes: i.l2_bytes,
-            memory_bytes: i.total_mem,
-            driver_cuda_version: format!(
-                "{}.{}",
-                i.driver_version / 1000,
-                (i.driver_version % 1000) / 10
-            ),
-            nvrtc_version: nvrtc.clone(),
-            d2d_copy_gbps: 0.0,
-            h2d_pinned_gbps: 0.0,
-            h2d_pageable_gbps: 0.0,
-            h2d_staged_gbps: 0.0,
-            d2h_pinned_gbps: 0.0,
-            d2h_pageable_gbps: 0.0,
-            d2h_staged_gbps: 0.0,
-            launch_to_completion_us: 0.0,
-            launch_to_result_us: 0.0,
-            launch_to_result_copy_us: 0.0,
-        };
-        let measured = (|| -> kroute::Result<()> {
-            d.prepare(&cuda::UTIL)?;
-            g.d2d_copy_gbps = d.copy_bandwidth(1 << 30)?;
-            let t = d.transfer_bandwidths(256 << 20)?;
-            g.h2d_pinned_gbps = t[0];
-            g.h2d_pageable_gbps = t[1];
-            g.h2d_staged_gbps = t[2];
-            g.d2h_pinned_gbps = t[3];
-            g.d2h_pageable_gbps = t[4];
-            g.d2h_staged_gbps = t[5];
-            let (c, r, copy) = d.tiny_latency(2000)?;
-            g.launch_to_completion_us = c * 1e6;
-            g.launch_to_result_us = r * 1e6;
-            g.launch_to_result_copy_us = copy * 1e6;
-            Ok(())
-        })();
-        if let Err(e) = measured {
-            notes.push(format!("cuda:{}: measuring failed: {e}", i.ordinal));
+    for d in kroute::Backend::ALL.iter().filter_map(|b| b.device()) {
+        let (g, note) = d.probe();
+        all.extend(g);
+        if !note.is_empty() {
+            notes.push(note);
         }
-        g.detail = format!(
-            "sm_{}{}, {} SMs, {} MiB L2, {} GiB",
-            i.capability.0,
-            i.capability.1,
-            i.sms,
-            i.l2_bytes >> 20,
-            i.total_mem >> 30
-        );
-        out.push(g);
     }
-    (out, notes.join("; "))
-}
-
-#[cfg(not(feature = "cuda"))]
-pub fn gpus() -> (Vec<Gpu>, String) {
-    (
-        Vec::new(),
-        "no GPU backend in this build (build with the `cuda` feature)".into(),
-    )
+    (all, notes.join("; "))
 }

@@ -2,12 +2,11 @@
 //! router. Documented in `docs/results-schema.md`; bump `SCHEMA` on any incompatible change.
 
 use crate::probe::{Pattern, Probe};
-use kroute::op::Op;
-use kroute::{Backend, Params};
+use kroute::{Implementation, Kernel, Params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub const SCHEMA: &str = "kroute.bench/1";
+pub const SCHEMA: &str = "kroute.bench/2";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Times {
@@ -23,6 +22,10 @@ pub struct Record {
     pub domain: String,
     /// kroute backend name, or the peer's name ("numpy", "torch-cuda", …).
     pub backend: String,
+    /// kroute implementation id ("simd", "cuda", later "cufft", …); the peer's name for peers.
+    /// Absent in kroute.bench/1 files, where it equals `backend`.
+    #[serde(default)]
+    pub implementation: String,
     pub n: usize,
     pub params: BTreeMap<String, f64>,
     /// The spec's minimal bytes and counted flops at this n.
@@ -44,8 +47,8 @@ pub struct Record {
     pub rotation_sets: usize,
     /// Warnings, e.g. "above measured peak: cache artefact".
     pub flags: Vec<String>,
-    /// GPU backends: how the kernel time was taken ("cuda events, L2 flushed before each
-    /// sample"), and the median wall time from host data to host result (upload the inputs,
+    /// How the time was taken (the implementation's clock: "wall time per call…", "cuda
+    /// events around each call…"), and for device implementations the median wall time from host data to host result (upload the inputs,
     /// run, download the outputs), which the router needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timing: Option<String>,
@@ -54,12 +57,23 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(op: &Op, backend: Backend, n: usize, params: &Params) -> Record {
-        let spec = op.spec();
+    pub fn new(k: &Kernel, imp: &Implementation, n: usize, params: &Params) -> Record {
+        Record::named(k, imp.backend.name(), imp.id, n, params)
+    }
+
+    /// A row for an implementation that was asked for and does not exist here.
+    pub fn skipped(k: &Kernel, id: &str, n: usize, params: &Params) -> Record {
+        let backend = kroute::Backend::from_name(id).map_or("", |b| b.name());
+        Record::named(k, backend, id, n, params)
+    }
+
+    fn named(k: &Kernel, backend: &str, id: &str, n: usize, params: &Params) -> Record {
+        let spec = k.spec;
         Record {
-            kernel: op.name.to_string(),
+            kernel: k.name().to_string(),
             domain: spec.domain.name().to_string(),
-            backend: backend.name().to_string(),
+            backend: backend.to_string(),
+            implementation: id.to_string(),
             n,
             params: params.iter().map(|(k, v)| (k.to_string(), v)).collect(),
             bytes: (spec.bytes)(n as u64),

@@ -2,21 +2,21 @@
 //! sizes and on every edge case its entry lists. `cargo test` and `kroute verify` both call
 //! `verify`.
 
-use kroute::op::Op;
 use kroute::verify::{compare, Agreement};
-use kroute::{Backend, Params, Tensor};
+use kroute::{Backend, Implementation, Kernel, Params, Tensor};
 use serde::Serialize;
 
 /// The awkward sizes every kernel is checked at (besides the chosen N): empty, one, a length
 /// below any SIMD width, and a prime above any block size.
 pub const SMALL_SIZES: [usize; 4] = [0, 1, 7, 1_000_003];
 
-/// N = 10^8 for kernels whose naive form fails only at scale (KERNELS.md §3).
+/// N = 10^8 for kernels whose naive form fails only at scale (docs/kernels/KERNELS.md §3).
 pub const LARGE_N: usize = 100_000_000;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
     pub kernel: &'static str,
+    pub implementation: &'static str,
     pub backend: Backend,
     /// "n=1000003" or the edge case's label.
     pub case: String,
@@ -26,12 +26,12 @@ pub struct Outcome {
     pub detail: Option<String>,
 }
 
-/// The sizes to verify `op` at: the small sizes, `n`, and 10^8 for sum-, stat- and norm-class
+/// The sizes to verify `k` at: the small sizes, `n`, and 10^8 for sum-, stat- and norm-class
 /// kernels when `large` is set.
-pub fn sizes_for(op: &Op, n: usize, large: bool) -> Vec<usize> {
+pub fn sizes_for(k: &Kernel, n: usize, large: bool) -> Vec<usize> {
     let mut v = SMALL_SIZES.to_vec();
     v.push(n);
-    if large && op.spec().tolerance.needs_large_n() {
+    if large && k.spec.tolerance.needs_large_n() {
         v.push(LARGE_N);
     }
     v.sort_unstable();
@@ -39,24 +39,25 @@ pub fn sizes_for(op: &Op, n: usize, large: bool) -> Vec<usize> {
     v
 }
 
-/// Run `op` on `backend` over `inputs` and check every output against the reference.
+/// Run `imp` over `inputs` and check every output against the reference.
 pub fn check_case(
-    op: &Op,
-    backend: Backend,
+    k: &Kernel,
+    imp: &'static Implementation,
     inputs: &[Tensor],
     params: &Params,
     case: String,
 ) -> Outcome {
     let refs: Vec<&Tensor> = inputs.iter().collect();
     let mut out = Outcome {
-        kernel: op.name,
-        backend,
+        kernel: k.name(),
+        implementation: imp.id,
+        backend: imp.backend,
         case,
         passed: false,
         worst_ratio: f64::INFINITY,
         detail: None,
     };
-    let mut outputs = match op.outputs_for(&refs, params) {
+    let mut outputs = match k.outputs_for(&refs, params) {
         Ok(o) => o,
         // An empty input to a reduction without identity must be refused (KERNELS.md §1).
         Err(e @ kroute::Error::Empty(_)) if inputs.iter().any(|t| t.is_empty()) => {
@@ -72,19 +73,19 @@ pub fn check_case(
     };
     // Poison the outputs so an element the kernel never writes cannot pass by luck.
     outputs.iter_mut().for_each(Tensor::poison);
-    if let Err(e) = op.run_into(backend, &refs, params, &mut outputs) {
+    if let Err(e) = k.run_into(imp, &refs, params, &mut outputs) {
         out.detail = Some(format!("run failed: {e}"));
         return out;
     }
-    let expected = (op.reference)(&refs, params);
+    let expected = k.reference(&refs, params);
     let results: Vec<Agreement> = outputs
         .iter()
         .zip(&expected)
-        .map(|(o, e)| compare(op.spec().tolerance, o, e))
+        .map(|(o, e)| compare(k.spec.tolerance, o, e))
         .collect();
     out.passed = results.iter().all(|a| a.passed);
     out.worst_ratio = results.iter().map(|a| a.worst_ratio).fold(0.0, f64::max);
-    out.detail = results.iter().zip(op.outputs).find_map(|(a, name)| {
+    out.detail = results.iter().zip(k.outputs()).find_map(|(a, name)| {
         a.first_failure
             .as_ref()
             .map(|f| format!("output '{name}': {f} ({} failing)", a.failures))
@@ -92,24 +93,24 @@ pub fn check_case(
     out
 }
 
-/// Verify one implementation at `sizes` (inputs from `seed`) and on the op's edge cases.
-/// `inputs_at` lets the caller share generated workloads between backends.
+/// Verify one implementation at `sizes` (inputs from `inputs_at`, which lets the caller share
+/// generated workloads between implementations) and on the kernel's edge cases.
 pub fn verify(
-    op: &Op,
-    backend: Backend,
+    k: &Kernel,
+    imp: &'static Implementation,
     sizes: &[usize],
     mut inputs_at: impl FnMut(usize) -> std::sync::Arc<Vec<Tensor>>,
 ) -> Vec<Outcome> {
-    let params = Params::defaults(op.spec());
+    let params = Params::defaults(k.spec);
     let mut v = Vec::new();
     for &n in sizes {
         let inputs = inputs_at(n);
-        v.push(check_case(op, backend, &inputs, &params, format!("n={n}")));
+        v.push(check_case(k, imp, &inputs, &params, format!("n={n}")));
     }
-    for case in (op.edge_cases)() {
+    for case in k.edge_cases() {
         v.push(check_case(
-            op,
-            backend,
+            k,
+            imp,
             &case.inputs,
             &params,
             case.label.to_string(),

@@ -2,15 +2,15 @@
 //! tolerance classes exist to catch, must fail verification.
 
 use kroute::verify::compare;
-use kroute::{op, Params, Tensor};
+use kroute::{kernel as op, Params, Tensor};
 use kroute_bench::verify::LARGE_N;
 
 fn check(kernel: &str, inputs: &[Tensor], output: Tensor) -> bool {
     let op = op(kernel).unwrap();
     let refs: Vec<&Tensor> = inputs.iter().collect();
-    let params = Params::defaults(op.spec());
-    let expected = (op.reference)(&refs, &params);
-    compare(op.spec().tolerance, &output, &expected[0]).passed
+    let params = Params::defaults(op.spec);
+    let expected = op.reference(&refs, &params);
+    compare(op.spec.tolerance, &output, &expected[0]).passed
 }
 
 fn scalar(v: f32) -> Tensor {
@@ -20,7 +20,7 @@ fn scalar(v: f32) -> Tensor {
 #[test]
 fn naive_and_lane_wise_f32_sums_fail_at_1e8_while_blocked_passes() {
     let op = op("reduce_sum").unwrap();
-    let inputs = (op.workload)(LARGE_N, 42);
+    let inputs = op.workload(LARGE_N, 42);
     let x = inputs[0].as_f32().unwrap();
     // One f32 accumulator stalls at 2^24.
     let naive: f32 = x.iter().fold(0.0f32, |a, &v| a + v);
@@ -41,9 +41,9 @@ fn naive_and_lane_wise_f32_sums_fail_at_1e8_while_blocked_passes() {
     // The shipped implementation passes on the same inputs.
     let good = op
         .run(
-            kroute::Backend::Simd,
+            op.implementation("simd").unwrap(),
             &[&inputs[0]],
-            &Params::defaults(op.spec()),
+            &Params::defaults(op.spec),
         )
         .unwrap();
     assert!(check(
@@ -56,7 +56,7 @@ fn naive_and_lane_wise_f32_sums_fail_at_1e8_while_blocked_passes() {
 #[test]
 fn one_pass_variance_fails() {
     let op = op("reduce_var").unwrap();
-    let inputs = (op.workload)(1_000_000, 42);
+    let inputs = op.workload(1_000_000, 42);
     let x = inputs[0].as_f32().unwrap();
     let n = x.len() as f64;
     // E[x²] − E[x]² with each mean rounded to f32 (even from exactly rounded sums).
@@ -71,7 +71,7 @@ fn one_pass_variance_fails() {
 #[test]
 fn reciprocal_division_fails_exact() {
     let op = op("map_div").unwrap();
-    let inputs = (op.workload)(100_000, 42);
+    let inputs = op.workload(100_000, 42);
     let (x, y) = (inputs[0].as_f32().unwrap(), inputs[1].as_f32().unwrap());
     let z: Vec<f32> = x.iter().zip(y).map(|(&a, &b)| a * (1.0 / b)).collect();
     assert!(!check("map_div", &inputs, Tensor::f32(z)));
@@ -103,7 +103,7 @@ fn argmax_taking_the_last_tie_fails() {
 #[test]
 fn exp_with_a_short_polynomial_fails() {
     let op = op("map_exp").unwrap();
-    let inputs = (op.workload)(10_000, 42);
+    let inputs = op.workload(10_000, 42);
     // A degree-3 Taylor polynomial after range reduction: ~1e-4 relative error.
     let y: Vec<f32> = inputs[0]
         .as_f32()

@@ -2,14 +2,13 @@
 
 use crate::{npy, Filters};
 use indicatif::{ProgressBar, ProgressStyle};
-use kroute::op::Op;
 use kroute::verify::compare;
-use kroute::{Backend, Error, Params, Result, Tensor};
+use kroute::{registry, Backend, Error, Kernel, Params, Result, Tensor};
 use kroute_bench::bench::{bench_one, rotation_sets, Settings};
 use kroute_bench::probe::{probe as run_probe, Probe};
 use kroute_bench::schema::{Record, Report, SCHEMA};
-use kroute_bench::select::select;
-use kroute_bench::verify::{sizes_for, verify as verify_op, Outcome};
+use kroute_bench::select::{select, Row};
+use kroute_bench::verify::{sizes_for, verify as verify_imp, Outcome};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,7 +40,7 @@ fn size_arg(n: f64) -> Result<usize> {
 
 pub fn list(domains: &[String], json: bool, n: f64) -> Result<ExitCode> {
     let n = size_arg(n)? as u64;
-    let backends = Backend::ALL;
+    let ids = registry().implementation_ids();
     let specs: Vec<_> = kroute::catalog()
         .filter(|s| domains.is_empty() || domains.iter().any(|d| d == s.domain.name()))
         .collect();
@@ -51,17 +50,37 @@ pub fn list(domains: &[String], json: bool, n: f64) -> Result<ExitCode> {
             domains.join(", ")
         )));
     }
-    let has = |name: &str, b: Backend| kroute::op(name).map(|o| o.has(b)).unwrap_or(false);
+    // ✓ runs here, ○ compiled in but unavailable here (no device, no feature), · none.
+    let mark = |name: &str, id: &str| match kroute::kernel(name).and_then(|k| k.implementation(id))
+    {
+        Ok(i) if i.available() => "✓",
+        Ok(_) => "○",
+        Err(_) => "·",
+    };
     if json {
         let rows: Vec<_> = specs
             .iter()
             .map(|s| {
+                let imps: Vec<_> = kroute::kernel(s.name)
+                    .map(|k| {
+                        k.implementations()
+                            .iter()
+                            .map(|i| {
+                                serde_json::json!({
+                                    "id": i.id,
+                                    "backend": i.backend,
+                                    "available": i.available(),
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 serde_json::json!({
                     "spec": s,
                     "n": n,
                     "bytes": (s.bytes)(n),
                     "flops": (s.flops)(n),
-                    "backends": backends.iter().filter(|&&b| has(s.name, b)).map(|b| b.name()).collect::<Vec<_>>(),
+                    "implementations": imps,
                 })
             })
             .collect();
@@ -78,18 +97,15 @@ pub fn list(domains: &[String], json: bool, n: f64) -> Result<ExitCode> {
         "MB",
         "GFLOP",
         "tolerance",
-        backends
-            .iter()
-            .map(|b| format!("{:<8}", b.name()))
-            .collect::<String>()
+        ids.iter().map(|id| format!("{id:<9}")).collect::<String>()
     );
     let mut implemented = 0;
+    let (mut compiled, mut runnable) = (0, 0);
     for s in &specs {
-        let marks: String = backends
-            .iter()
-            .map(|&b| format!("{:<8}", if has(s.name, b) { "✓" } else { "·" }))
-            .collect();
-        implemented += usize::from(kroute::op(s.name).is_ok());
+        let marks: Vec<&str> = ids.iter().map(|id| mark(s.name, id)).collect();
+        compiled += marks.iter().filter(|m| **m != "·").count();
+        runnable += marks.iter().filter(|m| **m == "✓").count();
+        implemented += usize::from(kroute::kernel(s.name).is_ok());
         println!(
             "{:<34} {:<13} {:>9.1} {:>9.3}  {:<26} {}",
             s.name,
@@ -97,20 +113,23 @@ pub fn list(domains: &[String], json: bool, n: f64) -> Result<ExitCode> {
             (s.bytes)(n) / 1e6,
             (s.flops)(n) / 1e9,
             s.tolerance.describe(),
-            marks
+            marks.iter().map(|m| format!("{m:<9}")).collect::<String>()
         );
     }
-    let pairs = specs
-        .iter()
-        .map(|s| backends.iter().filter(|&&b| has(s.name, b)).count())
-        .sum::<usize>();
-    println!("(MB and GFLOP at n = {n})");
+    println!("(MB and GFLOP at n = {n}; ✓ runs here, ○ built but not available here, · none)");
     println!(
-        "\n{} kernels in {} domain(s); {implemented} implemented; {pairs} of {} (kernel, backend) pairs.",
+        "\n{} kernels in {} domain(s); {implemented} implemented; {compiled} implementations, {runnable} available here.",
         specs.len(),
         specs.iter().map(|s| s.domain).collect::<std::collections::BTreeSet<_>>().len(),
-        specs.len() * backends.len()
     );
+    for id in &ids {
+        if let Some(why) = kroute::kernels()
+            .find_map(|k| k.implementation(id).ok())
+            .and_then(|i| i.unavailable_reason())
+        {
+            println!("{id}: {why}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -121,34 +140,34 @@ pub fn verify(
     seed: u64,
     json: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let sel = select(&f.domains, &f.kernels, &f.backends)?;
-    let pb = bar((sel.ops.len() * sel.backends.len()) as u64);
+    let sel = select(&f.domains, &f.kernels, &f.backends, &f.impls)?;
+    let plan: Vec<(&'static Kernel, Vec<Row>)> =
+        sel.kernels.iter().map(|&k| (k, sel.rows(k))).collect();
+    let pb = bar(plan.iter().map(|(_, r)| r.len() as u64).sum());
     let mut all: Vec<Outcome> = Vec::new();
     let (mut passed, mut failed) = (0usize, 0usize);
-    for op in &sel.ops {
-        let sizes = sizes_for(op, n, large);
+    for (k, rows) in plan {
+        let sizes = sizes_for(k, n, large);
         let mut cache: HashMap<usize, Arc<Vec<Tensor>>> = HashMap::new();
-        for &backend in &sel.backends {
-            pb.set_message(format!("{} on {backend}", op.name));
-            if !op.has(backend) {
-                pb.suspend(|| {
-                    println!(
-                        "SKIP {:<28} {:<8} {}",
-                        op.name,
-                        backend.name(),
-                        backend.unavailable_reason().map_or_else(
-                            || "no implementation on this backend".to_string(),
-                            |why| format!("skipped: {why}")
-                        )
-                    )
-                });
+        for row in rows {
+            let imp = match row {
+                Row::Skip { id, why } => {
+                    pb.suspend(|| println!("SKIP {:<28} {:<8} {why}", k.name(), id));
+                    pb.inc(1);
+                    continue;
+                }
+                Row::Run(imp) => imp,
+            };
+            pb.set_message(format!("{} on {}", k.name(), imp.id));
+            if let Some(why) = imp.unavailable_reason() {
+                pb.suspend(|| println!("SKIP {:<28} {:<8} skipped: {why}", k.name(), imp.id));
                 pb.inc(1);
                 continue;
             }
-            let outcomes = verify_op(op, backend, &sizes, |n| {
+            let outcomes = verify_imp(k, imp, &sizes, |n| {
                 cache
                     .entry(n)
-                    .or_insert_with(|| Arc::new((op.workload)(n, seed)))
+                    .or_insert_with(|| Arc::new(k.workload(n, seed)))
                     .clone()
             });
             let bad: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed).collect();
@@ -158,8 +177,8 @@ pub fn verify(
                 pb.suspend(|| {
                     println!(
                         "PASS {:<28} {:<8} {:>2} cases, worst error {:.3} of allowed",
-                        op.name,
-                        backend.name(),
+                        k.name(),
+                        imp.id,
                         outcomes.len(),
                         worst
                     )
@@ -170,8 +189,8 @@ pub fn verify(
                     pb.suspend(|| {
                         println!(
                             "FAIL {:<28} {:<8} [{}] {}",
-                            op.name,
-                            backend.name(),
+                            k.name(),
+                            imp.id,
                             o.case,
                             o.detail.as_deref().unwrap_or("")
                         )
@@ -283,7 +302,7 @@ pub fn table_row(r: &Record) -> String {
         (Some(t), _) => format!(
             "{:<28} {:<9} {:>10} {:>11} {:>11} {:>11} {:>8.1} {:>6.0}% {:<5} {:>7.2} {:>4}{}",
             r.kernel,
-            r.backend,
+            r.implementation,
             r.n,
             fmt_time(t.min_s),
             fmt_time(t.median_s),
@@ -304,12 +323,12 @@ pub fn table_row(r: &Record) -> String {
             }
         ),
         (None, Some(e)) if e.starts_with("skipped:") => {
-            format!("{:<28} {:<9} {:>10}  {e}", r.kernel, r.backend, r.n)
+            format!("{:<28} {:<9} {:>10}  {e}", r.kernel, r.implementation, r.n)
         }
         (None, e) => format!(
             "{:<28} {:<9} {:>10}  FAILED: {}",
             r.kernel,
-            r.backend,
+            r.implementation,
             r.n,
             e.as_deref().unwrap_or("?")
         ),
@@ -319,7 +338,7 @@ pub fn table_row(r: &Record) -> String {
 pub fn table_header() -> String {
     format!(
         "{:<28} {:<9} {:>10} {:>11} {:>11} {:>11} {:>8} {:>7} {:<5} {:>7} {:>4}",
-        "kernel", "backend", "n", "min", "median", "p90", "GB/s", "%peak", "vs", "GFLOP/s", "runs"
+        "kernel", "impl", "n", "min", "median", "p90", "GB/s", "%peak", "vs", "GFLOP/s", "runs"
     )
 }
 
@@ -330,7 +349,7 @@ pub fn bench(
     budget_ms: u64,
     seed: u64,
 ) -> Result<ExitCode> {
-    let sel = select(&f.domains, &f.kernels, &f.backends)?;
+    let sel = select(&f.domains, &f.kernels, &f.backends, &f.impls)?;
     let sizes: Vec<usize> = if sizes.is_empty() {
         vec![10_000_000]
     } else {
@@ -363,20 +382,29 @@ pub fn bench(
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let total = sel.ops.len() * sizes.len() * sel.backends.len();
+    let total = sizes.len()
+        * sel
+            .kernels
+            .iter()
+            .map(|&k| sel.rows(k).len())
+            .sum::<usize>();
     let pb = bar(total as u64);
     pb.suspend(|| println!("{}", table_header()));
     let mut results = Vec::new();
     for &n in &sizes {
-        for op in &sel.ops {
-            pb.set_message(format!("{} n={n}: generating inputs", op.name));
+        for &k in &sel.kernels {
+            pb.set_message(format!("{} n={n}: generating inputs", k.name()));
             // Bandwidth drifts on a shared host: compare each kernel with a fresh measurement.
             let mut local = machine.clone();
-            if sel.backends.iter().any(|b| b.is_cpu()) {
-                pb.set_message(format!("{} n={n}: re-measuring bandwidth", op.name));
+            let rows = sel.rows(k);
+            if rows
+                .iter()
+                .any(|r| matches!(r, Row::Run(i) if i.backend.is_cpu()))
+            {
+                pb.set_message(format!("{} n={n}: re-measuring bandwidth", k.name()));
                 (local.one_thread, local.all_threads) = arrays.measure(3);
             }
-            let records = bench_kernel(op, n, &sel.backends, &local, &settings, &pb);
+            let records = bench_kernel(k, &rows, n, &local, &settings, &pb);
             for r in records {
                 pb.suspend(|| println!("{}", table_row(&r)));
                 results.push(r);
@@ -418,57 +446,51 @@ pub fn bench(
     })
 }
 
-/// Generate one kernel's inputs at n once (and its reference once), then time each backend.
+/// Generate one kernel's inputs at n once (and its reference once), then time each
+/// implementation.
 fn bench_kernel(
-    op: &Op,
+    k: &'static Kernel,
+    rows: &[Row],
     n: usize,
-    backends: &[Backend],
     machine: &Probe,
     settings: &Settings,
     pb: &ProgressBar,
 ) -> Vec<Record> {
-    let base = (op.workload)(n, settings.seed);
-    let params = Params::defaults(op.spec());
+    let base = k.workload(n, settings.seed);
+    let params = Params::defaults(k.spec);
     let refs: Vec<&Tensor> = base.iter().collect();
-    let out_bytes: usize = op
+    let out_bytes: usize = k
         .check(&refs, &params)
         .map(|d| d.iter().map(|d| d.bytes()).sum())
         .unwrap_or(0);
     let set_bytes = (base.iter().map(Tensor::bytes).sum::<usize>() + out_bytes) as u64;
-    // Rotation copies are for the CPU backends; the cuda path flushes the L2 instead.
-    let k = if backends.iter().any(|b| b.is_cpu()) {
+    // Rotation copies are for implementations on the host; devices flush their caches.
+    let copies = if rows
+        .iter()
+        .any(|r| matches!(r, Row::Run(i) if i.backend.is_cpu()))
+    {
         rotation_sets(set_bytes, settings)
     } else {
         1
     };
-    pb.set_message(format!("{} n={n}: reference", op.name));
-    let expected = (op.reference)(&refs, &params);
+    pb.set_message(format!("{} n={n}: reference", k.name()));
+    let expected = k.reference(&refs, &params);
     let mut sets = vec![base];
-    for _ in 1..k {
+    for _ in 1..copies {
         sets.push(sets[0].clone());
     }
     let mut out = Vec::new();
-    for &b in backends {
-        pb.set_message(format!("{} n={n} on {b}", op.name));
-        #[cfg(feature = "cuda")]
-        if b == Backend::Cuda {
-            let gpu = kroute_bench::bench::cuda::settings_for_gpu(settings);
-            out.push(kroute_bench::bench::cuda::bench_one(
-                op, n, &sets[0], &expected, machine, &gpu,
-            ));
-            pb.inc(1);
-            continue;
-        }
-        if op.has(b) {
-            out.push(bench_one(op, b, n, &sets, &expected, machine, settings));
-        } else if let Some(why) = b.unavailable_reason() {
-            let mut r = Record::new(op, b, n, &params);
-            r.error = Some(format!("skipped: {why}"));
-            out.push(r);
-        } else {
-            let mut r = Record::new(op, b, n, &params);
-            r.error = Some(format!("no {b} implementation"));
-            out.push(r);
+    for row in rows {
+        match row {
+            Row::Run(imp) => {
+                pb.set_message(format!("{} n={n} on {}", k.name(), imp.id));
+                out.push(bench_one(k, imp, n, &sets, &expected, machine, settings));
+            }
+            Row::Skip { id, why } => {
+                let mut r = Record::skipped(k, id, n, &params);
+                r.error = Some(why.clone());
+                out.push(r);
+            }
         }
         pb.inc(1);
     }
@@ -487,28 +509,28 @@ fn parse_params(params: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 /// Resolve parameters for files: a 2-D first input fixes the row length d (KERNELS.md rows × D).
-fn file_params(op: &Op, params: &[String], inputs: &[Tensor]) -> Result<Params> {
+fn file_params(op: &Kernel, params: &[String], inputs: &[Tensor]) -> Result<Params> {
     let mut pairs = parse_params(params)?;
-    if let (Some(_), Some([_, cols])) = (op.spec().param("d"), inputs.first().map(|t| t.shape())) {
+    if let (Some(_), Some([_, cols])) = (op.spec.param("d"), inputs.first().map(|t| t.shape())) {
         match pairs.iter().find(|(k, _)| k == "d") {
             Some((_, v)) if v.parse::<usize>().ok() != Some(*cols) => {
                 return Err(Error::Shape(format!(
                     "{}: --param d={v} disagrees with the input's rows of {cols}",
-                    op.name
+                    op.name()
                 )))
             }
             Some(_) => {}
             None => pairs.push(("d".into(), cols.to_string())),
         }
     }
-    Params::resolve(op.spec(), &pairs)
+    Params::resolve(op.spec, &pairs)
 }
 
-fn count_check(op: &Op, what: &str, got: usize, want: usize, names: &[&str]) -> Result<()> {
+fn count_check(op: &Kernel, what: &str, got: usize, want: usize, names: &[&str]) -> Result<()> {
     if got != want {
         return Err(Error::Shape(format!(
             "{} needs {want} {what} file(s) ({}), got {got}",
-            op.name,
+            op.name(),
             names.join(", ")
         )));
     }
@@ -521,16 +543,20 @@ pub fn run(
     inputs: &[PathBuf],
     outputs: &[PathBuf],
     backend: &str,
+    implementation: Option<&str>,
 ) -> Result<ExitCode> {
-    let op = kroute::op(kernel)?;
-    let backend = Backend::from_name(backend)?;
-    let names: Vec<&str> = op.inputs.iter().map(|i| i.name).collect();
-    count_check(op, "--input", inputs.len(), op.inputs.len(), &names)?;
-    count_check(op, "--out", outputs.len(), op.outputs.len(), op.outputs)?;
+    let op = kroute::kernel(kernel)?;
+    let imp = match implementation {
+        Some(id) => op.implementation(id)?,
+        None => op.on(Backend::from_name(backend)?)?,
+    };
+    let names: Vec<&str> = op.inputs().iter().map(|i| i.name).collect();
+    count_check(op, "--input", inputs.len(), op.inputs().len(), &names)?;
+    count_check(op, "--out", outputs.len(), op.outputs().len(), op.outputs())?;
     let tensors: Vec<Tensor> = inputs.iter().map(|p| npy::read(p)).collect::<Result<_>>()?;
     let params = file_params(op, params, &tensors)?;
     let refs: Vec<&Tensor> = tensors.iter().collect();
-    let result = op.run(backend, &refs, &params)?;
+    let result = op.run(imp, &refs, &params)?;
     for (path, t) in outputs.iter().zip(&result) {
         npy::write(path, t)?;
         eprintln!(
@@ -544,10 +570,10 @@ pub fn run(
 }
 
 pub fn workload(kernel: &str, n: f64, seed: u64, dir: &Path) -> Result<ExitCode> {
-    let op = kroute::op(kernel)?;
+    let op = kroute::kernel(kernel)?;
     let n = size_arg(n)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
-    for (k, t) in (op.workload)(n, seed).iter().enumerate() {
+    for (k, t) in op.workload(n, seed).iter().enumerate() {
         let path = dir.join(format!("in{k}.npy"));
         npy::write(&path, t)?;
         println!("{}", path.display());
@@ -561,17 +587,23 @@ pub fn check(
     inputs: &[PathBuf],
     outputs: &[PathBuf],
 ) -> Result<ExitCode> {
-    let op = kroute::op(kernel)?;
-    let names: Vec<&str> = op.inputs.iter().map(|i| i.name).collect();
-    count_check(op, "--input", inputs.len(), op.inputs.len(), &names)?;
-    count_check(op, "--output", outputs.len(), op.outputs.len(), op.outputs)?;
+    let op = kroute::kernel(kernel)?;
+    let names: Vec<&str> = op.inputs().iter().map(|i| i.name).collect();
+    count_check(op, "--input", inputs.len(), op.inputs().len(), &names)?;
+    count_check(
+        op,
+        "--output",
+        outputs.len(),
+        op.outputs().len(),
+        op.outputs(),
+    )?;
     let tensors: Vec<Tensor> = inputs.iter().map(|p| npy::read(p)).collect::<Result<_>>()?;
     let params = file_params(op, params, &tensors)?;
     let refs: Vec<&Tensor> = tensors.iter().collect();
     op.check(&refs, &params)?;
-    let expected = (op.reference)(&refs, &params);
+    let expected = op.reference(&refs, &params);
     let mut ok = true;
-    for ((path, e), name) in outputs.iter().zip(&expected).zip(op.outputs) {
+    for ((path, e), name) in outputs.iter().zip(&expected).zip(op.outputs()) {
         let got = npy::read(path)?;
         // Peers may write a scalar as shape () or (1,); both are accepted.
         let got = if got.len() == 1 && e.desc.shape.is_empty() {
@@ -579,7 +611,7 @@ pub fn check(
         } else {
             got
         };
-        let a = compare(op.spec().tolerance, &got, e);
+        let a = compare(op.spec.tolerance, &got, e);
         println!(
             "{} {name}: worst error {:.3} of allowed{}",
             if a.passed { "PASS" } else { "FAIL" },

@@ -26,14 +26,18 @@ pub struct Filters {
     /// Only this kernel (repeatable).
     #[arg(long = "kernel", value_name = "K")]
     pub kernels: Vec<String>,
-    /// Only this backend (repeatable; default: scalar, simd, parallel).
+    /// Only implementations on this backend (repeatable): scalar, simd, parallel, cuda, wgpu.
     #[arg(long = "backend", value_name = "B")]
     pub backends: Vec<String>,
+    /// Only this implementation (repeatable): an id such as simd or cuda (`kroute list` shows
+    /// them). Default, with no --backend either: every implementation available here.
+    #[arg(long = "impl", value_name = "ID")]
+    pub impls: Vec<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// The whole catalog with its coverage matrix (kernel × backend).
+    /// The whole catalog with its coverage matrix (kernel × implementation).
     List {
         #[arg(long = "domain", value_name = "D")]
         domains: Vec<String>,
@@ -74,7 +78,7 @@ enum Command {
         /// Problem size (repeatable; default 10^7).
         #[arg(long = "n", value_name = "N")]
         sizes: Vec<f64>,
-        /// Write the results (schema kroute.bench/1) to FILE.
+        /// Write the results (schema kroute.bench/2) to FILE.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
         /// Time budget per configuration, in milliseconds.
@@ -95,8 +99,12 @@ enum Command {
         /// Output files in the order the entry lists them (one per output).
         #[arg(long = "out", value_name = "FILE")]
         outputs: Vec<PathBuf>,
+        /// The backend whose first implementation runs it.
         #[arg(long, default_value = "parallel")]
         backend: String,
+        /// The implementation that runs it (overrides --backend).
+        #[arg(long = "impl", value_name = "ID")]
+        implementation: Option<String>,
     },
     /// Write a kernel's benchmark inputs at size N as .npy files (for peers).
     Workload {
@@ -153,7 +161,15 @@ fn main() -> ExitCode {
             inputs,
             outputs,
             backend,
-        } => commands::run(&kernel, &params, &inputs, &outputs, &backend),
+            implementation,
+        } => commands::run(
+            &kernel,
+            &params,
+            &inputs,
+            &outputs,
+            &backend,
+            implementation.as_deref(),
+        ),
         Command::Workload {
             kernel,
             n,

@@ -1,9 +1,9 @@
 //! kroute: compute kernels on every backend a machine has, verified against one exact
 //! definition and routed to the fastest.
 //!
-//! Layers: `spec` (what a kernel computes: the catalog of `KERNELS.md`), `ops` (per domain:
-//! reference and implementations), `backend` (shared machinery per backend), and — in a later
-//! issue — `router`.
+//! Layers: `spec` (what a kernel computes: the catalog of `docs/kernels/KERNELS.md`), `ops`
+//! (per domain: reference and implementations), `registry` (every kernel joined with its
+//! implementations), `backend` (shared machinery per backend), and — in a later issue — `router`.
 
 pub mod backend;
 pub mod error;
@@ -11,37 +11,58 @@ pub mod op;
 pub mod ops;
 pub mod params;
 pub mod philox;
+pub mod registry;
 pub mod spec;
 pub mod tensor;
 pub mod verify;
 
 pub use backend::Backend;
 pub use error::{Error, Result};
-pub use op::{op, ops, Op};
+pub use op::Op;
 pub use params::Params;
+pub use registry::{registry, Implementation, Kernel};
 pub use spec::{Domain, KernelSpec, Tolerance};
 pub use tensor::{DType, Location, Tensor, TensorDesc};
 
-/// Every kernel of the catalog, implemented or not, in `KERNELS.md` order.
+/// Every kernel of the catalog, implemented or not, in `docs/kernels/KERNELS.md` order.
 pub fn catalog() -> impl Iterator<Item = &'static KernelSpec> {
-    ops::catalog()
+    registry().catalog()
 }
 
 /// The catalog entry for a kernel name.
 pub fn spec_of(name: &str) -> Result<&'static KernelSpec> {
-    catalog()
-        .find(|s| s.name == name)
+    registry()
+        .spec(name)
         .ok_or_else(|| Error::UnknownKernel(name.to_string()))
 }
 
-/// Run a kernel by name on a backend with default-overridden parameters.
+/// Every implemented kernel, in catalog order.
+pub fn kernels() -> impl Iterator<Item = &'static Kernel> {
+    registry().kernels()
+}
+
+/// The implemented kernel of this name: `UnknownKernel` if it is not in the catalog,
+/// `NotImplemented` if it is but has no implementation yet.
+pub fn kernel(name: &str) -> Result<&'static Kernel> {
+    if let Some(k) = registry().kernel(name) {
+        return Ok(k);
+    }
+    spec_of(name)?;
+    Err(Error::NotImplemented {
+        kernel: name.into(),
+        backend: "any".into(),
+    })
+}
+
+/// Run a kernel by name on a backend's first implementation, with `name=value` parameter
+/// overrides.
 pub fn run(
-    kernel: &str,
+    kernel_name: &str,
     backend: Backend,
     inputs: &[&Tensor],
     params: &[(String, String)],
 ) -> Result<Vec<Tensor>> {
-    let op = op(kernel)?;
-    let params = Params::resolve(op.spec(), params)?;
-    op.run(backend, inputs, &params)
+    let k = kernel(kernel_name)?;
+    let params = Params::resolve(k.spec, params)?;
+    k.run(k.on(backend)?, inputs, &params)
 }

@@ -1,12 +1,11 @@
-//! An implemented kernel: its inputs and outputs, shape rules, f64 reference, workload, edge
-//! cases, and one evaluation per backend (as MLX gives each primitive its CPU and GPU `eval`).
-//! The registry lists every `(kernel, backend)` that has an implementation.
+//! What a domain writes for each kernel it implements: inputs and outputs, shape rules, the f64
+//! reference, the workload, edge cases, and its CPU evaluation (as MLX gives each primitive its
+//! own `eval`). Device evaluations live beside it in the domain's `cuda.rs`; the registry
+//! (`registry.rs`) joins them.
 
 use crate::backend::cpu::Cpu;
-use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::params::Params;
-use crate::spec::KernelSpec;
 use crate::tensor::{DType, Tensor, TensorDesc};
 use crate::verify::Expected;
 
@@ -43,155 +42,6 @@ pub struct Op {
     pub workload: fn(usize, u64) -> Vec<Tensor>,
     pub edge_cases: fn() -> Vec<Case>,
     pub cpu: CpuKernel,
-}
-
-impl Op {
-    pub fn spec(&self) -> &'static KernelSpec {
-        crate::spec_of(self.name).expect("every op has a catalog entry (tested)")
-    }
-
-    /// The backends that can run this op here: the CPU ones always; `cuda` when this build has
-    /// the feature and the kernel, and the machine a device and NVRTC.
-    pub fn backends(&self) -> Vec<Backend> {
-        #[allow(unused_mut)]
-        let mut v = vec![Backend::Scalar, Backend::Simd, Backend::Parallel];
-        #[cfg(feature = "cuda")]
-        if crate::backend::cuda::has_kernel(self.name) && crate::backend::cuda::available() {
-            v.push(Backend::Cuda);
-        }
-        v
-    }
-
-    pub fn has(&self, backend: Backend) -> bool {
-        self.backends().contains(&backend)
-    }
-
-    /// Check inputs (count, element types, shapes, parameters) and describe the outputs.
-    pub fn check(&self, inputs: &[&Tensor], params: &Params) -> Result<Vec<TensorDesc>> {
-        if inputs.len() != self.inputs.len() {
-            let names: Vec<_> = self.inputs.iter().map(|i| i.name).collect();
-            return Err(Error::Shape(format!(
-                "{} takes {} input(s) ({}), got {}",
-                self.name,
-                self.inputs.len(),
-                names.join(", "),
-                inputs.len()
-            )));
-        }
-        for (t, want) in inputs.iter().zip(self.inputs) {
-            if t.dtype() != want.dtype {
-                return Err(Error::DType(format!(
-                    "{}: input '{}' must be {}, got {}",
-                    self.name,
-                    want.name,
-                    want.dtype.name(),
-                    t.dtype().name()
-                )));
-            }
-        }
-        (self.shapes)(inputs, params)
-    }
-
-    /// Allocate outputs for these inputs.
-    pub fn outputs_for(&self, inputs: &[&Tensor], params: &Params) -> Result<Vec<Tensor>> {
-        Ok(self
-            .check(inputs, params)?
-            .iter()
-            .map(Tensor::zeros)
-            .collect())
-    }
-
-    /// Run on `backend` into preallocated outputs (the harness times this).
-    pub fn run_into(
-        &self,
-        backend: Backend,
-        inputs: &[&Tensor],
-        params: &Params,
-        outputs: &mut [Tensor],
-    ) -> Result<()> {
-        let descs = self.check(inputs, params)?;
-        if outputs.len() != descs.len() || outputs.iter().zip(&descs).any(|(o, d)| o.desc() != *d) {
-            return Err(Error::Shape(format!(
-                "{}: outputs must be {:?}",
-                self.name,
-                descs
-                    .iter()
-                    .map(|d| format!("{}{:?}", d.dtype.name(), d.shape))
-                    .collect::<Vec<_>>()
-            )));
-        }
-        #[cfg(feature = "cuda")]
-        if backend == Backend::Cuda {
-            // Inputs and outputs may be on the host or the device (see backend::cuda).
-            return crate::backend::cuda::run(self, inputs, params, outputs);
-        }
-        let cpu = match backend {
-            Backend::Scalar => Cpu::Scalar,
-            Backend::Simd => Cpu::Simd,
-            Backend::Parallel => Cpu::Parallel,
-            // Reached for cuda only in a build without the feature: say so, rather than
-            // claiming the kernel lacks a cuda implementation.
-            Backend::Cuda => {
-                return Err(Error::Device(
-                    Backend::Cuda.unavailable_reason().unwrap_or_default(),
-                ))
-            }
-            other => {
-                return Err(Error::NotImplemented {
-                    kernel: self.name.into(),
-                    backend: other.name().into(),
-                })
-            }
-        };
-        (self.cpu)(cpu, inputs, params, outputs)
-    }
-
-    /// Run on `backend`, allocating the outputs.
-    pub fn run(
-        &self,
-        backend: Backend,
-        inputs: &[&Tensor],
-        params: &Params,
-    ) -> Result<Vec<Tensor>> {
-        let mut out = self.outputs_for(inputs, params)?;
-        self.run_into(backend, inputs, params, &mut out)?;
-        Ok(out)
-    }
-}
-
-/// Every implemented op, in catalog order.
-pub fn ops() -> impl Iterator<Item = &'static Op> {
-    use crate::ops::*;
-    [
-        elementwise::OPS,
-        activations::OPS,
-        reductions::OPS,
-        fused::OPS,
-        dot_products::OPS,
-        quantization::OPS,
-    ]
-    .into_iter()
-    .flatten()
-}
-
-/// The op for a kernel name: `UnknownKernel` if it is not in the catalog, `NotImplemented`
-/// if it is but has no implementation yet.
-pub fn op(name: &str) -> Result<&'static Op> {
-    if let Some(op) = ops().find(|o| o.name == name) {
-        return Ok(op);
-    }
-    crate::spec_of(name)?;
-    Err(Error::NotImplemented {
-        kernel: name.into(),
-        backend: "any".into(),
-    })
-}
-
-/// All `(kernel, backend)` pairs that have an implementation.
-pub fn implementations() -> Vec<(&'static str, Backend)> {
-    ops()
-        .flat_map(|o| o.backends().into_iter().map(move |b| (o.name, b)))
-        .collect()
 }
 
 /// Shape helpers shared by the domains.

@@ -1,9 +1,10 @@
 //! Tensors: an element type, a shape, and storage that knows where it lives.
 //!
-//! Host storage always exists; with the `cuda` feature a tensor can also live in CUDA device
-//! memory (`Storage::Cuda`). Moving between them is an explicit transfer (`to_device`,
-//! `to_host`), never implicit; element access (`as_f32`, …) is host-only.
+//! A tensor lives in host memory or in a device backend's memory (`Storage::Device`, whichever
+//! backend that is). Moving between them is an explicit transfer (`to_location`, `to_host`),
+//! never implicit; element access (`as_f32`, …) is host-only.
 
+use crate::backend::{device_at, DeviceData};
 use crate::error::{Error, Result};
 use half::f16;
 use serde::Serialize;
@@ -60,12 +61,23 @@ pub enum Location {
     Cuda(usize),
 }
 
+impl HostData {
+    pub fn dtype(&self) -> DType {
+        match self {
+            HostData::F32(_) => DType::F32,
+            HostData::F16(_) => DType::F16,
+            HostData::U8(_) => DType::U8,
+            HostData::I8(_) => DType::I8,
+            HostData::U32(_) => DType::U32,
+            HostData::U64(_) => DType::U64,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub enum Storage {
     Host(HostData),
-    #[cfg(feature = "cuda")]
-    Cuda(crate::backend::cuda::CudaData),
+    Device(DeviceData),
 }
 
 /// The element type and shape of a tensor, without its data.
@@ -104,15 +116,13 @@ macro_rules! typed_access {
         pub fn $get(&self) -> Result<&[$t]> {
             match &self.storage {
                 Storage::Host(HostData::$variant(v)) => Ok(v),
-                #[cfg(feature = "cuda")]
-                Storage::Cuda(_) => Err(on_device_error(self.location())),
+                Storage::Device(_) => Err(on_device_error(self.location())),
                 _ => Err(dtype_error(DType::$variant, self.dtype())),
             }
         }
         pub fn $get_mut(&mut self) -> Result<&mut [$t]> {
             let found = self.dtype();
-            #[cfg(feature = "cuda")]
-            if let Storage::Cuda(_) = self.storage {
+            if let Storage::Device(_) = self.storage {
                 return Err(on_device_error(self.location()));
             }
             match &mut self.storage {
@@ -123,7 +133,6 @@ macro_rules! typed_access {
     };
 }
 
-#[cfg(feature = "cuda")]
 fn on_device_error(loc: Location) -> Error {
     Error::Device(format!(
         "the tensor lives on {loc:?}; copy it with to_host() before reading its elements"
@@ -220,13 +229,12 @@ impl Tensor {
     pub fn poison(&mut self) {
         let d = match &mut self.storage {
             Storage::Host(d) => d,
-            #[cfg(feature = "cuda")]
-            Storage::Cuda(c) => {
+            Storage::Device(d) => {
                 // 0xff bytes: NaN for f32 and f16, and values no integer kernel here writes
                 // by chance; a failed fill leaves the old contents, which still differ from
                 // a fresh result in general.
-                if let Ok(b) = c.unique() {
-                    let _ = b.memset(0xff);
+                if d.make_unique().is_ok() {
+                    let _ = d.backend().and_then(|b| b.fill_bytes(d, 0xff));
                 }
                 return;
             }
@@ -252,14 +260,8 @@ impl Tensor {
     }
     pub fn dtype(&self) -> DType {
         match &self.storage {
-            Storage::Host(HostData::F32(_)) => DType::F32,
-            Storage::Host(HostData::F16(_)) => DType::F16,
-            Storage::Host(HostData::U8(_)) => DType::U8,
-            Storage::Host(HostData::I8(_)) => DType::I8,
-            Storage::Host(HostData::U32(_)) => DType::U32,
-            Storage::Host(HostData::U64(_)) => DType::U64,
-            #[cfg(feature = "cuda")]
-            Storage::Cuda(c) => c.dtype,
+            Storage::Host(h) => h.dtype(),
+            Storage::Device(d) => d.dtype,
         }
     }
     pub fn desc(&self) -> TensorDesc {
@@ -271,8 +273,7 @@ impl Tensor {
     pub fn location(&self) -> Location {
         match &self.storage {
             Storage::Host(_) => Location::Host,
-            #[cfg(feature = "cuda")]
-            Storage::Cuda(c) => Location::Cuda(c.ordinal()),
+            Storage::Device(d) => d.location,
         }
     }
     pub fn bytes(&self) -> usize {
@@ -281,25 +282,61 @@ impl Tensor {
     pub fn host(&self) -> Result<&HostData> {
         match &self.storage {
             Storage::Host(d) => Ok(d),
-            #[cfg(feature = "cuda")]
-            Storage::Cuda(_) => Err(on_device_error(self.location())),
+            Storage::Device(_) => Err(on_device_error(self.location())),
         }
     }
 
     pub fn storage(&self) -> &Storage {
         &self.storage
     }
-    #[cfg(feature = "cuda")]
-    pub(crate) fn storage_mut(&mut self) -> &mut Storage {
-        &mut self.storage
+
+    /// The device buffer of a device tensor.
+    pub fn device_data(&self) -> Result<&DeviceData> {
+        match &self.storage {
+            Storage::Device(d) => Ok(d),
+            Storage::Host(_) => Err(Error::Device("the tensor lives on the host".into())),
+        }
+    }
+    pub fn device_data_mut(&mut self) -> Result<&mut DeviceData> {
+        match &mut self.storage {
+            Storage::Device(d) => Ok(d),
+            Storage::Host(_) => Err(Error::Device("the tensor lives on the host".into())),
+        }
     }
 
     /// A copy of this tensor in host memory (a plain clone when it is already there).
     pub fn to_host(&self) -> Result<Tensor> {
         match &self.storage {
             Storage::Host(_) => Ok(self.clone()),
-            #[cfg(feature = "cuda")]
-            Storage::Cuda(c) => crate::backend::cuda::download(c, &self.desc()),
+            Storage::Device(_) => {
+                let mut t = Tensor::zeros(&self.desc());
+                self.download_into(&mut t)?;
+                Ok(t)
+            }
+        }
+    }
+
+    /// Copy this device tensor into a host tensor of the same description, in place (no second
+    /// host copy).
+    pub fn download_into(&self, dst: &mut Tensor) -> Result<()> {
+        if dst.desc() != self.desc() {
+            return Err(Error::Shape(format!(
+                "download of {}{:?} into {}{:?}",
+                self.dtype().name(),
+                self.shape,
+                dst.dtype().name(),
+                dst.shape
+            )));
+        }
+        match (&self.storage, &mut dst.storage) {
+            (Storage::Device(d), Storage::Host(h)) => d.backend()?.download(d, h),
+            (Storage::Host(s), Storage::Host(h)) => {
+                h.clone_from(s);
+                Ok(())
+            }
+            _ => Err(Error::Device(
+                "download_into needs a host destination".into(),
+            )),
         }
     }
 
@@ -309,55 +346,37 @@ impl Tensor {
         self.to_location(Location::Cuda(ordinal))
     }
 
-    /// A copy of this tensor at `loc`.
+    /// A copy of this tensor at `loc` (shares the buffer when it is already there; data on
+    /// another device goes through the host).
     pub fn to_location(&self, loc: Location) -> Result<Tensor> {
         if self.location() == loc {
             return Ok(self.clone());
         }
-        match loc {
-            Location::Host => self.to_host(),
-            #[cfg(feature = "cuda")]
-            Location::Cuda(o) => {
-                // From the host tensor's own memory (another device's data comes via the host).
-                let staged;
-                let src = if let Storage::Host(_) = self.storage {
-                    self
-                } else {
-                    staged = self.to_host()?;
-                    &staged
-                };
-                let dev = crate::backend::cuda::device(o)?;
-                let Storage::Host(h) = &src.storage else {
-                    return Err(Error::Device("to_host() gave a device tensor".into()));
-                };
-                Ok(Tensor {
-                    shape: self.shape.clone(),
-                    storage: Storage::Cuda(crate::backend::cuda::upload(&dev, h, self.dtype())?),
-                })
+        let Location::Cuda(ordinal) = loc else {
+            return self.to_host();
+        };
+        let staged;
+        let host = match &self.storage {
+            Storage::Host(h) => h,
+            Storage::Device(_) => {
+                staged = self.to_host()?;
+                staged.host()?
             }
-            #[cfg(not(feature = "cuda"))]
-            Location::Cuda(_) => Err(Error::Device(
-                "this build has no CUDA support (build with the `cuda` feature)".into(),
-            )),
-        }
+        };
+        Ok(Tensor {
+            shape: self.shape.clone(),
+            storage: Storage::Device(device_at(loc)?.upload(ordinal, host)?),
+        })
     }
 
     /// A zero-filled tensor at `loc` (device outputs are allocated this way).
     pub fn zeros_at(desc: &TensorDesc, loc: Location) -> Result<Tensor> {
         match loc {
             Location::Host => Ok(Tensor::zeros(desc)),
-            #[cfg(feature = "cuda")]
-            Location::Cuda(o) => {
-                let dev = crate::backend::cuda::device(o)?;
-                Ok(Tensor {
-                    shape: desc.shape.clone(),
-                    storage: Storage::Cuda(crate::backend::cuda::zeros(&dev, desc)?),
-                })
-            }
-            #[cfg(not(feature = "cuda"))]
-            Location::Cuda(_) => Err(Error::Device(
-                "this build has no CUDA support (build with the `cuda` feature)".into(),
-            )),
+            Location::Cuda(ordinal) => Ok(Tensor {
+                shape: desc.shape.clone(),
+                storage: Storage::Device(device_at(loc)?.zeros(ordinal, desc)?),
+            }),
         }
     }
 
@@ -376,8 +395,7 @@ impl Tensor {
     pub fn to_f64_vec(&self) -> Vec<f64> {
         let d = match &self.storage {
             Storage::Host(d) => d,
-            #[cfg(feature = "cuda")]
-            Storage::Cuda(_) => {
+            Storage::Device(_) => {
                 return match self.to_host() {
                     Ok(h) => h.to_f64_vec(),
                     Err(_) => vec![f64::NAN; self.len()],

@@ -1,4 +1,4 @@
-//! CI without a GPU: NVRTC compiles every CUDA source (the six domains and the backend's own)
+//! CI without a GPU: NVRTC compiles every CUDA source (every domain's and the backend's own)
 //! to a CUBIN for Hopper (sm_90) and for a pre-Hopper arch (sm_80, Ampere), and any compile
 //! error fails the test with NVRTC's log. Needs libnvrtc (scripts/ci-nvrtc.sh installs it);
 //! without it the test fails and says how to get it, unless KROUTE_SKIP_NVRTC=1.
@@ -31,7 +31,8 @@ fn every_cuda_source_compiles_for_sm90_and_sm80() {
     for arch in [90, 80] {
         match cuda::compile_all(arch) {
             Ok(built) => {
-                assert_eq!(built.len(), 7, "6 domains + util");
+                // Every domain that registers CUDA kernels, and the backend's own source.
+                assert_eq!(built.len(), kroute::registry::cuda_sources().count() + 1);
                 for (name, bytes) in built {
                     assert!(bytes > 0);
                     println!("NVRTC {major}.{minor}: {name}.cu → sm_{arch} CUBIN, {bytes} bytes");
@@ -74,7 +75,12 @@ fn no_device_is_reported_not_panicked() {
     let x = kroute::Tensor::f32(vec![1.0, 2.0]);
     if !cuda::available() {
         assert!(x.to_device(0).is_err());
-        let op = kroute::op("map_abs").unwrap();
+        let op = kroute::kernel("map_abs").unwrap();
         assert!(!op.has(kroute::Backend::Cuda));
+        let imp = op.on(kroute::Backend::Cuda).unwrap();
+        assert!(matches!(
+            op.run(imp, &[&x], &kroute::Params::defaults(op.spec)),
+            Err(kroute::Error::Device(_))
+        ));
     }
 }

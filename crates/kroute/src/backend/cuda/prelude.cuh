@@ -103,40 +103,63 @@ __device__ __forceinline__ float4 kr_ap2(float4 a, float4 b, F f) {
     return make_float4(f(a.x, b.x), f(a.y, b.y), f(a.z, b.z), f(a.w, b.w));
 }
 
-template <typename F>
-__device__ __forceinline__ void kr_map1(const float* __restrict__ x, float* __restrict__ y, u64 n, F f) {
+// A map over n elements in groups of four, from f32 inputs to any output type: `f4` makes a
+// group's output (Out4: float4 for f32, uint2 for four halves, u32 for four bytes) from its
+// float4 input(s), `f1` one element of the n % 4 tail, which the first threads take.
+template <typename Out4, typename Out, typename F4, typename F1>
+__device__ __forceinline__ void kr_map1_to(const float* __restrict__ x, Out* __restrict__ y, u64 n, F4 f4, F1 f1) {
     const float4* x4 = (const float4*)x;
-    float4* y4 = (float4*)y;
+    Out4* y4 = (Out4*)y;
     u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
     for (; i + (KR_U - 1) * s < nv; i += KR_U * s) {
         float4 v[KR_U];
 #pragma unroll
         for (int k = 0; k < KR_U; k++) v[k] = x4[i + k * s];
 #pragma unroll
-        for (int k = 0; k < KR_U; k++) y4[i + k * s] = kr_ap1(v[k], f);
+        for (int k = 0; k < KR_U; k++) y4[i + k * s] = f4(v[k]);
     }
-    for (; i < nv; i += s) y4[i] = kr_ap1(x4[i], f);
+    for (; i < nv; i += s) y4[i] = f4(x4[i]);
     u64 t = (nv << 2) + kr_tid();
-    if (t < n) y[t] = f(x[t]);
+    if (t < n) y[t] = f1(x[t]);
 }
 
-template <typename F>
-__device__ __forceinline__ void kr_map2(const float* __restrict__ x, const float* __restrict__ y,
-                                        float* __restrict__ z, u64 n, F f) {
+template <typename Out4, typename Out, typename F4, typename F1>
+__device__ __forceinline__ void kr_map2_to(const float* __restrict__ x, const float* __restrict__ y,
+                                           Out* __restrict__ z, u64 n, F4 f4, F1 f1) {
     const float4* x4 = (const float4*)x;
     const float4* y4 = (const float4*)y;
-    float4* z4 = (float4*)z;
+    Out4* z4 = (Out4*)z;
     u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
     for (; i + (KR_U - 1) * s < nv; i += KR_U * s) {
         float4 a[KR_U], b[KR_U];
 #pragma unroll
         for (int k = 0; k < KR_U; k++) { a[k] = x4[i + k * s]; b[k] = y4[i + k * s]; }
 #pragma unroll
-        for (int k = 0; k < KR_U; k++) z4[i + k * s] = kr_ap2(a[k], b[k], f);
+        for (int k = 0; k < KR_U; k++) z4[i + k * s] = f4(a[k], b[k]);
     }
-    for (; i < nv; i += s) z4[i] = kr_ap2(x4[i], y4[i], f);
+    for (; i < nv; i += s) z4[i] = f4(x4[i], y4[i]);
     u64 t = (nv << 2) + kr_tid();
-    if (t < n) z[t] = f(x[t], y[t]);
+    if (t < n) z[t] = f1(x[t], y[t]);
+}
+
+// f32 → f32 maps of one and two inputs: `f` per element.
+template <typename F>
+__device__ __forceinline__ void kr_map1(const float* __restrict__ x, float* __restrict__ y, u64 n, F f) {
+    kr_map1_to<float4, float>(x, y, n, [=](float4 v) { return kr_ap1(v, f); }, f);
+}
+
+template <typename F>
+__device__ __forceinline__ void kr_map2(const float* __restrict__ x, const float* __restrict__ y,
+                                        float* __restrict__ z, u64 n, F f) {
+    kr_map2_to<float4, float>(x, y, z, n, [=](float4 a, float4 b) { return kr_ap2(a, b, f); }, f);
+}
+
+// One warp per row, grid-stride over `rows`: f(row, lane) with every lane of the warp.
+template <typename F>
+__device__ __forceinline__ void kr_warp_rows(u64 rows, F f) {
+    int lane = threadIdx.x & 31;
+    u64 warp = kr_tid() >> 5, nwarps = kr_nthreads() >> 5;
+    for (u64 r = warp; r < rows; r += nwarps) f(r, lane);
 }
 
 // ---- one-launch reductions ------------------------------------------------------------------

@@ -1,32 +1,19 @@
-//! activations on CUDA: launches of `activations.cu` (grid-stride float4 maps).
+//! activations on CUDA: every kernel of `activations.cu` is a grid-stride map.
 
-use crate::backend::cuda::kernels::map;
-use crate::backend::cuda::{Arg, CudaKernel, Source};
+use crate::backend::cuda::{Kernel, Source, Table};
 
-pub static SRC: Source = Source {
-    name: "activations",
-    text: include_str!("activations.cu"),
+pub(crate) static CUDA: Table = Table {
+    source: Some(&Source {
+        name: "activations",
+        text: include_str!("activations.cu"),
+    }),
+    kernels: &[
+        Kernel::map("map_relu"),
+        Kernel::map("map_leaky_relu"),
+        Kernel::map("map_elu"),
+        Kernel::map("map_gelu"),
+        Kernel::map("map_gelu_erf"),
+        Kernel::map("map_silu"),
+        Kernel::map("map_mish"),
+    ],
 };
-
-macro_rules! plain {
-    ($name:literal) => {
-        (
-            $name,
-            (|d, io, _| map(d, &SRC, $name, io, &[])) as CudaKernel,
-        )
-    };
-}
-
-pub static KERNELS: &[(&str, CudaKernel)] = &[
-    plain!("map_relu"),
-    ("map_leaky_relu", |d, io, p| {
-        map(d, &SRC, "map_leaky_relu", io, &[Arg::f32(p.f32("alpha"))])
-    }),
-    ("map_elu", |d, io, p| {
-        map(d, &SRC, "map_elu", io, &[Arg::f32(p.f32("alpha"))])
-    }),
-    plain!("map_gelu"),
-    plain!("map_gelu_erf"),
-    plain!("map_silu"),
-    plain!("map_mish"),
-];

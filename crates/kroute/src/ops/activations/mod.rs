@@ -1,6 +1,9 @@
 //! activations: neural-network maps of one f32 input (`kernels/activations.md`).
 
-mod cpu;
+pub(crate) mod cpu;
+mod cuda;
+
+pub(crate) use cuda::CUDA;
 
 use super::common::*;
 use crate::op::{input, Op};

@@ -2,6 +2,10 @@
 
 use crate::spec::{rows, Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 // NOTE: `causal` is a bool; ParamKind has no bool, so it is an Int parameter in [0, 1]
 // (0 = false, 1 = true).
 // NOTE: `kv_heads` must also divide 32 (1, 2, 4, 8, 16, 32); the closed range [1, 32] cannot

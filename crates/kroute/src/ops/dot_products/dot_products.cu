@@ -5,12 +5,10 @@
 
 template <bool NORMS>
 __device__ __forceinline__ void kr_rows(const float* __restrict__ a, const float* __restrict__ b,
-                                        float* __restrict__ out, u64 rows, u64 d, float eps) {
-    int lane = threadIdx.x & 31;
-    u64 warp = kr_tid() >> 5, nwarps = kr_nthreads() >> 5;
+                                        float* __restrict__ out, u64 n, u64 d, float eps) {
     bool vec = (d & 3) == 0;
     bool longrow = d > 1024;
-    for (u64 r = warp; r < rows; r += nwarps) {
+    kr_warp_rows(n / d, [=](u64 r, int lane) {
         const float* ra = a + r * d;
         const float* rb = b + r * d;
         float p0 = 0.0f, p1 = 0.0f, p2 = 0.0f;
@@ -66,14 +64,14 @@ __device__ __forceinline__ void kr_rows(const float* __restrict__ a, const float
                 out[r] = (float)t0;
             }
         }
-    }
+    });
 }
 
-extern "C" __global__ void dot_batched(const float* a, const float* b, float* out, u64 rows, u64 d) {
-    kr_rows<false>(a, b, out, rows, d, 0.0f);
+extern "C" __global__ void dot_batched(const float* a, const float* b, float* out, u64 n, u64 d) {
+    kr_rows<false>(a, b, out, n, d, 0.0f);
 }
 
-extern "C" __global__ void cosine_similarity(const float* a, const float* b, float* out, u64 rows, u64 d,
+extern "C" __global__ void cosine_similarity(const float* a, const float* b, float* out, u64 n, u64 d,
                                              float eps) {
-    kr_rows<true>(a, b, out, rows, d, eps);
+    kr_rows<true>(a, b, out, n, d, eps);
 }

@@ -1,6 +1,9 @@
 //! dot_products: row-wise dot products over pairs of rows × D matrices (`kernels/dot_products.md`).
 
-mod cpu;
+pub(crate) mod cpu;
+mod cuda;
+
+pub(crate) use cuda::CUDA;
 
 use crate::op::{input, shape, Case, Op};
 use crate::params::Params;

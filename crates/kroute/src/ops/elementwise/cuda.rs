@@ -1,41 +1,24 @@
-//! elementwise on CUDA: launches of `elementwise.cu` (grid-stride float4 maps).
+//! elementwise on CUDA: every kernel of `elementwise.cu` is a grid-stride map.
 
-use crate::backend::cuda::kernels::map;
-use crate::backend::cuda::{Arg, CudaKernel, Source};
+use crate::backend::cuda::{Kernel, Source, Table};
 
-pub static SRC: Source = Source {
-    name: "elementwise",
-    text: include_str!("elementwise.cu"),
-};
-
-macro_rules! plain {
-    ($name:literal) => {
-        (
-            $name,
-            (|d, io, _| map(d, &SRC, $name, io, &[])) as CudaKernel,
-        )
-    };
-}
-
-pub static KERNELS: &[(&str, CudaKernel)] = &[
-    plain!("map_add"),
-    plain!("map_mul"),
-    plain!("map_div"),
-    plain!("map_fma"),
-    plain!("map_exp"),
-    plain!("map_log"),
-    plain!("map_tanh"),
-    plain!("map_sigmoid"),
-    plain!("map_softplus"),
-    ("map_clamp", |d, io, p| {
-        map(
-            d,
-            &SRC,
-            "map_clamp",
-            io,
-            &[Arg::f32(p.f32("lo")), Arg::f32(p.f32("hi"))],
-        )
+pub(crate) static CUDA: Table = Table {
+    source: Some(&Source {
+        name: "elementwise",
+        text: include_str!("elementwise.cu"),
     }),
-    plain!("map_abs"),
-    plain!("map_compare"),
-];
+    kernels: &[
+        Kernel::map("map_add"),
+        Kernel::map("map_mul"),
+        Kernel::map("map_div"),
+        Kernel::map("map_fma"),
+        Kernel::map("map_exp"),
+        Kernel::map("map_log"),
+        Kernel::map("map_tanh"),
+        Kernel::map("map_sigmoid"),
+        Kernel::map("map_softplus"),
+        Kernel::map("map_clamp"),
+        Kernel::map("map_abs"),
+        Kernel::map("map_compare"),
+    ],
+};

@@ -1,7 +1,7 @@
 // elementwise on CUDA (kernels/elementwise.md). Compiled without fast math: `/` is the
 // correctly rounded division map_div needs, and expf/logf/tanhf are CUDA's accurate versions
 // (≤ 2 ulp), well inside elementwise(4e-6).
-// Signature of every map: (inputs..., output, n, params...).
+// Signature of every kernel (backend/cuda/mod.rs, Launch): (inputs..., output, n, params...).
 
 extern "C" __global__ void map_add(const float* x, const float* y, float* z, u64 n) {
     kr_map2(x, y, z, n, [](float a, float b) { return a + b; });
@@ -67,25 +67,11 @@ extern "C" __global__ void map_abs(const float* x, float* y, u64 n) {
 }
 
 // m_i = x_i > y_i as a byte (an ordered compare: false on NaN); four results per 4-byte store.
-extern "C" __global__ void map_compare(const float* __restrict__ x, const float* __restrict__ y,
-                                       u8* __restrict__ m, u64 n) {
-    const float4* x4 = (const float4*)x;
-    const float4* y4 = (const float4*)y;
-    u32* m4 = (u32*)m;
-    u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
-    for (; i + (KR_U - 1) * s < nv; i += KR_U * s) {
-        float4 a[KR_U], b[KR_U];
-#pragma unroll
-        for (int k = 0; k < KR_U; k++) { a[k] = x4[i + k * s]; b[k] = y4[i + k * s]; }
-#pragma unroll
-        for (int k = 0; k < KR_U; k++)
-            m4[i + k * s] = (u32)(a[k].x > b[k].x) | ((u32)(a[k].y > b[k].y) << 8) |
-                            ((u32)(a[k].z > b[k].z) << 16) | ((u32)(a[k].w > b[k].w) << 24);
-    }
-    for (; i < nv; i += s) {
-        float4 a = x4[i], b = y4[i];
-        m4[i] = (u32)(a.x > b.x) | ((u32)(a.y > b.y) << 8) | ((u32)(a.z > b.z) << 16) | ((u32)(a.w > b.w) << 24);
-    }
-    u64 t = (nv << 2) + kr_tid();
-    if (t < n) m[t] = x[t] > y[t];
+extern "C" __global__ void map_compare(const float* x, const float* y, u8* m, u64 n) {
+    kr_map2_to<u32, u8>(
+        x, y, m, n,
+        [](float4 a, float4 b) {
+            return (u32)(a.x > b.x) | ((u32)(a.y > b.y) << 8) | ((u32)(a.z > b.z) << 16) | ((u32)(a.w > b.w) << 24);
+        },
+        [](float a, float b) { return (u8)(a > b); });
 }

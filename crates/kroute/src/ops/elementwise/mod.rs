@@ -1,6 +1,9 @@
 //! elementwise: maps over one to three f32 tensors of N elements (`kernels/elementwise.md`).
 
 pub(crate) mod cpu;
+mod cuda;
+
+pub(crate) use cuda::CUDA;
 
 use super::common::*;
 use crate::op::{input, Op};

@@ -2,6 +2,10 @@
 
 use crate::spec::{Domain, KernelSpec, Metric, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 /// L = 2^⌊log2 N⌋ (N = 0 is Error::Empty; treated as L = 1 here) and log2 L.
 fn fft_len(n: u64) -> (f64, f64) {
     let log2 = 63 - n.max(1).leading_zeros();

@@ -2,11 +2,11 @@
 // leaves registers. The combine is the reductions' (per-thread f64 over f32 steps, block tree,
 // last block adds block partials in order).
 
-extern "C" __global__ void map_reduce_abs_sum(const float* x, u64 n, float* out, u8* scratch) {
+extern "C" __global__ void map_reduce_abs_sum(const float* x, float* out, u64 n, u8* scratch) {
     kr_finish_sum(kr_thread_sum(x, n, [](float v) { return fabsf(v); }), out, 1.0, 0, scratch);
 }
 
-extern "C" __global__ void map_reduce_square_sum(const float* x, u64 n, float* out, u8* scratch) {
+extern "C" __global__ void map_reduce_square_sum(const float* x, float* out, u64 n, u8* scratch) {
     kr_finish_sum(kr_thread_sum(x, n, [](float v) { return v * v; }), out, 1.0, 0, scratch);
 }
 
@@ -16,7 +16,7 @@ __device__ __forceinline__ float kr_sel(float v, u32 w, int k) { return ((w >> (
 // Σ x_i·[m_i = 1]. Mask bytes other than 0 and 1 set a flag in the scratch area, which the
 // host reads (and clears) to report Error::Value.
 extern "C" __global__ void map_reduce_masked_sum(const float* __restrict__ x, const u8* __restrict__ m,
-                                                 u64 n, float* out, u8* scratch) {
+                                                 float* out, u64 n, u8* scratch) {
     const float4* x4 = (const float4*)x;
     const u32* m4 = (const u32*)m;
     u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
@@ -45,7 +45,7 @@ extern "C" __global__ void map_reduce_masked_sum(const float* __restrict__ x, co
     kr_finish_sum(acc, out, 1.0, 0, scratch);
 }
 
-extern "C" __global__ void map_reduce_threshold_count(const float* __restrict__ x, u64 n, u64* out, float th,
+extern "C" __global__ void map_reduce_threshold_count(const float* __restrict__ x, u64* out, u64 n, float th,
                                                       u8* scratch) {
     const float4* x4 = (const float4*)x;
     u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();

@@ -1,6 +1,9 @@
 //! fused: a map whose result is reduced at once, never written to memory (`kernels/fused.md`).
 
-mod cpu;
+pub(crate) mod cpu;
+mod cuda;
+
+pub(crate) use cuda::CUDA;
 
 use crate::op::{input, shape, Case, Op};
 use crate::philox;

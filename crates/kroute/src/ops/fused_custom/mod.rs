@@ -2,6 +2,10 @@
 
 use crate::spec::{rows, Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 // NOTE: open bounds as closed ranges: "> 0" has min = the smallest positive value of the
 // parameter's type (f64::from_bits(1), or f32::from_bits(1) for an f32 parameter) and max
 // f64::INFINITY; "> 1" (rope_base, f32) has min = the next f32 above 1; "[0, 1)" has max = the

@@ -2,6 +2,10 @@
 
 use crate::spec::{rows, side2, Domain, KernelSpec, Metric, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 // NOTE: n = round(√N) is computed with side2, which clamps to 1; the entries give n = 0 at N = 0
 // (empty output), so bytes/flops at N = 0 describe a 1×1 problem rather than 0.
 pub static SPECS: &[KernelSpec] = &[

@@ -2,6 +2,10 @@
 
 use crate::spec::{rows, Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 // Every entry's sum(1e-5) uses S = (1/n) Σ |ℓ_i| (the result itself for the non-negative losses),
 // supplied by the reference.
 pub static SPECS: &[KernelSpec] = &[

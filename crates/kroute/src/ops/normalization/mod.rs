@@ -2,6 +2,10 @@
 
 use crate::spec::{rows, Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 // NOTE: "eps, range > 0" is an open bound; as a closed range its min is the smallest positive f64
 // (f64::from_bits(1) = 5e-324), and the max is open-ended (f64::INFINITY).
 const EPS: ParamSpec = ParamSpec::f64(

@@ -2,6 +2,10 @@
 
 use crate::spec::{Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 // NOTE: open bounds as closed ranges: "> 0" has min = smallest positive f64 (f64::from_bits(1))
 // and max f64::INFINITY; "[0, 1)" (momentum, β1, β2) has max = the largest f64 below 1
 // (1 − 2^−53).

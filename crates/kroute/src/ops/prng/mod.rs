@@ -2,6 +2,10 @@
 
 use crate::spec::{Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 // NOTE: `seed` is a u64 ("any u64 is valid"); its range is written as [0, u64::MAX as f64], and
 // u64::MAX as f64 rounds up to 2^64 (f64 cannot hold 2^64 − 1), so the stored max is one past the
 // real one. A range check must parse the seed as a u64 rather than trust the f64 bound.

@@ -1,6 +1,9 @@
 //! quantization: f32 → f16, and symmetric int8 with one scale per row (`kernels/quantization.md`).
 
-mod cpu;
+pub(crate) mod cpu;
+mod cuda;
+
+pub(crate) use cuda::CUDA;
 
 use crate::op::{input, shape, Case, Op};
 use crate::philox;

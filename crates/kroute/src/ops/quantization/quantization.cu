@@ -1,26 +1,14 @@
 // quantization on CUDA (kernels/quantization.md). f16 conversions are PTX cvt.rn (exact round
 // to nearest even, subnormals kept, overflow to inf, NaN kept); divisions are IEEE-rounded.
 
-extern "C" __global__ void quantize_f32_to_f16(const float* __restrict__ x, u16* __restrict__ y, u64 n) {
-    const float4* x4 = (const float4*)x;
-    uint2* y4 = (uint2*)y;
-    u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
-    for (; i + (KR_U - 1) * s < nv; i += KR_U * s) {
-        float4 v[KR_U];
-#pragma unroll
-        for (int k = 0; k < KR_U; k++) v[k] = x4[i + k * s];
-#pragma unroll
-        for (int k = 0; k < KR_U; k++)
-            y4[i + k * s] = make_uint2((u32)kr_f32_to_f16(v[k].x) | ((u32)kr_f32_to_f16(v[k].y) << 16),
-                                       (u32)kr_f32_to_f16(v[k].z) | ((u32)kr_f32_to_f16(v[k].w) << 16));
-    }
-    for (; i < nv; i += s) {
-        float4 v = x4[i];
-        y4[i] = make_uint2((u32)kr_f32_to_f16(v.x) | ((u32)kr_f32_to_f16(v.y) << 16),
-                           (u32)kr_f32_to_f16(v.z) | ((u32)kr_f32_to_f16(v.w) << 16));
-    }
-    u64 t = (nv << 2) + kr_tid();
-    if (t < n) y[t] = kr_f32_to_f16(x[t]);
+extern "C" __global__ void quantize_f32_to_f16(const float* x, u16* y, u64 n) {
+    kr_map1_to<uint2, u16>(
+        x, y, n,
+        [](float4 v) {
+            return make_uint2((u32)kr_f32_to_f16(v.x) | ((u32)kr_f32_to_f16(v.y) << 16),
+                              (u32)kr_f32_to_f16(v.z) | ((u32)kr_f32_to_f16(v.w) << 16));
+        },
+        [](float v) { return kr_f32_to_f16(v); });
 }
 
 // max |x| of f16 bits: the integer order of (bits & 0x7fff) is the order of magnitudes, with
@@ -64,10 +52,8 @@ __device__ __forceinline__ float kr_scale(u32 mbits) {
 // in registers across the max and the coding, so the row is read once. Other row lengths:
 // two passes over the row (the second from cache).
 extern "C" __global__ void quantize_f16_to_i8(const u16* __restrict__ x, i8* __restrict__ q, float* __restrict__ sc,
-                                              u64 rows, u64 d) {
-    int lane = threadIdx.x & 31;
-    u64 warp = kr_tid() >> 5, nwarps = kr_nthreads() >> 5;
-    for (u64 r = warp; r < rows; r += nwarps) {
+                                              u64 n, u64 d) {
+    kr_warp_rows(n / d, [=](u64 r, int lane) {
         const u16* row = x + r * d;
         i8* qr = q + r * d;
         if (d == 1024) {
@@ -94,7 +80,7 @@ extern "C" __global__ void quantize_f16_to_i8(const u16* __restrict__ x, i8* __r
             for (u64 j = lane; j < d; j += 32) qr[j] = (i8)(u8)kr_code(row[j], s, rc);
             if (lane == 0) sc[r] = s;
         }
-    }
+    });
 }
 
 // Byte j of w (a code + 128) as the float code: 2^23 + u has u in its low mantissa bits, so
@@ -135,8 +121,8 @@ __device__ __forceinline__ void kr_dequant16(uint4 c, float f, uint4* y8) {
 
 // y = f16(fl32(q·s_row)); sixteen codes (one 16-byte load, one row) per step when d % 16 = 0.
 extern "C" __global__ void dequantize_i8_to_f16(const i8* __restrict__ q, const float* __restrict__ sc,
-                                                u16* __restrict__ y, u64 rows, u64 d) {
-    u64 n = rows * d, s = kr_nthreads();
+                                                u16* __restrict__ y, u64 n, u64 d) {
+    u64 s = kr_nthreads();
     if ((d & 15) == 0) {
         const uint4* q16 = (const uint4*)q;
         uint4* y8 = (uint4*)y;

@@ -1,27 +1,32 @@
-//! reductions on CUDA: launches of `reductions.cu`, each one launch (last block combines).
+//! reductions on CUDA: one launch each, the last block combines (`reductions.cu`).
 
-use crate::backend::cuda::kernels::{reduce, BLOCK};
-use crate::backend::cuda::{Arg, CudaKernel, Device, Io, Source};
-use crate::params::Params;
+use crate::backend::cuda::{Arg, Call, Kernel, Source, Table};
 use crate::Result;
-use std::sync::Arc;
 
-pub static SRC: Source = Source {
-    name: "reductions",
-    text: include_str!("reductions.cu"),
+pub(crate) static CUDA: Table = Table {
+    source: Some(&Source {
+        name: "reductions",
+        text: include_str!("reductions.cu"),
+    }),
+    kernels: &[
+        Kernel::reduce("reduce_sum"),
+        Kernel::reduce("reduce_mean"),
+        Kernel::reduce("reduce_min"),
+        Kernel::reduce("reduce_max"),
+        Kernel::reduce("reduce_argmax"),
+        Kernel::reduce("reduce_argmin"),
+        Kernel::reduce("reduce_l2"),
+        Kernel::reduce("reduce_var"),
+        Kernel::reduce("reduce_stddev"),
+        Kernel::custom("reduce_histogram", histogram),
+    ],
 };
 
-macro_rules! plain {
-    ($name:literal) => {
-        (
-            $name,
-            (|d, io, _| reduce(d, &SRC, $name, io, &[])) as CudaKernel,
-        )
-    };
-}
-
-/// Shared-memory sub-histograms per block (see `reduce_histogram` in reductions.cu).
-fn histogram(dev: &Arc<Device>, io: &Io, p: &Params) -> Result<()> {
+/// Shared-memory sub-histograms per block (see `reduce_histogram` in reductions.cu); extras
+/// after the spec's (bins, lo, hi): fl32(hi − lo), its exact reciprocal or 0, and the layout
+/// of the sub-histograms.
+fn histogram(call: &Call) -> Result<()> {
+    let p = call.params;
     let bins = p.usize("bins") as u32;
     let (lo, hi) = (p.f32("lo"), p.f32("hi"));
     // 32 lane-private copies (padded by one word) while they fit in 48 KiB, else 8 per-warp
@@ -30,7 +35,7 @@ fn histogram(dev: &Arc<Device>, io: &Io, p: &Params) -> Result<()> {
         (32, bins + 1)
     } else if 8 * bins * 4 <= 48 << 10 {
         (8, bins)
-    } else if bins * 4 <= dev.info.max_smem_optin {
+    } else if bins * 4 <= call.dev.max_smem_optin() {
         (1, bins)
     } else {
         (0, bins)
@@ -44,43 +49,18 @@ fn histogram(dev: &Arc<Device>, io: &Io, p: &Params) -> Result<()> {
         0.0
     };
     if smem > 48 << 10 {
-        dev.allow_smem(&SRC, "reduce_histogram", smem)?;
+        call.dev.allow_smem(call.source, call.name, smem)?;
     }
-    let n = io.ins[0].1 as u64;
-    let scratch = dev.scratch()?;
-    let grid = dev.grid(&SRC, "reduce_histogram", BLOCK, smem, n.div_ceil(16))?;
-    dev.launch(
-        &SRC,
-        "reduce_histogram",
+    let grid = call.grid(smem, call.n().div_ceil(16))?;
+    call.launch(
         grid,
-        BLOCK,
         smem,
         &[
-            Arg::ptr(io.ins[0].0),
-            Arg::u64(n),
-            Arg::ptr(io.outs[0].0),
-            Arg::u32(bins),
-            Arg::f32(lo),
-            Arg::f32(hi),
-            // fl32(hi − lo), as the definition rounds it.
             Arg::f32(w),
             Arg::f32(inv_w),
             Arg::u32(copies),
             Arg::u32(stride),
-            Arg::ptr(scratch),
         ],
+        true,
     )
 }
-
-pub static KERNELS: &[(&str, CudaKernel)] = &[
-    plain!("reduce_sum"),
-    plain!("reduce_mean"),
-    plain!("reduce_min"),
-    plain!("reduce_max"),
-    plain!("reduce_argmax"),
-    plain!("reduce_argmin"),
-    plain!("reduce_l2"),
-    plain!("reduce_var"),
-    plain!("reduce_stddev"),
-    ("reduce_histogram", histogram),
-];

@@ -1,6 +1,9 @@
 //! reductions: whole-tensor reductions to one value or 256 counts (`kernels/reductions.md`).
 
 pub(crate) mod cpu;
+mod cuda;
+
+pub(crate) use cuda::CUDA;
 
 use crate::op::{input, shape, Case, Op};
 use crate::params::Params;

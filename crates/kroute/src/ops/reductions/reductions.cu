@@ -1,19 +1,19 @@
 // reductions on CUDA (kernels/reductions.md), each in ONE launch: per-thread partials over a
 // grid-stride loop, warp shuffles, a block combine, one partial per block in the device's
 // scratch area, and the last block to finish combines them in block order (deterministic,
-// f64 where accuracy needs it) and writes the result. Signature: (x, n, out, ..., scratch).
+// f64 where accuracy needs it) and writes the result. Signature: (x, out, n, params..., scratch).
 
-extern "C" __global__ void reduce_sum(const float* x, u64 n, float* out, u8* scratch) {
+extern "C" __global__ void reduce_sum(const float* x, float* out, u64 n, u8* scratch) {
     kr_finish_sum(kr_thread_sum(x, n, [](float v) { return v; }), out, 1.0, 0, scratch);
 }
 
-extern "C" __global__ void reduce_mean(const float* x, u64 n, float* out, u8* scratch) {
+extern "C" __global__ void reduce_mean(const float* x, float* out, u64 n, u8* scratch) {
     kr_finish_sum(kr_thread_sum(x, n, [](float v) { return v; }), out, (double)n, 0, scratch);
 }
 
 // Squares in f64: an f32 square of a value below 1e-19 underflows, and ‖x‖ of such inputs
 // must still be right (the stat class is relative to the result).
-extern "C" __global__ void reduce_l2(const float* __restrict__ x, u64 n, float* out, u8* scratch) {
+extern "C" __global__ void reduce_l2(const float* __restrict__ x, float* out, u64 n, u8* scratch) {
     const float4* x4 = (const float4*)x;
     u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
     double acc = 0.0;
@@ -91,10 +91,10 @@ __device__ __forceinline__ void kr_extreme(const float* __restrict__ x, u64 n, f
     }
 }
 
-extern "C" __global__ void reduce_min(const float* x, u64 n, float* out, u8* scratch) {
+extern "C" __global__ void reduce_min(const float* x, float* out, u64 n, u8* scratch) {
     kr_extreme<false>(x, n, out, scratch);
 }
-extern "C" __global__ void reduce_max(const float* x, u64 n, float* out, u8* scratch) {
+extern "C" __global__ void reduce_max(const float* x, float* out, u64 n, u8* scratch) {
     kr_extreme<true>(x, n, out, scratch);
 }
 
@@ -191,10 +191,10 @@ __device__ __forceinline__ void kr_arg(const float* __restrict__ x, u64 n, u64* 
     }
 }
 
-extern "C" __global__ void reduce_argmax(const float* x, u64 n, u64* out, u8* scratch) {
+extern "C" __global__ void reduce_argmax(const float* x, u64* out, u64 n, u8* scratch) {
     kr_arg<true>(x, n, out, scratch);
 }
-extern "C" __global__ void reduce_argmin(const float* x, u64 n, u64* out, u8* scratch) {
+extern "C" __global__ void reduce_argmin(const float* x, u64* out, u64 n, u8* scratch) {
     kr_arg<false>(x, n, out, scratch);
 }
 
@@ -287,10 +287,10 @@ __device__ __forceinline__ void kr_var(const float* __restrict__ x, u64 n, float
     }
 }
 
-extern "C" __global__ void reduce_var(const float* x, u64 n, float* out, u8* scratch) {
+extern "C" __global__ void reduce_var(const float* x, float* out, u64 n, u8* scratch) {
     kr_var(x, n, out, 0, scratch);
 }
-extern "C" __global__ void reduce_stddev(const float* x, u64 n, float* out, u8* scratch) {
+extern "C" __global__ void reduce_stddev(const float* x, float* out, u64 n, u8* scratch) {
     kr_var(x, n, out, 1, scratch);
 }
 
@@ -314,10 +314,11 @@ __device__ __forceinline__ u32 kr_bin(float v, float lo, float hi, float nbins, 
 // Sub-histogram c lives at c·stride; stride = bins + 1 when there are 32 copies (one per lane:
 // no two lanes of a warp ever add to the same address, and the odd stride spreads the lanes'
 // copies over the banks).
-extern "C" __global__ void reduce_histogram(const float* __restrict__ x, u64 n, u64* out, u32 bins,
+extern "C" __global__ void reduce_histogram(const float* __restrict__ x, u64* out, u64 n, u64 bins64,
                                             float lo, float hi, float w, float inv_w, u32 copies,
                                             u32 stride, u8* scratch) {
     extern __shared__ u32 hist[];
+    u32 bins = (u32)bins64;
     u64* acc = (u64*)(scratch + KR_HIST);
     float nbins = (float)bins;
     u32 total = stride * copies;

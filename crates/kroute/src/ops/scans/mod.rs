@@ -2,6 +2,10 @@
 
 use crate::spec::{Domain, KernelSpec, Metric, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 // NOTE: compaction bytes depend on the data (the harness uses the actual count); as functions of
 // N they use the expected count N/2 (x > 0 on normal data; bernoulli(0.5) mask), which gives the
 // entries' ≈ 60,000,008 and ≈ 70,000,008 B at N = 10^7.

@@ -2,6 +2,10 @@
 
 use crate::spec::{rows, Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 /// 2·Σ_{k ∈ lags} (N − |k|), each term floored at 0 (a lag with |k| ≥ N has no terms).
 fn lag_flops(n: u64, lags: std::ops::RangeInclusive<i64>) -> f64 {
     lags.map(|k| (n as f64 - k.unsigned_abs() as f64).max(0.0))

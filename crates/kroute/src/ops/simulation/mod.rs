@@ -2,6 +2,10 @@
 
 use crate::spec::{side2, side3, Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 // NOTE: G = round(√N) / round(∛N) is computed with side2 / side3, which clamp to 1; the domain
 // header gives G = 0 at N = 0 (empty output), so bytes at N = 0 describe one cell rather than 0.
 // NOTE: steps-scaled tolerances (sim_heat_equation, integrate_rk4, integrate_verlet) are

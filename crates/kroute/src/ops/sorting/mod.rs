@@ -2,6 +2,10 @@
 
 use crate::spec::{Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 
+/// Implemented in a later tranche: no ops and no device kernels yet.
+pub static OPS: &[crate::op::Op] = &[];
+pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+
 // NOTE: the selections (topk_select, median_select, percentile_select) have the headline
 // Gelem/s = N / median time, which has no Metric variant; Keys (Gkey/s = N / time, the same
 // quantity) is used for them.

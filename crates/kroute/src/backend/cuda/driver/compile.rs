@@ -3,6 +3,7 @@
 //! device's own arch loads on any driver that knows the arch. Results are cached in memory
 //! (per process) and on disk, keyed by source hash, arch, NVRTC version and options.
 
+use crate::backend::cuda::Source;
 use crate::error::{Error, Result};
 use cudarc::nvrtc::{result as nvrtc, sys as nvrtc_sys};
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 
 /// Every kernel source starts with this prelude (types, NaN-aware helpers, f16 conversions,
 /// warp and block reductions); it is hashed with the source.
-pub const PRELUDE: &str = include_str!("prelude.cuh");
+pub const PRELUDE: &str = include_str!("../prelude.cuh");
 
 /// Options for every compile. No fast math: division and sqrt correctly rounded, denormals
 /// kept (KERNELS.md: no flush-to-zero, `map_div` exact). `-lineinfo` lets compute-sanitizer
@@ -25,13 +26,6 @@ pub const OPTIONS: &[&str] = &[
     "--fmad=true",
     "-lineinfo",
 ];
-
-/// A kernel source: a module name (the domain) and its CUDA C text.
-#[derive(Clone, Copy, Debug)]
-pub struct Source {
-    pub name: &'static str,
-    pub text: &'static str,
-}
 
 /// Whether libnvrtc can be loaded (checked before any NVRTC call: cudarc panics inside its
 /// loader when the library is missing).
