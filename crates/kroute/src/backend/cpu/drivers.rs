@@ -1,6 +1,11 @@
-//! Drivers: a kernel supplies its per-element (or per-vector) body once; a driver runs it over
-//! whole slices on each CPU backend — a plain loop, a pulp-dispatched SIMD loop with its tail,
-//! or that SIMD loop split over rayon.
+//! Drivers: a kernel supplies its per-element (or per-vector, or per-row) body once; a driver
+//! runs it over whole slices on each CPU backend — a plain loop, a pulp-dispatched SIMD loop
+//! with its tail, or that SIMD loop split over rayon.
+//!
+//! - `map1`/`map2`/`map3`: f32 → f32 maps.
+//! - `map1_to`/`map2_to`: f32 inputs to any output type (bytes, f16 bits, …).
+//! - `rows`: kernels over rows of d (dot products, quantization, and what is row-wise next:
+//!   softmax, norms, losses, attention), with any number of row-indexed outputs.
 
 use super::{arch, chunk_len, Cpu, GRAIN};
 use pulp::{Simd, WithSimd};
@@ -26,9 +31,9 @@ pub trait Map3: Sync {
 
 /// Run `f` over matching chunks of the output on the parallel backend, on one thread when the
 /// input is small.
-fn split<F>(len: usize, y: &mut [f32], f: F)
+fn split<T: Send, F>(len: usize, y: &mut [T], f: F)
 where
-    F: Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+    F: Fn(std::ops::Range<usize>, &mut [T]) + Sync,
 {
     if len < 2 * GRAIN {
         f(0..len, y);
@@ -141,6 +146,152 @@ fn map3_simd<M: Map3>(m: &M, a: &[f32], b: &[f32], c: &[f32], z: &mut [f32]) {
         }
     }
     arch().dispatch(Op(m, a, b, c, z))
+}
+
+/// A map of one f32 input to another element type.
+pub trait Map1To<T>: Sync {
+    fn scalar(&self, x: f32) -> T;
+    /// One vector of inputs to its outputs; `out` holds the lane count or fewer (the tail).
+    fn vector<S: Simd>(&self, s: S, x: S::f32s, out: &mut [T]);
+}
+
+/// A map of two f32 inputs to another element type.
+pub trait Map2To<T>: Sync {
+    fn scalar(&self, x: f32, y: f32) -> T;
+    fn vector<S: Simd>(&self, s: S, x: S::f32s, y: S::f32s, out: &mut [T]);
+}
+
+pub fn map1_to<T: Send, M: Map1To<T>>(cpu: Cpu, m: &M, x: &[f32], y: &mut [T]) {
+    match cpu {
+        Cpu::Scalar => y.iter_mut().zip(x).for_each(|(o, &a)| *o = m.scalar(a)),
+        Cpu::Simd => map1_to_simd(m, x, y),
+        Cpu::Parallel => split(x.len(), y, |r, out| map1_to_simd(m, &x[r], out)),
+    }
+}
+
+pub fn map2_to<T: Send, M: Map2To<T>>(cpu: Cpu, m: &M, x: &[f32], y: &[f32], z: &mut [T]) {
+    match cpu {
+        Cpu::Scalar => z
+            .iter_mut()
+            .zip(x.iter().zip(y))
+            .for_each(|(o, (&a, &b))| *o = m.scalar(a, b)),
+        Cpu::Simd => map2_to_simd(m, x, y, z),
+        Cpu::Parallel => split(x.len(), z, |r, out| {
+            map2_to_simd(m, &x[r.clone()], &y[r], out)
+        }),
+    }
+}
+
+fn map1_to_simd<T, M: Map1To<T>>(m: &M, x: &[f32], y: &mut [T]) {
+    struct Op<'a, M, T>(&'a M, &'a [f32], &'a mut [T]);
+    impl<T, M: Map1To<T>> WithSimd for Op<'_, M, T> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let Op(m, x, y) = self;
+            let w = S::F32_LANES;
+            let (xv, xt) = S::as_simd_f32s(x);
+            let (yv, yt) = y.split_at_mut(xv.len() * w);
+            for (&a, out) in xv.iter().zip(yv.chunks_exact_mut(w)) {
+                m.vector(s, a, out);
+            }
+            if !xt.is_empty() {
+                m.vector(s, s.partial_load_f32s(xt), yt);
+            }
+        }
+    }
+    arch().dispatch(Op(m, x, y))
+}
+
+fn map2_to_simd<T, M: Map2To<T>>(m: &M, x: &[f32], y: &[f32], z: &mut [T]) {
+    struct Op<'a, M, T>(&'a M, &'a [f32], &'a [f32], &'a mut [T]);
+    impl<T, M: Map2To<T>> WithSimd for Op<'_, M, T> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let Op(m, x, y, z) = self;
+            let w = S::F32_LANES;
+            let (xv, xt) = S::as_simd_f32s(x);
+            let (yv, yt) = S::as_simd_f32s(y);
+            let (zv, zt) = z.split_at_mut(xv.len() * w);
+            for ((&a, &b), out) in xv.iter().zip(yv).zip(zv.chunks_exact_mut(w)) {
+                m.vector(s, a, b, out);
+            }
+            if !xt.is_empty() {
+                m.vector(s, s.partial_load_f32s(xt), s.partial_load_f32s(yt), zt);
+            }
+        }
+    }
+    arch().dispatch(Op(m, x, y, z))
+}
+
+/// Row-indexed outputs that can be cut at a row boundary: `Rows` of one type, or a tuple of
+/// them (codes and scales, say).
+pub trait RowOutputs: Send + Sized {
+    /// (rows before `at`, rows from `at`).
+    fn split_rows(self, at: usize) -> (Self, Self);
+}
+
+/// One output with `width` elements per row.
+pub struct Rows<'a, T> {
+    pub data: &'a mut [T],
+    pub width: usize,
+}
+
+impl<'a, T> Rows<'a, T> {
+    pub fn new(data: &'a mut [T], width: usize) -> Self {
+        Rows { data, width }
+    }
+}
+
+impl<T: Send> RowOutputs for Rows<'_, T> {
+    fn split_rows(self, at: usize) -> (Self, Self) {
+        let (a, b) = self
+            .data
+            .split_at_mut((at * self.width).min(self.data.len()));
+        (Rows::new(a, self.width), Rows::new(b, self.width))
+    }
+}
+
+impl<A: RowOutputs, B: RowOutputs> RowOutputs for (A, B) {
+    fn split_rows(self, at: usize) -> (Self, Self) {
+        let (a0, a1) = self.0.split_rows(at);
+        let (b0, b1) = self.1.split_rows(at);
+        ((a0, b0), (a1, b1))
+    }
+}
+
+/// Run `body(cpu, rows, outputs)` over `count` rows of `d` elements: every row at once on the
+/// calling thread for scalar and simd (`cpu` as given), runs of whole rows over the pool for
+/// parallel (each called with `Cpu::Simd`), with the outputs cut to match. Small inputs stay
+/// on the calling thread.
+pub fn rows<O, F>(cpu: Cpu, count: usize, d: usize, outputs: O, body: F)
+where
+    O: RowOutputs,
+    F: Fn(Cpu, std::ops::Range<usize>, O) + Sync,
+{
+    if cpu != Cpu::Parallel || count.saturating_mul(d) < 2 * GRAIN {
+        let mode = if cpu == Cpu::Scalar {
+            Cpu::Scalar
+        } else {
+            Cpu::Simd
+        };
+        return body(mode, 0..count, outputs);
+    }
+    // Whole rows per task, about one grain of elements each.
+    let per = (GRAIN / d.max(1)).max(1);
+    let mut tasks = Vec::with_capacity(count.div_ceil(per));
+    let (mut rest, mut start) = (outputs, 0);
+    while start < count {
+        let take = per.min(count - start);
+        let (head, tail) = rest.split_rows(take);
+        tasks.push((start..start + take, head));
+        rest = tail;
+        start += take;
+    }
+    tasks
+        .into_par_iter()
+        .for_each(|(r, out)| body(Cpu::Simd, r, out));
 }
 
 /// Elements summed in f32 lanes before the block's total moves to f64. Per-lane f32

@@ -2,13 +2,12 @@
 //! AVX-512 vectors), flushed to f64 every `BLOCK` elements so long rows stay accurate; the
 //! parallel backend splits rows.
 
-use crate::backend::cpu::drivers::BLOCK;
-use crate::backend::cpu::{arch, Cpu, GRAIN};
+use crate::backend::cpu::drivers::{self, Rows, BLOCK};
+use crate::backend::cpu::{arch, Cpu};
 use crate::params::Params;
 use crate::tensor::Tensor;
 use crate::Result;
 use pulp::{Simd, WithSimd};
-use rayon::prelude::*;
 
 /// Σ ab, Σ a², Σ b² of one row (the norms only when `NORMS`).
 #[inline(always)]
@@ -47,7 +46,7 @@ fn row<S: Simd, const NORMS: bool>(s: S, a: &[f32], b: &[f32]) -> [f64; 3] {
     out
 }
 
-struct Rows<'a, const NORMS: bool> {
+struct RowsOp<'a, const NORMS: bool> {
     a: &'a [f32],
     b: &'a [f32],
     d: usize,
@@ -55,11 +54,11 @@ struct Rows<'a, const NORMS: bool> {
     out: &'a mut [f32],
 }
 
-impl<const NORMS: bool> WithSimd for Rows<'_, NORMS> {
+impl<const NORMS: bool> WithSimd for RowsOp<'_, NORMS> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: Simd>(self, s: S) {
-        let Rows { a, b, d, eps, out } = self;
+        let RowsOp { a, b, d, eps, out } = self;
         for ((o, ra), rb) in out.iter_mut().zip(a.chunks_exact(d)).zip(b.chunks_exact(d)) {
             *o = finish::<NORMS>(row::<S, NORMS>(s, ra, rb), eps);
         }
@@ -78,8 +77,10 @@ fn finish<const NORMS: bool>(r: [f64; 3], eps: f32) -> f32 {
 fn rows<const NORMS: bool>(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
     let (a, b, out) = (i[0].as_f32()?, i[1].as_f32()?, o[0].as_f32_mut()?);
     let (d, eps) = (p.usize("d"), if NORMS { p.f32("eps") } else { 0.0 });
-    match cpu {
-        Cpu::Scalar => {
+    drivers::rows(cpu, out.len(), d, Rows::new(out, 1), |cpu, r, out| {
+        let (a, b) = (&a[r.start * d..r.end * d], &b[r.start * d..r.end * d]);
+        let out = out.data;
+        if cpu == Cpu::Scalar {
             for ((o, ra), rb) in out.iter_mut().zip(a.chunks_exact(d)).zip(b.chunks_exact(d)) {
                 let mut r = [0.0f64; 3];
                 for (&x, &y) in ra.iter().zip(rb) {
@@ -91,25 +92,10 @@ fn rows<const NORMS: bool>(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]
                 }
                 *o = finish::<NORMS>(r, eps);
             }
+        } else {
+            arch().dispatch(RowsOp::<NORMS> { a, b, d, eps, out })
         }
-        Cpu::Simd => arch().dispatch(Rows::<NORMS> { a, b, d, eps, out }),
-        Cpu::Parallel if a.len() < 2 * GRAIN => {
-            arch().dispatch(Rows::<NORMS> { a, b, d, eps, out })
-        }
-        Cpu::Parallel => {
-            let per = (GRAIN / d).max(1);
-            out.par_chunks_mut(per).enumerate().for_each(|(k, out)| {
-                let r = k * per * d..(k * per + out.len()) * d;
-                arch().dispatch(Rows::<NORMS> {
-                    a: &a[r.clone()],
-                    b: &b[r],
-                    d,
-                    eps,
-                    out,
-                })
-            });
-        }
-    }
+    });
     Ok(())
 }
 

@@ -1,13 +1,12 @@
 //! elementwise on the CPU: each map's scalar body (plain Rust) and vector body (pulp, with our
 //! own polynomial transcendentals); the drivers run them on scalar, simd and parallel.
 
-use crate::backend::cpu::drivers::{Map1, Map2, Map3};
-use crate::backend::cpu::{arch, chunk_len, narrow_u8, vmath, Cpu, GRAIN};
+use crate::backend::cpu::drivers::{self, Map1, Map2, Map2To, Map3};
+use crate::backend::cpu::{narrow_u8, vmath, Cpu};
 use crate::params::Params;
 use crate::tensor::Tensor;
 use crate::Result;
-use pulp::{Simd, WithSimd};
-use rayon::prelude::*;
+use pulp::Simd;
 
 pub struct Add;
 impl Map2 for Add {
@@ -158,47 +157,19 @@ impl Map1 for Abs {
 }
 
 /// m_i = x_i > y_i as u8 (false on NaN: an ordered compare).
-pub fn compare(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
-    let (x, y) = (i[0].as_f32()?, i[1].as_f32()?);
-    let m = o[0].as_u8_mut()?;
-    match cpu {
-        Cpu::Scalar => m
-            .iter_mut()
-            .zip(x.iter().zip(y))
-            .for_each(|(m, (&a, &b))| *m = (a > b) as u8),
-        Cpu::Simd => compare_simd(x, y, m),
-        Cpu::Parallel if x.len() < 2 * GRAIN => compare_simd(x, y, m),
-        Cpu::Parallel => {
-            let c = chunk_len(x.len());
-            m.par_chunks_mut(c).enumerate().for_each(|(k, m)| {
-                let r = k * c..k * c + m.len();
-                compare_simd(&x[r.clone()], &y[r], m)
-            })
-        }
+pub struct Greater;
+impl Map2To<u8> for Greater {
+    fn scalar(&self, x: f32, y: f32) -> u8 {
+        (x > y) as u8
     }
-    Ok(())
+    #[inline(always)]
+    fn vector<S: Simd>(&self, s: S, x: S::f32s, y: S::f32s, out: &mut [u8]) {
+        let m = s.select_u32s(s.greater_than_f32s(x, y), s.splat_u32s(1), s.splat_u32s(0));
+        narrow_u8::<S>(m, out);
+    }
 }
 
-fn compare_simd(x: &[f32], y: &[f32], m: &mut [u8]) {
-    struct Op<'a>(&'a [f32], &'a [f32], &'a mut [u8]);
-    impl WithSimd for Op<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, s: S) {
-            let Op(x, y, m) = self;
-            let w = S::F32_LANES;
-            let (xv, xt) = S::as_simd_f32s(x);
-            let (yv, yt) = S::as_simd_f32s(y);
-            let (mv, mt) = m.split_at_mut(xv.len() * w);
-            let one = s.splat_u32s(1);
-            let zero = s.splat_u32s(0);
-            for ((&a, &b), out) in xv.iter().zip(yv).zip(mv.chunks_exact_mut(w)) {
-                narrow_u8::<S>(s.select_u32s(s.greater_than_f32s(a, b), one, zero), out);
-            }
-            for ((o, &a), &b) in mt.iter_mut().zip(xt).zip(yt) {
-                *o = (a > b) as u8;
-            }
-        }
-    }
-    arch().dispatch(Op(x, y, m))
+pub fn compare(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    drivers::map2_to(cpu, &Greater, i[0].as_f32()?, i[1].as_f32()?, o[0].as_u8_mut()?);
+    Ok(())
 }

@@ -2,56 +2,30 @@
 //! assumption); the int8 path finds a row's max |x| on the raw f16 bits (integer max of
 //! bits & 0x7fff orders non-NaN magnitudes, and NaN sorts above inf), then codes the row from L1.
 
-use crate::backend::cpu::{
-    arch, lanes, narrow_u16, narrow_u8, vmath, widen_i8_f32, widen_u16, Cpu, GRAIN,
-};
+use crate::backend::cpu::drivers::{self, Map1To, Rows};
+use crate::backend::cpu::{arch, lanes, narrow_u16, narrow_u8, vmath, widen_i8_f32, widen_u16, Cpu};
 use crate::params::Params;
 use crate::tensor::Tensor;
 use crate::Result;
 use half::f16;
 use pulp::{Simd, WithSimd};
-use rayon::prelude::*;
 
 // ---- f32 → f16 ---------------------------------------------------------------------------
 
-fn f32_to_f16_simd(x: &[f32], y: &mut [f16]) {
-    struct Op<'a>(&'a [f32], &'a mut [f16]);
-    impl WithSimd for Op<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, s: S) {
-            let Op(x, y) = self;
-            let w = S::F32_LANES;
-            let (xv, xt) = S::as_simd_f32s(x);
-            let (yv, yt) = y.split_at_mut(xv.len() * w);
-            for (&a, out) in xv.iter().zip(yv.chunks_exact_mut(w)) {
-                narrow_u16::<S>(vmath::f32_to_f16_bits(s, a), bytemuck::cast_slice_mut(out));
-            }
-            if !xt.is_empty() {
-                let h = vmath::f32_to_f16_bits(s, s.partial_load_f32s(xt));
-                narrow_u16::<S>(h, bytemuck::cast_slice_mut(yt));
-            }
-        }
+/// f32 → f16 bits, round to nearest even (our lane-generic codec: no F16C assumed).
+struct ToF16;
+impl Map1To<f16> for ToF16 {
+    fn scalar(&self, x: f32) -> f16 {
+        f16::from_f32(x)
     }
-    arch().dispatch(Op(x, y))
+    #[inline(always)]
+    fn vector<S: Simd>(&self, s: S, x: S::f32s, out: &mut [f16]) {
+        narrow_u16::<S>(vmath::f32_to_f16_bits(s, x), bytemuck::cast_slice_mut(out));
+    }
 }
 
 pub fn f32_to_f16(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
-    let (x, y) = (i[0].as_f32()?, o[0].as_f16_mut()?);
-    match cpu {
-        Cpu::Scalar => y
-            .iter_mut()
-            .zip(x)
-            .for_each(|(o, &v)| *o = f16::from_f32(v)),
-        Cpu::Simd => f32_to_f16_simd(x, y),
-        Cpu::Parallel if x.len() < 2 * GRAIN => f32_to_f16_simd(x, y),
-        Cpu::Parallel => {
-            let c = crate::backend::cpu::chunk_len(x.len());
-            y.par_chunks_mut(c)
-                .zip(x.par_chunks(c))
-                .for_each(|(y, x)| f32_to_f16_simd(x, y))
-        }
-    }
+    drivers::map1_to(cpu, &ToF16, i[0].as_f32()?, o[0].as_f16_mut()?);
     Ok(())
 }
 
@@ -130,8 +104,10 @@ pub fn f16_to_i8(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Resul
     let d = p.usize("d");
     let (qo, so) = o.split_at_mut(1);
     let (q, sc) = (qo[0].as_i8_mut()?, so[0].as_f32_mut()?);
-    match cpu {
-        Cpu::Scalar => {
+    let outs = (Rows::new(q, d), Rows::new(sc, 1));
+    drivers::rows(cpu, x.len() / d, d, outs, |cpu, r, (q, sc)| {
+        let (x, q, sc) = (&x[r.start * d..r.end * d], q.data, sc.data);
+        if cpu == Cpu::Scalar {
             for ((row, qr), sr) in x
                 .chunks_exact(d)
                 .zip(q.chunks_exact_mut(d))
@@ -142,17 +118,10 @@ pub fn f16_to_i8(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Resul
                     *c = super::code_of(v.to_f32(), *sr);
                 }
             }
+        } else {
+            arch().dispatch(Quant { x, q, sc, d })
         }
-        Cpu::Simd => arch().dispatch(Quant { x, q, sc, d }),
-        Cpu::Parallel if x.len() < 2 * GRAIN => arch().dispatch(Quant { x, q, sc, d }),
-        Cpu::Parallel => {
-            let per = (GRAIN / d).max(1);
-            q.par_chunks_mut(per * d)
-                .zip(sc.par_chunks_mut(per))
-                .zip(x.par_chunks(per * d))
-                .for_each(|((q, sc), x)| arch().dispatch(Quant { x, q, sc, d }))
-        }
-    }
+    });
     Ok(())
 }
 
@@ -184,23 +153,17 @@ impl WithSimd for Dequant<'_> {
 pub fn i8_to_f16(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
     let (q, sc, y) = (i[0].as_i8()?, i[1].as_f32()?, o[0].as_f16_mut()?);
     let d = p.usize("d");
-    match cpu {
-        Cpu::Scalar => {
+    drivers::rows(cpu, sc.len(), d, Rows::new(y, d), |cpu, r, y| {
+        let (q, sc, y) = (&q[r.start * d..r.end * d], &sc[r.clone()], y.data);
+        if cpu == Cpu::Scalar {
             for ((row, out), &s) in q.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(sc) {
                 for (o, &c) in out.iter_mut().zip(row) {
                     *o = f16::from_f32(c as f32 * s);
                 }
             }
+        } else {
+            arch().dispatch(Dequant { q, sc, y, d })
         }
-        Cpu::Simd => arch().dispatch(Dequant { q, sc, y, d }),
-        Cpu::Parallel if q.len() < 2 * GRAIN => arch().dispatch(Dequant { q, sc, y, d }),
-        Cpu::Parallel => {
-            let per = (GRAIN / d).max(1);
-            y.par_chunks_mut(per * d)
-                .zip(sc.par_chunks(per))
-                .zip(q.par_chunks(per * d))
-                .for_each(|((y, sc), q)| arch().dispatch(Dequant { q, sc, y, d }))
-        }
-    }
+    });
     Ok(())
 }
