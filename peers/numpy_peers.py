@@ -6,7 +6,7 @@ kroute generates (`kroute workload`), into preallocated outputs where numpy allo
 verified with `kroute check` (the same f64 reference and tolerance as kroute's own backends)
 before it is timed; a failing peer is reported and not timed. Timing follows kroute's harness:
 input sets rotated past 4x the last-level cache, warm-up, samples until the spread is low or the
-budget is spent; min / median / p90. Results use the kroute.bench/1 schema with backend "numpy".
+budget is spent; min / median / p90. Results use the kroute.bench/2 schema with backend and implementation "numpy".
 
 usage: numpy_peers.py --kroute target/release/kroute --n 1e7 [--n 1e8] [--kernel K]... --json out.json
 """
@@ -160,7 +160,7 @@ def main():
         catalog = catalog_at(n)
         for name in names:
             spec = catalog[name]["spec"]
-            rec = {"kernel": name, "domain": spec["domain"], "backend": "numpy", "n": n, "params": {},
+            rec = {"kernel": name, "domain": spec["domain"], "backend": "numpy", "implementation": "numpy", "n": n, "params": {},
                    "bytes": None, "flops": None, "verified": False, "verify_worst_ratio": None, "error": None,
                    "times": None, "gbps": None, "gflops": None, "pattern": None, "peak_gbps": None,
                    "pct_of_peak": None, "rotation_sets": 0, "flags": []}
@@ -206,7 +206,7 @@ def main():
             rec["gflops"] = rec["flops"] / t["median_s"] / 1e9
             results.append(rec)
             print(f"{name:<28} numpy  n={n:>10}  median {t['median_s'] * 1e3:9.3f} ms  {rec['gbps']:7.1f} GB/s", flush=True)
-    report = {"schema": "kroute.bench/1", "kroute_version": "peer:numpy " + np.__version__, "started_unix": int(time.time()),
+    report = {"schema": "kroute.bench/2", "kroute_version": "peer:numpy " + np.__version__, "started_unix": int(time.time()),
               "command": " ".join(sys.argv), "seed": 42, "machine": probe, "results": results}
     with open(args.json, "w") as f:
         json.dump(report, f, indent=1)

@@ -12,7 +12,7 @@ Timing, as `kroute bench --backend cuda`: inputs resident on the GPU; before eac
 kernel reads a buffer 4x the L2 (cold cache, and the launch is queued before the GPU gets to
 it); CUDA events around the op; samples queued in batches of 25, read after one
 synchronisation; median / min / p90 until the spread is low or the budget is spent.
-Results use the kroute.bench/1 schema with backend "torch-cuda".
+Results use the kroute.bench/2 schema with backend and implementation "torch-cuda".
 
 usage: torch_cuda.py --kroute dist/kroute --n 1e7 --n 1e8 [--kernel K]... [--probe probe.json] --json out.json
 """
@@ -186,7 +186,7 @@ def main():
         verified, worst, err = False, None, None
         for n in sizes:
             spec = catalogs[n][name]["spec"]
-            rec = {"kernel": name, "domain": spec["domain"], "backend": "torch-cuda", "n": n, "params": {},
+            rec = {"kernel": name, "domain": spec["domain"], "backend": "torch-cuda", "implementation": "torch-cuda", "n": n, "params": {},
                    "bytes": catalogs[n][name]["bytes"], "flops": catalogs[n][name]["flops"], "verified": False,
                    "verify_worst_ratio": None, "error": None, "times": None, "gbps": None, "gflops": None,
                    "pattern": "copy", "peak_gbps": peak, "pct_of_peak": None, "rotation_sets": 1, "flags": [],
@@ -246,7 +246,7 @@ def main():
                 print(f"{name:<28} torch-cuda n={n:>10}  {rec['error']}", flush=True)
         base = None
         torch.cuda.empty_cache()
-    report = {"schema": "kroute.bench/1", "kroute_version": f"peer:torch {torch.__version__}", "started_unix": int(time.time()),
+    report = {"schema": "kroute.bench/2", "kroute_version": f"peer:torch {torch.__version__}", "started_unix": int(time.time()),
               "command": " ".join(sys.argv), "seed": 42, "machine": probe, "results": results}
     with open(args.json, "w") as f:
         json.dump(report, f, indent=1)
