@@ -1,10 +1,18 @@
-//! The signal domain: specs only (implementations come in a later issue).
+//! The signal domain (`docs/kernels/signal.md`): `window_apply` is implemented (the worked
+//! example of `docs/adding-a-kernel.md`); the other kernels are specs only until their tranche.
 
+pub(crate) mod cpu;
+mod cuda;
+
+pub(crate) use cuda::CUDA;
+
+use super::common::edge_values;
+use crate::op::{input, shape, Case, Op};
+use crate::philox;
 use crate::spec::{rows, Domain, KernelSpec, Metric, ParamSpec, Tolerance};
-
-/// Implemented in a later tranche: no ops and no device kernels yet.
-pub static OPS: &[crate::op::Op] = &[];
-pub(crate) static CUDA: crate::backend::cuda::Table = crate::backend::cuda::Table::NONE;
+use crate::tensor::{DType, Tensor, TensorDesc};
+use crate::verify::Expected;
+use crate::{Params, Result};
 
 /// 2·Σ_{k ∈ lags} (N − |k|), each term floored at 0 (a lag with |k| ≥ N has no terms).
 fn lag_flops(n: u64, lags: std::ops::RangeInclusive<i64>) -> f64 {
@@ -98,3 +106,77 @@ pub static SPECS: &[KernelSpec] = &[
         flops: |n| lag_flops(n, -255..=255),
     },
 ];
+
+/// The symmetric Hann window in f64: w[n] = sin²(π·n / (M − 1)), the `np.hanning(M)` values.
+/// (The sin² form has no cancellation near the frame edges, where w ≈ 1e-5.)
+pub fn hann(m: usize) -> Vec<f64> {
+    let span = (m.max(2) - 1) as f64;
+    (0..m)
+        .map(|n| {
+            // Fold onto the first half so the angle stays at most π/2: exactly symmetric.
+            let k = n.min(m - 1 - n) as f64;
+            (std::f64::consts::PI * k / span).sin().powi(2)
+        })
+        .collect()
+}
+
+fn window_shapes(i: &[&Tensor], p: &Params) -> Result<Vec<TensorDesc>> {
+    shape::rows_of("window_apply", i[0], p.usize("frame_length"))?;
+    Ok(vec![TensorDesc::new(DType::F32, i[0].shape())])
+}
+
+fn window_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
+    let w = hann(p.usize("frame_length"));
+    let x = i[0].to_f64_vec();
+    let y = x
+        .chunks(w.len())
+        .flat_map(|row| row.iter().zip(&w).map(|(&v, &w)| v * w))
+        .collect();
+    vec![Expected::new(DType::F32, i[0].shape(), y)]
+}
+
+/// R = max(1, ⌊N/1024⌋) frames of 1024 samples of normal(0, 1), stream 0.
+fn window_workload(n: usize, seed: u64) -> Vec<Tensor> {
+    let r = rows(n as u64, 1024) as usize;
+    vec![Tensor::f32(philox::normal(seed, 0, r * 1024, 0.0, 1.0))
+        .reshaped(&[r, 1024])
+        .unwrap_or_else(|_| Tensor::f32(Vec::new()))]
+}
+
+/// Edge values at every position of two frames, so NaN, ±inf, −0 and denormals meet the zero
+/// weights at n = 0 and M − 1 (inf·0 = NaN) and the tiny ones next to them.
+fn window_cases() -> Vec<Case> {
+    let v = edge_values();
+    let x: Vec<f32> = (0..2 * 1024).map(|k| v[(k * 7) % v.len()]).collect();
+    let mut edges = x.clone();
+    for (k, e) in [f32::INFINITY, f32::NAN, f32::NEG_INFINITY, -0.0].into_iter().enumerate() {
+        edges[k * 1023 % 2048] = e;
+        edges[(k * 1023 + 1) % 2048] = e;
+    }
+    let t = |v: Vec<f32>| {
+        Tensor::f32(v)
+            .reshaped(&[2, 1024])
+            .unwrap_or_else(|_| Tensor::f32(Vec::new()))
+    };
+    vec![
+        Case {
+            label: "edge values across two frames",
+            inputs: vec![t(x)],
+        },
+        Case {
+            label: "inf, NaN and -0 at the zero-weight ends",
+            inputs: vec![t(edges)],
+        },
+    ]
+}
+
+pub static OPS: &[Op] = &[Op {
+    name: "window_apply",
+    inputs: &[input("x", DType::F32)],
+    outputs: &["y"],
+    shapes: window_shapes,
+    reference: window_reference,
+    workload: window_workload,
+    edge_cases: window_cases,
+    cpu: cpu::window_apply,
+}];
