@@ -172,3 +172,4 @@ sanitize!(
     sanitize_quantization_dequantize_i8_to_f16,
     "dequantize_i8_to_f16"
 );
+sanitize!(sanitize_signal_window_apply, "window_apply");
