@@ -59,7 +59,7 @@ pub fn check_case(
     };
     let mut outputs = match k.outputs_for(&refs, params) {
         Ok(o) => o,
-        // An empty input to a reduction without identity must be refused (KERNELS.md §1).
+        // An empty input to a reduction without identity must be refused (docs/kernels/KERNELS.md §1).
         Err(e @ kroute::Error::Empty(_)) if inputs.iter().any(|t| t.is_empty()) => {
             out.passed = true;
             out.worst_ratio = 0.0;

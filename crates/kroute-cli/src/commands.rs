@@ -508,7 +508,7 @@ fn parse_params(params: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Resolve parameters for files: a 2-D first input fixes the row length d (KERNELS.md rows × D).
+/// Resolve parameters for files: a 2-D first input fixes the row length d (docs/kernels/KERNELS.md rows × D).
 fn file_params(op: &Kernel, params: &[String], inputs: &[Tensor]) -> Result<Params> {
     let mut pairs = parse_params(params)?;
     if let (Some(_), Some([_, cols])) = (op.spec.param("d"), inputs.first().map(|t| t.shape())) {

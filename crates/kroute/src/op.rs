@@ -38,7 +38,7 @@ pub struct Op {
     pub shapes: fn(&[&Tensor], &Params) -> Result<Vec<TensorDesc>>,
     /// The f64 reference, written for clarity; called only on inputs `shapes` accepted.
     pub reference: fn(&[&Tensor], &Params) -> Vec<Expected>,
-    /// Inputs at problem size N from a seed (KERNELS.md §2).
+    /// Inputs at problem size N from a seed (docs/kernels/KERNELS.md §2).
     pub workload: fn(usize, u64) -> Vec<Tensor>,
     pub edge_cases: fn() -> Vec<Case>,
     pub cpu: CpuKernel,

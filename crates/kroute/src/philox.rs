@@ -1,4 +1,4 @@
-//! Philox4x32-10 (Salmon et al., SC'11), exactly as KERNELS.md §2 specifies, and the workload
+//! Philox4x32-10 (Salmon et al., SC'11), exactly as docs/kernels/KERNELS.md §2 specifies, and the workload
 //! distributions built on it. Inputs are pure functions of (seed, stream, element index), so any
 //! backend or peer regenerates the same bytes at any N, in parallel.
 
@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn known_answers() {
-        // Random123 kat_vectors, as KERNELS.md §2 lists them.
+        // Random123 kat_vectors, as docs/kernels/KERNELS.md §2 lists them.
         assert_eq!(
             philox4x32_10([0; 4], [0; 2]),
             [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]

@@ -1,6 +1,6 @@
 //! The contract in code: what a kernel computes, its parameters, its cost and its tolerance.
 //!
-//! Every kernel of `KERNELS.md` has one `KernelSpec`. Specs are plain data (no behaviour beyond
+//! Every kernel of `docs/kernels/KERNELS.md` has one `KernelSpec`. Specs are plain data (no behaviour beyond
 //! the cost formulas), so the whole catalog can be listed, documented and checked without any
 //! implementation existing yet.
 
@@ -8,7 +8,7 @@ use serde::Serialize;
 
 pub use crate::ops::Domain;
 
-/// Tolerance classes of `KERNELS.md` §3.
+/// Tolerance classes of `docs/kernels/KERNELS.md` §3.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(tag = "class", rename_all = "snake_case")]
 pub enum Tolerance {
@@ -31,7 +31,7 @@ pub enum Tolerance {
 }
 
 impl Tolerance {
-    /// Classes whose verification must include N = 10^8 (KERNELS.md §3).
+    /// Classes whose verification must include N = 10^8 (docs/kernels/KERNELS.md §3).
     pub fn needs_large_n(&self) -> bool {
         matches!(
             self,
@@ -71,7 +71,7 @@ pub enum Metric {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamKind {
-    /// An f32 value (the reference widens the f32 value, KERNELS.md §1).
+    /// An f32 value (the reference widens the f32 value, docs/kernels/KERNELS.md §1).
     F32,
     /// An f64 value, where the entry says so.
     F64,
@@ -141,7 +141,7 @@ impl ParamSpec {
     }
 }
 
-/// One kernel of the catalog, as `KERNELS.md` and its domain file define it.
+/// One kernel of the catalog, as `docs/kernels/KERNELS.md` and its domain file define it.
 #[derive(Debug, Serialize)]
 pub struct KernelSpec {
     pub name: &'static str,
@@ -156,7 +156,7 @@ pub struct KernelSpec {
     /// Minimal bytes at problem size N with default parameters.
     #[serde(skip)]
     pub bytes: fn(u64) -> f64,
-    /// Counted flops at problem size N with default parameters (KERNELS.md §1 counting rules).
+    /// Counted flops at problem size N with default parameters (docs/kernels/KERNELS.md §1 counting rules).
     #[serde(skip)]
     pub flops: fn(u64) -> f64,
 }

@@ -1,5 +1,5 @@
 //! The one checker: an output against the f64 reference, under the kernel's tolerance class
-//! (KERNELS.md §3). `cargo test`, `kroute verify`, `kroute bench` (before timing) and the peers
+//! (docs/kernels/KERNELS.md §3). `cargo test`, `kroute verify`, `kroute bench` (before timing) and the peers
 //! all go through `compare`.
 
 use crate::spec::Tolerance;

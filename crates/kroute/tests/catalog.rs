@@ -31,17 +31,26 @@ fn contract_catalog() -> Vec<(String, Vec<String>)> {
 #[test]
 fn the_catalog_is_the_contract_table_in_order() {
     let contract = contract_catalog();
-    assert!(!contract.is_empty(), "no catalog table found in KERNELS.md");
+    assert!(
+        !contract.is_empty(),
+        "no catalog table found in docs/kernels/KERNELS.md"
+    );
     let domains: Vec<&str> = Domain::ALL.iter().map(|d| d.name()).collect();
     let want: Vec<&str> = contract.iter().map(|(d, _)| d.as_str()).collect();
-    assert_eq!(domains, want, "the domain list differs from KERNELS.md §5");
+    assert_eq!(
+        domains, want,
+        "the domain list differs from docs/kernels/KERNELS.md §5"
+    );
     let specs: Vec<_> = catalog().collect();
     let got: Vec<(&str, &str)> = specs.iter().map(|s| (s.domain.name(), s.name)).collect();
     let want: Vec<(&str, &str)> = contract
         .iter()
         .flat_map(|(d, names)| names.iter().map(move |n| (d.as_str(), n.as_str())))
         .collect();
-    assert_eq!(got, want, "the catalog differs from KERNELS.md §5");
+    assert_eq!(
+        got, want,
+        "the catalog differs from docs/kernels/KERNELS.md §5"
+    );
     let names: HashSet<_> = specs.iter().map(|s| s.name).collect();
     assert_eq!(names.len(), specs.len(), "kernel names are unique");
 }

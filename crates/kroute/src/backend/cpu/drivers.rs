@@ -278,20 +278,27 @@ where
         };
         return body(mode, 0..count, outputs);
     }
-    // Whole rows per task, about one grain of elements each.
+    // Whole rows per task, about one grain of elements each, split in halves as rayon's own
+    // chunked iterators do.
     let per = (GRAIN / d.max(1)).max(1);
-    let mut tasks = Vec::with_capacity(count.div_ceil(per));
-    let (mut rest, mut start) = (outputs, 0);
-    while start < count {
-        let take = per.min(count - start);
-        let (head, tail) = rest.split_rows(take);
-        tasks.push((start..start + take, head));
-        rest = tail;
-        start += take;
+    split_rows(0..count, per, outputs, &body);
+}
+
+fn split_rows<O, F>(r: std::ops::Range<usize>, per: usize, outputs: O, body: &F)
+where
+    O: RowOutputs,
+    F: Fn(Cpu, std::ops::Range<usize>, O) + Sync,
+{
+    if r.len() <= per {
+        return body(Cpu::Simd, r, outputs);
     }
-    tasks
-        .into_par_iter()
-        .for_each(|(r, out)| body(Cpu::Simd, r, out));
+    let half = r.len().div_ceil(2 * per) * per;
+    let (a, b) = outputs.split_rows(half);
+    let mid = r.start + half;
+    rayon::join(
+        || split_rows(r.start..mid, per, a, body),
+        || split_rows(mid..r.end, per, b, body),
+    );
 }
 
 /// Elements summed in f32 lanes before the block's total moves to f64. Per-lane f32

@@ -11,7 +11,7 @@ typedef signed char i8;
 #define KR_FULL 0xffffffffu
 #define KR_U64_MAX 0xffffffffffffffffull
 
-// NaN-propagating max/min: fmaxf/fminf return the other operand on NaN, which KERNELS.md
+// NaN-propagating max/min: fmaxf/fminf return the other operand on NaN, which docs/kernels/KERNELS.md
 // forbids wherever NaN must propagate.
 __device__ __forceinline__ float kr_isnan(float x) { return x != x; }
 __device__ __forceinline__ float kr_nanmax(float a, float b) { return (a != a || b != b) ? __int_as_float(0x7fc00000) : fmaxf(a, b); }

@@ -88,7 +88,7 @@ fn workload(n: usize, seed: u64) -> Vec<Tensor> {
     vec![Tensor::f32(philox::normal(seed, 0, n, 0.0, 3.0))]
 }
 
-/// The limits at ±inf, where the closed forms evaluate inf·0 or inf/inf (KERNELS.md §1).
+/// The limits at ±inf, where the closed forms evaluate inf·0 or inf/inf (docs/kernels/KERNELS.md §1).
 fn limits(x: f64, f: impl Fn(f64) -> f64) -> f64 {
     if x == f64::INFINITY {
         f64::INFINITY

@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 pub const PRELUDE: &str = include_str!("../prelude.cuh");
 
 /// Options for every compile. No fast math: division and sqrt correctly rounded, denormals
-/// kept (KERNELS.md: no flush-to-zero, `map_div` exact). `-lineinfo` lets compute-sanitizer
+/// kept (docs/kernels/KERNELS.md: no flush-to-zero, `map_div` exact). `-lineinfo` lets compute-sanitizer
 /// name source lines and costs nothing at run time.
 pub const OPTIONS: &[&str] = &[
     "--std=c++17",
