@@ -79,7 +79,8 @@ pub enum Launch {
     /// A one-launch reduction over n inputs whose last block combines the partials; takes the
     /// scratch area last and launches even for n = 0 (it writes the identity).
     Reduce,
-    /// One warp per row of `d` (the `d` parameter): rows = n / d.
+    /// One warp per row of `d` (the `d` parameter); the row count n / d follows the parameters
+    /// as a `u64` extra, so no thread divides.
     Rows,
     /// A launch of its own (shared memory, extra arguments, a read-back).
     Custom(fn(&Call) -> Result<()>),
@@ -219,7 +220,7 @@ impl Call<'_> {
                 if rows == 0 {
                     return Ok(());
                 }
-                self.launch(self.grid(0, rows * 32)?, 0, &[], false)
+                self.launch(self.grid(0, rows * 32)?, 0, &[Arg::u64(rows)], false)
             }
             Launch::Custom(f) => f(self),
         }

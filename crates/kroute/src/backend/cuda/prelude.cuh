@@ -154,13 +154,14 @@ __device__ __forceinline__ void kr_map2(const float* __restrict__ x, const float
     kr_map2_to<float4, float>(x, y, z, n, [=](float4 a, float4 b) { return kr_ap2(a, b, f); }, f);
 }
 
-// One warp per row, grid-stride over `rows`: f(row, lane) with every lane of the warp.
-template <typename F>
-__device__ __forceinline__ void kr_warp_rows(u64 rows, F f) {
-    int lane = threadIdx.x & 31;
-    u64 warp = kr_tid() >> 5, nwarps = kr_nthreads() >> 5;
-    for (u64 r = warp; r < rows; r += nwarps) f(r, lane);
-}
+// One warp per row, grid-stride over the rows (launch shape `Rows`, which passes the row count
+// after the parameters):
+//     for (u64 r = kr_warp(), nw = kr_nwarps(); r < rows; r += nw) { … kr_lane() … }
+// rows comes from the host, so no thread runs a 64-bit division (n / d) before its first load.
+// A plain loop rather than a helper taking a lambda: captured pointers lose __restrict__.
+__device__ __forceinline__ int kr_lane() { return threadIdx.x & 31; }
+__device__ __forceinline__ u64 kr_warp() { return kr_tid() >> 5; }
+__device__ __forceinline__ u64 kr_nwarps() { return kr_nthreads() >> 5; }
 
 // ---- one-launch reductions ------------------------------------------------------------------
 

@@ -5,10 +5,11 @@
 
 template <bool NORMS>
 __device__ __forceinline__ void kr_rows(const float* __restrict__ a, const float* __restrict__ b,
-                                        float* __restrict__ out, u64 n, u64 d, float eps) {
+                                        float* __restrict__ out, u64 rows, u64 d, float eps) {
+    int lane = kr_lane();
     bool vec = (d & 3) == 0;
     bool longrow = d > 1024;
-    kr_warp_rows(n / d, [=](u64 r, int lane) {
+    for (u64 r = kr_warp(), nw = kr_nwarps(); r < rows; r += nw) {
         const float* ra = a + r * d;
         const float* rb = b + r * d;
         float p0 = 0.0f, p1 = 0.0f, p2 = 0.0f;
@@ -64,14 +65,14 @@ __device__ __forceinline__ void kr_rows(const float* __restrict__ a, const float
                 out[r] = (float)t0;
             }
         }
-    });
+    }
 }
 
-extern "C" __global__ void dot_batched(const float* a, const float* b, float* out, u64 n, u64 d) {
-    kr_rows<false>(a, b, out, n, d, 0.0f);
+extern "C" __global__ void dot_batched(const float* a, const float* b, float* out, u64 n, u64 d, u64 rows) {
+    kr_rows<false>(a, b, out, rows, d, 0.0f);
 }
 
 extern "C" __global__ void cosine_similarity(const float* a, const float* b, float* out, u64 n, u64 d,
-                                             float eps) {
-    kr_rows<true>(a, b, out, n, d, eps);
+                                             float eps, u64 rows) {
+    kr_rows<true>(a, b, out, rows, d, eps);
 }

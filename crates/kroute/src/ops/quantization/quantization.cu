@@ -52,8 +52,9 @@ __device__ __forceinline__ float kr_scale(u32 mbits) {
 // in registers across the max and the coding, so the row is read once. Other row lengths:
 // two passes over the row (the second from cache).
 extern "C" __global__ void quantize_f16_to_i8(const u16* __restrict__ x, i8* __restrict__ q, float* __restrict__ sc,
-                                              u64 n, u64 d) {
-    kr_warp_rows(n / d, [=](u64 r, int lane) {
+                                              u64 n, u64 d, u64 rows) {
+    int lane = kr_lane();
+    for (u64 r = kr_warp(), nw = kr_nwarps(); r < rows; r += nw) {
         const u16* row = x + r * d;
         i8* qr = q + r * d;
         if (d == 1024) {
@@ -80,7 +81,7 @@ extern "C" __global__ void quantize_f16_to_i8(const u16* __restrict__ x, i8* __r
             for (u64 j = lane; j < d; j += 32) qr[j] = (i8)(u8)kr_code(row[j], s, rc);
             if (lane == 0) sc[r] = s;
         }
-    });
+    }
 }
 
 // Byte j of w (a code + 128) as the float code: 2^23 + u has u in its low mantissa bits, so
