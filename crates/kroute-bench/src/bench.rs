@@ -82,12 +82,13 @@ pub fn sample(
     sets: usize,
     run: &mut dyn FnMut(usize) -> Result<()>,
 ) -> Result<Times> {
-    // A cold-starting clock (a device) times short samples: batches of 25 queued at once,
-    // and at least 50 of them.
-    let (batch, min) = if clock.starts_cold() {
-        (25, settings.min_samples.max(50))
+    // A cold-starting clock (a device) times short samples: batches of 25 queued at once, and
+    // at least 50 before a low spread may end the sampling. On the host, 10 before a low spread
+    // may, and `min_samples` before the budget may (a 10^8 scalar call can take a second).
+    let (batch, for_spread, for_budget) = if clock.starts_cold() {
+        (25, settings.min_samples.max(50), 25)
     } else {
-        (1, settings.min_samples.max(10))
+        (1, settings.min_samples.max(10), settings.min_samples)
     };
     let start = Instant::now();
     let mut samples = Vec::new();
@@ -99,12 +100,12 @@ pub fn sample(
         if n >= settings.max_samples {
             break;
         }
-        if n >= min {
-            let t = times_of(&samples);
-            let spread = (t.p90_s - t.median_s) / t.median_s;
-            if spread < settings.target_spread || start.elapsed() > settings.budget {
-                break;
-            }
+        let t = times_of(&samples);
+        let spread = (t.p90_s - t.median_s) / t.median_s;
+        if (n >= for_spread && spread < settings.target_spread)
+            || (n >= for_budget && start.elapsed() > settings.budget)
+        {
+            break;
         }
     }
     Ok(times_of(&samples))

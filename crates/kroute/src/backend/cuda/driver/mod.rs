@@ -241,9 +241,3 @@ pub fn compile_all(arch: u32) -> Result<Vec<(&'static str, usize)>> {
         .map(|s: &Source| compile::compile_cubin(s, arch).map(|c| (s.name, c.len())))
         .collect()
 }
-
-/// Compile (or fetch from the caches) and load a source on device `ordinal`, so first-use
-/// cost stays out of timings.
-pub fn prepare(ordinal: usize, src: &'static Source) -> Result<()> {
-    device(ordinal)?.prepare(src)
-}
