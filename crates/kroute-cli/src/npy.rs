@@ -11,6 +11,22 @@ use std::path::Path;
 
 pub fn read(path: &Path) -> Result<Tensor> {
     let io = |e: std::io::Error| Error::Io(format!("{}: {e}", path.display()));
+    // Check the shape's element count before npyz, which would overflow on it.
+    let (text, have) = raw_header(path).map_err(io)?;
+    if let Some(dims) = header_shape(&text) {
+        let dims = dims
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<std::result::Result<Vec<usize>, _>>()
+            .map_err(|_| {
+                Error::Shape(format!(
+                    "{}: a dimension does not fit in memory",
+                    path.display()
+                ))
+            })?;
+        kroute::tensor::element_count(&dims)
+            .map_err(|e| Error::Shape(format!("{}: the header's {e}", path.display())))?;
+    }
     let file = File::open(path).map_err(io)?;
     let npy = npyz::NpyFile::new(BufReader::new(file)).map_err(io)?;
     if npy.order() == npyz::Order::Fortran && npy.shape().len() > 1 {
@@ -19,13 +35,35 @@ pub fn read(path: &Path) -> Result<Tensor> {
             path.display()
         )));
     }
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let shape = npy
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<std::result::Result<Vec<usize>, _>>()
+        .map_err(|_| {
+            Error::Shape(format!(
+                "{}: a dimension does not fit in memory",
+                path.display()
+            ))
+        })?;
+    let n = kroute::tensor::element_count(&shape)
+        .map_err(|e| Error::Shape(format!("{}: the header's {e}", path.display())))?;
     let npyz::DType::Plain(ts) = npy.dtype() else {
         return Err(Error::DType(format!(
             "{}: structured arrays are not supported",
             path.display()
         )));
     };
+    // The data must be exactly what the header's shape says: no silent partial read of a
+    // longer file, no short read of a shorter one.
+    let want = (n as u64).checked_mul(ts.num_bytes().unwrap_or(0) as u64);
+    if want != Some(have) {
+        return Err(Error::Shape(format!(
+            "{}: the header's shape {shape:?} of {ts} needs {} bytes of data, the file holds {have}",
+            path.display(),
+            want.map_or_else(|| "more than 2^64".to_string(), |w| w.to_string())
+        )));
+    }
     let data = match (ts.type_char(), ts.size_field()) {
         (TypeChar::Float, 4) => HostData::F32(npy.into_vec().map_err(io)?),
         (TypeChar::Float, 2) => HostData::F16(npy.into_vec::<f16>().map_err(io)?),
@@ -48,6 +86,40 @@ pub fn read(path: &Path) -> Result<Tensor> {
         }
     };
     Tensor::from_host(&shape, data)
+}
+
+/// The header's text and the number of bytes after it (format versions 1, 2 and 3), read before
+/// npyz sees the file: npyz multiplies the shape out unchecked.
+fn raw_header(path: &Path) -> std::io::Result<(String, u64)> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut head = [0u8; 12];
+    f.read_exact(&mut head[..10])?;
+    let (start, len) = if head[6] == 1 {
+        (10, u16::from_le_bytes([head[8], head[9]]) as u64)
+    } else {
+        f.read_exact(&mut head[10..12])?;
+        (
+            12,
+            u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as u64,
+        )
+    };
+    let mut text = vec![0u8; len.min(1 << 20) as usize];
+    f.read_exact(&mut text)?;
+    let after = f.metadata()?.len().saturating_sub(start + len);
+    Ok((String::from_utf8_lossy(&text).into_owned(), after))
+}
+
+/// The dimensions in a header's `'shape': (…)` entry, if they parse as u64.
+fn header_shape(text: &str) -> Option<Vec<u64>> {
+    let rest = &text[text.find("'shape'")?..];
+    let inner = &rest[rest.find('(')? + 1..rest.find(')')?];
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_end_matches('L').parse().ok())
+        .collect()
 }
 
 fn write_vec<T: npyz::AutoSerialize + Copy>(

@@ -364,3 +364,26 @@ fn verify_subcommand_reports_and_exits_zero() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("4 passed, 0 failed"), "{text}");
 }
+
+#[test]
+fn a_header_whose_shape_overflows_or_disagrees_with_the_data_is_refused() {
+    let (bad, long, o) = (tmp("overflow.npy"), tmp("long.npy"), tmp("o.npy"));
+    // (2^63 + 1)·2 wraps to 2 in 64 bits: two floats of data must not pass for it.
+    let two: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    write_npy(&bad, "<f4", &[9_223_372_036_854_775_809, 2], &two);
+    fails_with(
+        &kroute(&["run", "map_abs", "--input", s(&bad), "--out", s(&o)]),
+        "more elements than this machine can address",
+    );
+    // A file with more data than its header's shape is not read in part.
+    let three: Vec<u8> = [1.0f32, 2.0, 3.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    write_npy(&long, "<f4", &[2], &three);
+    fails_with(
+        &kroute(&["run", "map_abs", "--input", s(&long), "--out", s(&o)]),
+        "needs 8 bytes of data, the file holds 12",
+    );
+    assert!(!o.exists(), "no output may be written for a refused input");
+}

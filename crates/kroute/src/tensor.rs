@@ -139,6 +139,19 @@ fn on_device_error(loc: Location) -> Error {
     ))
 }
 
+/// The number of elements of a shape; a product past `usize` (a damaged file's header, say) is
+/// an error rather than a wrapped count.
+pub fn element_count(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| {
+            Error::Shape(format!(
+                "shape {shape:?} holds more elements than this machine can address"
+            ))
+        })
+}
+
 fn dtype_error(want: DType, found: DType) -> Error {
     Error::DType(format!(
         "expected {} data, found {}",
@@ -150,7 +163,7 @@ fn dtype_error(want: DType, found: DType) -> Error {
 impl Tensor {
     /// A host tensor; the data length must match the shape.
     pub fn from_host(shape: &[usize], data: HostData) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
+        let n = element_count(shape)?;
         let len = match &data {
             HostData::F32(v) => v.len(),
             HostData::F16(v) => v.len(),
@@ -197,7 +210,7 @@ impl Tensor {
 
     /// Reshape without moving data; the element count must not change.
     pub fn reshaped(mut self, shape: &[usize]) -> Result<Tensor> {
-        if shape.iter().product::<usize>() != self.len() {
+        if element_count(shape)? != self.len() {
             return Err(Error::Shape(format!(
                 "cannot reshape {:?} ({} elements) to {shape:?}",
                 self.shape,
