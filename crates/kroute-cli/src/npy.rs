@@ -14,18 +14,7 @@ pub fn read(path: &Path) -> Result<Tensor> {
     // Check the shape's element count before npyz, which would overflow on it.
     let (text, have) = raw_header(path).map_err(io)?;
     if let Some(dims) = header_shape(&text) {
-        let dims = dims
-            .iter()
-            .map(|&d| usize::try_from(d))
-            .collect::<std::result::Result<Vec<usize>, _>>()
-            .map_err(|_| {
-                Error::Shape(format!(
-                    "{}: a dimension does not fit in memory",
-                    path.display()
-                ))
-            })?;
-        kroute::tensor::element_count(&dims)
-            .map_err(|e| Error::Shape(format!("{}: the header's {e}", path.display())))?;
+        checked_shape(path, &dims)?;
     }
     let file = File::open(path).map_err(io)?;
     let npy = npyz::NpyFile::new(BufReader::new(file)).map_err(io)?;
@@ -35,19 +24,7 @@ pub fn read(path: &Path) -> Result<Tensor> {
             path.display()
         )));
     }
-    let shape = npy
-        .shape()
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<std::result::Result<Vec<usize>, _>>()
-        .map_err(|_| {
-            Error::Shape(format!(
-                "{}: a dimension does not fit in memory",
-                path.display()
-            ))
-        })?;
-    let n = kroute::tensor::element_count(&shape)
-        .map_err(|e| Error::Shape(format!("{}: the header's {e}", path.display())))?;
+    let (shape, n) = checked_shape(path, npy.shape())?;
     let npyz::DType::Plain(ts) = npy.dtype() else {
         return Err(Error::DType(format!(
             "{}: structured arrays are not supported",
@@ -86,6 +63,23 @@ pub fn read(path: &Path) -> Result<Tensor> {
         }
     };
     Tensor::from_host(&shape, data)
+}
+
+/// A header's dimensions as usize and their element count, or why they cannot be held.
+fn checked_shape(path: &Path, dims: &[u64]) -> Result<(Vec<usize>, usize)> {
+    let shape = dims
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<std::result::Result<Vec<usize>, _>>()
+        .map_err(|_| {
+            Error::Shape(format!(
+                "{}: a dimension does not fit in memory",
+                path.display()
+            ))
+        })?;
+    let n = kroute::tensor::element_count(&shape)
+        .map_err(|e| Error::Shape(format!("{}: the header's {e}", path.display())))?;
+    Ok((shape, n))
 }
 
 /// The header's text and the number of bytes after it (format versions 1, 2 and 3), read before

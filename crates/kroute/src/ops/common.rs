@@ -105,6 +105,15 @@ pub fn edge_case_3() -> Vec<Case> {
     }]
 }
 
+/// An f32 tensor of rows of `d` (`[len / d, d]`) for workloads and edge cases, whose lengths
+/// are whole rows by construction; an empty tensor otherwise, which any check then fails.
+pub fn f32_rows(v: Vec<f32>, d: usize) -> Tensor {
+    let r = v.len() / d.max(1);
+    Tensor::f32(v)
+        .reshaped(&[r, d])
+        .unwrap_or_else(|_| Tensor::f32(Vec::new()))
+}
+
 /// Maps: all inputs the same length; one output of that length (and the first input's shape).
 pub fn map_shapes(name: &str, inputs: &[&Tensor], out: DType) -> Result<Vec<TensorDesc>> {
     shape::same_len(name, inputs)?;

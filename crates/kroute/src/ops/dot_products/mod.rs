@@ -5,6 +5,7 @@ mod cuda;
 
 pub(crate) use cuda::CUDA;
 
+use super::common::f32_rows;
 use crate::op::{input, shape, Case, Op};
 use crate::params::Params;
 use crate::philox;
@@ -68,9 +69,8 @@ fn row_shapes(name: &str, i: &[&Tensor], p: &Params) -> Result<Vec<TensorDesc>> 
 fn workload(n: usize, seed: u64) -> Vec<Tensor> {
     let r = rows(n as u64, 128) as usize;
     (0..2)
-        .map(|t| Tensor::f32(philox::normal(seed, t, r * 128, 0.0, 1.0)).reshaped(&[r, 128]))
-        .collect::<Result<_>>()
-        .unwrap_or_default()
+        .map(|t| f32_rows(philox::normal(seed, t, r * 128, 0.0, 1.0), 128))
+        .collect()
 }
 
 /// Per-row f64 sums of products: (Σ ab, Σ|ab|, Σ a², Σ b²).
@@ -99,11 +99,7 @@ fn cases() -> Vec<Case> {
     a[d..2 * d].fill(0.0); // row 1: a zero row (cosine → 0)
     b[2 * d + 5] = f32::INFINITY; // row 2: an infinity
     b[3 * d..].fill(1e-30); // row 3: tiny norms below ε
-    let t = |v: Vec<f32>| {
-        Tensor::f32(v)
-            .reshaped(&[4, d])
-            .unwrap_or_else(|_| Tensor::f32(vec![]))
-    };
+    let t = |v| f32_rows(v, d);
     vec![
         Case {
             label: "NaN, zero, inf and tiny rows",
@@ -111,14 +107,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             label: "0 rows",
-            inputs: vec![
-                Tensor::f32(vec![])
-                    .reshaped(&[0, d])
-                    .unwrap_or_else(|_| Tensor::f32(vec![])),
-                Tensor::f32(vec![])
-                    .reshaped(&[0, d])
-                    .unwrap_or_else(|_| Tensor::f32(vec![])),
-            ],
+            inputs: vec![f32_rows(vec![], d), f32_rows(vec![], d)],
         },
     ]
 }

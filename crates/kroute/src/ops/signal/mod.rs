@@ -6,7 +6,7 @@ mod cuda;
 
 pub(crate) use cuda::CUDA;
 
-use super::common::edge_values;
+use super::common::{edge_values, f32_rows};
 use crate::op::{input, shape, Case, Op};
 use crate::philox;
 use crate::spec::{rows, Domain, KernelSpec, Metric, ParamSpec, Tolerance};
@@ -138,9 +138,7 @@ fn window_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
 /// R = max(1, ⌊N/1024⌋) frames of 1024 samples of normal(0, 1), stream 0.
 fn window_workload(n: usize, seed: u64) -> Vec<Tensor> {
     let r = rows(n as u64, 1024) as usize;
-    vec![Tensor::f32(philox::normal(seed, 0, r * 1024, 0.0, 1.0))
-        .reshaped(&[r, 1024])
-        .unwrap_or_else(|_| Tensor::f32(Vec::new()))]
+    vec![f32_rows(philox::normal(seed, 0, r * 1024, 0.0, 1.0), 1024)]
 }
 
 /// Edge values at every position of two frames, so NaN, ±inf, −0 and denormals meet the zero
@@ -153,11 +151,7 @@ fn window_cases() -> Vec<Case> {
         edges[k * 1023 % 2048] = e;
         edges[(k * 1023 + 1) % 2048] = e;
     }
-    let t = |v: Vec<f32>| {
-        Tensor::f32(v)
-            .reshaped(&[2, 1024])
-            .unwrap_or_else(|_| Tensor::f32(Vec::new()))
-    };
+    let t = |v| f32_rows(v, 1024);
     vec![
         Case {
             label: "edge values across two frames",
