@@ -151,7 +151,7 @@ impl DeviceBackend for Cuda {
         device(ordinal)?.synchronize()
     }
     fn clock(&self, ordinal: usize) -> Result<Box<dyn Clock>> {
-        Ok(Box::new(timing::EventClock::new(device(ordinal)?)?))
+        Ok(Box::new(timing::EventClock::new(device(ordinal)?)))
     }
     fn probe(&self) -> (Vec<GpuProbe>, String) {
         probe::probe()
@@ -189,13 +189,22 @@ pub fn run(
     let ordinal = ordinal.unwrap_or(0);
     let dev = device(ordinal)?;
     // Inputs: device tensors as they are, host tensors uploaded for this call.
-    let staged_in: Vec<Tensor> = inputs
+    // (Only host tensors are copied: a device tensor's buffer is used as it is, so a timed call
+    // on device data allocates nothing for its inputs.)
+    let staged_in: Vec<Option<Tensor>> = inputs
         .iter()
-        .map(|t| t.to_location(Location::Cuda(ordinal)))
+        .map(|t| match t.location() {
+            Location::Host => t.to_location(Location::Cuda(ordinal)).map(Some),
+            _ => Ok(None),
+        })
         .collect::<Result<_>>()?;
-    let ins = staged_in
+    let ins = inputs
         .iter()
-        .map(|t| Ok((buffer(t.device_data()?)?.ptr(), t.len())))
+        .zip(&staged_in)
+        .map(|(&t, s)| {
+            let t = s.as_ref().unwrap_or(t);
+            Ok((buffer(t.device_data()?)?.ptr(), t.len()))
+        })
         .collect::<Result<Vec<_>>>()?;
     // Outputs: device tensors made unique; host outputs travel with their current contents
     // (so a poisoned output that the kernel fails to write is still caught).

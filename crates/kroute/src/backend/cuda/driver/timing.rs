@@ -140,11 +140,11 @@ pub struct EventClock {
 }
 
 impl EventClock {
-    pub fn new(dev: Arc<Device>) -> Result<EventClock> {
-        Ok(EventClock {
+    pub fn new(dev: Arc<Device>) -> EventClock {
+        EventClock {
             events: Vec::new(),
             dev,
-        })
+        }
     }
 }
 
