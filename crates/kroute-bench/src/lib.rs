@@ -5,4 +5,5 @@ pub mod bench;
 pub mod probe;
 pub mod schema;
 pub mod select;
+pub mod sweep;
 pub mod verify;

@@ -47,50 +47,68 @@ pub fn check_case(
     params: &Params,
     case: String,
 ) -> Outcome {
+    check_many(k, &[imp], inputs, params, case).remove(0)
+}
+
+/// Run each of `imps` over `inputs` and check every output against the reference, computed
+/// once.
+pub fn check_many(
+    k: &Kernel,
+    imps: &[&'static Implementation],
+    inputs: &[Tensor],
+    params: &Params,
+    case: String,
+) -> Vec<Outcome> {
     let refs: Vec<&Tensor> = inputs.iter().collect();
-    let mut out = Outcome {
-        kernel: k.name(),
-        implementation: imp.id,
-        backend: imp.backend,
-        case,
-        passed: false,
-        worst_ratio: f64::INFINITY,
-        detail: None,
-    };
-    let mut outputs = match k.outputs_for(&refs, params) {
-        Ok(o) => o,
-        // An empty input to a reduction without identity must be refused (docs/kernels/KERNELS.md §1).
-        Err(e @ kroute::Error::Empty(_)) if inputs.iter().any(|t| t.is_empty()) => {
-            out.passed = true;
-            out.worst_ratio = 0.0;
-            out.detail = Some(format!("refused as required: {e}"));
-            return out;
-        }
-        Err(e) => {
-            out.detail = Some(format!("inputs rejected: {e}"));
-            return out;
-        }
-    };
-    // Poison the outputs so an element the kernel never writes cannot pass by luck.
-    outputs.iter_mut().for_each(Tensor::poison);
-    if let Err(e) = k.run_into(imp, &refs, params, &mut outputs) {
-        out.detail = Some(format!("run failed: {e}"));
-        return out;
-    }
-    let expected = k.reference(&refs, params);
-    let results: Vec<Agreement> = outputs
-        .iter()
-        .zip(&expected)
-        .map(|(o, e)| compare(k.spec.tolerance, o, e))
-        .collect();
-    out.passed = results.iter().all(|a| a.passed);
-    out.worst_ratio = results.iter().map(|a| a.worst_ratio).fold(0.0, f64::max);
-    out.detail = results.iter().zip(k.outputs()).find_map(|(a, name)| {
-        a.first_failure
-            .as_ref()
-            .map(|f| format!("output '{name}': {f} ({} failing)", a.failures))
-    });
-    out
+    let mut expected = None;
+    imps.iter()
+        .map(|&imp| {
+            let mut out = Outcome {
+                kernel: k.name(),
+                implementation: imp.id,
+                backend: imp.backend,
+                case: case.clone(),
+                passed: false,
+                worst_ratio: f64::INFINITY,
+                detail: None,
+            };
+            let mut outputs = match k.outputs_for(&refs, params) {
+                Ok(o) => o,
+                // An empty input to a reduction without identity must be refused
+                // (docs/kernels/KERNELS.md §1).
+                Err(e @ kroute::Error::Empty(_)) if inputs.iter().any(|t| t.is_empty()) => {
+                    out.passed = true;
+                    out.worst_ratio = 0.0;
+                    out.detail = Some(format!("refused as required: {e}"));
+                    return out;
+                }
+                Err(e) => {
+                    out.detail = Some(format!("inputs rejected: {e}"));
+                    return out;
+                }
+            };
+            // Poison the outputs so an element the kernel never writes cannot pass by luck.
+            outputs.iter_mut().for_each(Tensor::poison);
+            if let Err(e) = k.run_into(imp, &refs, params, &mut outputs) {
+                out.detail = Some(format!("run failed: {e}"));
+                return out;
+            }
+            let expected = expected.get_or_insert_with(|| k.reference(&refs, params));
+            let results: Vec<Agreement> = outputs
+                .iter()
+                .zip(expected.iter())
+                .map(|(o, e)| compare(k.spec.tolerance, o, e))
+                .collect();
+            out.passed = results.iter().all(|a| a.passed);
+            out.worst_ratio = results.iter().map(|a| a.worst_ratio).fold(0.0, f64::max);
+            out.detail = results.iter().zip(k.outputs()).find_map(|(a, name)| {
+                a.first_failure
+                    .as_ref()
+                    .map(|f| format!("output '{name}': {f} ({} failing)", a.failures))
+            });
+            out
+        })
+        .collect()
 }
 
 /// Verify one implementation at `sizes` (inputs from `inputs_at`, which lets the caller share

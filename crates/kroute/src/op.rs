@@ -39,7 +39,8 @@ pub struct Op {
     /// The f64 reference, written for clarity; called only on inputs `shapes` accepted.
     pub reference: fn(&[&Tensor], &Params) -> Vec<Expected>,
     /// Inputs at problem size N from a seed (docs/kernels/KERNELS.md §2).
-    pub workload: fn(usize, u64) -> Vec<Tensor>,
+    /// Row-shaped kernels take their row length from `Params` (the sweep varies it).
+    pub workload: fn(usize, u64, &Params) -> Vec<Tensor>,
     pub edge_cases: fn() -> Vec<Case>,
     pub cpu: CpuKernel,
 }

@@ -71,7 +71,11 @@ impl Kernel {
     }
     /// Inputs at problem size N from a seed (docs/kernels/KERNELS.md §2).
     pub fn workload(&self, n: usize, seed: u64) -> Vec<Tensor> {
-        (self.op.workload)(n, seed)
+        (self.op.workload)(n, seed, &Params::defaults(self.spec))
+    }
+    /// Inputs at problem size N for these parameters (a row length other than the default).
+    pub fn workload_with(&self, n: usize, seed: u64, params: &Params) -> Vec<Tensor> {
+        (self.op.workload)(n, seed, params)
     }
     /// The f64 reference; call only on inputs `check` accepted.
     pub fn reference(&self, inputs: &[&Tensor], params: &Params) -> Vec<Expected> {

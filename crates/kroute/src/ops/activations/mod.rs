@@ -84,7 +84,7 @@ pub static SPECS: &[KernelSpec] = &[
     act_spec!("map_mish", "y_i = x_i·tanh(softplus(x_i))", &[], TOL, 6.0),
 ];
 
-fn workload(n: usize, seed: u64) -> Vec<Tensor> {
+fn workload(n: usize, seed: u64, _: &crate::params::Params) -> Vec<Tensor> {
     vec![Tensor::f32(philox::normal(seed, 0, n, 0.0, 3.0))]
 }
 

@@ -66,10 +66,11 @@ fn row_shapes(name: &str, i: &[&Tensor], p: &Params) -> Result<Vec<TensorDesc>> 
     Ok(vec![TensorDesc::new(DType::F32, &[r])])
 }
 
-fn workload(n: usize, seed: u64) -> Vec<Tensor> {
-    let r = rows(n as u64, 128) as usize;
+fn workload(n: usize, seed: u64, p: &Params) -> Vec<Tensor> {
+    let d = p.usize("d");
+    let r = rows(n as u64, d as u64) as usize;
     (0..2)
-        .map(|t| f32_rows(philox::normal(seed, t, r * 128, 0.0, 1.0), 128))
+        .map(|t| f32_rows(philox::normal(seed, t, r * d, 0.0, 1.0), d))
         .collect()
 }
 

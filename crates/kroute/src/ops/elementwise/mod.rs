@@ -98,7 +98,7 @@ pub static OPS: &[Op] = &[
         outputs: &["z"],
         shapes: |i, _| map_shapes("map_add", i, DType::F32),
         reference: |i, _| ref_map2(i, DType::F32, |x, y| x + y),
-        workload: |n, s| normal_inputs(2, n, s),
+        workload: |n, s, _| normal_inputs(2, n, s),
         edge_cases: edge_case_2,
         cpu: |cpu, i, _, o| run_map2(cpu, &cpu::Add, i, o),
     },
@@ -108,7 +108,7 @@ pub static OPS: &[Op] = &[
         outputs: &["z"],
         shapes: |i, _| map_shapes("map_mul", i, DType::F32),
         reference: |i, _| ref_map2(i, DType::F32, |x, y| x * y),
-        workload: |n, s| normal_inputs(2, n, s),
+        workload: |n, s, _| normal_inputs(2, n, s),
         edge_cases: edge_case_2,
         cpu: |cpu, i, _, o| run_map2(cpu, &cpu::Mul, i, o),
     },
@@ -118,7 +118,7 @@ pub static OPS: &[Op] = &[
         outputs: &["z"],
         shapes: |i, _| map_shapes("map_div", i, DType::F32),
         reference: |i, _| ref_map2(i, DType::F32, |x, y| x / y),
-        workload: |n, s| {
+        workload: |n, s, _| {
             let x = philox::normal(s, 0, n, 0.0, 1.0);
             let u = philox::uniform(s, 1, n, 0.5, 2.0);
             let b = philox::bernoulli(s, 2, n, 0.5);
@@ -149,14 +149,14 @@ pub static OPS: &[Op] = &[
                 .collect();
             vec![Expected::new(DType::F32, i[0].shape(), v).with_scale(s)]
         },
-        workload: |n, s| normal_inputs(3, n, s),
+        workload: |n, s, _| normal_inputs(3, n, s),
         edge_cases: edge_case_3,
         cpu: |cpu, i, _, o| run_map3(cpu, &cpu::Fma, i, o),
     },
-    unary_op!("map_exp", cpu::Exp, f64::exp, |n, s| vec![Tensor::f32(
+    unary_op!("map_exp", cpu::Exp, f64::exp, |n, s, _| vec![Tensor::f32(
         philox::uniform(s, 0, n, -87.0, 88.0)
     )]),
-    unary_op!("map_log", cpu::Log, f64::ln, |n, s| {
+    unary_op!("map_log", cpu::Log, f64::ln, |n, s, _| {
         let u = philox::words(s, 0, n);
         vec![Tensor::f32(
             u.into_iter()
@@ -164,20 +164,20 @@ pub static OPS: &[Op] = &[
                 .collect(),
         )]
     }),
-    unary_op!("map_tanh", cpu::Tanh, f64::tanh, |n, s| vec![Tensor::f32(
+    unary_op!("map_tanh", cpu::Tanh, f64::tanh, |n, s, _| vec![Tensor::f32(
         philox::normal(s, 0, n, 0.0, 3.0)
     )]),
     unary_op!(
         "map_sigmoid",
         cpu::Sigmoid,
         |x| 1.0 / (1.0 + (-x).exp()),
-        |n, s| { vec![Tensor::f32(philox::normal(s, 0, n, 0.0, 5.0))] }
+        |n, s, _| { vec![Tensor::f32(philox::normal(s, 0, n, 0.0, 5.0))] }
     ),
     unary_op!(
         "map_softplus",
         cpu::Softplus,
         |x| x.max(0.0) + (-x.abs()).exp().ln_1p(),
-        |n, s| { vec![Tensor::f32(philox::normal(s, 0, n, 0.0, 5.0))] }
+        |n, s, _| { vec![Tensor::f32(philox::normal(s, 0, n, 0.0, 5.0))] }
     ),
     Op {
         name: "map_clamp",
@@ -197,7 +197,7 @@ pub static OPS: &[Op] = &[
             let (lo, hi) = (p.get("lo"), p.get("hi"));
             ref_map1(i, |x| if x.is_nan() { x } else { x.max(lo).min(hi) })
         },
-        workload: |n, s| vec![Tensor::f32(philox::normal(s, 0, n, 0.0, 2.0))],
+        workload: |n, s, _| vec![Tensor::f32(philox::normal(s, 0, n, 0.0, 2.0))],
         edge_cases: edge_case_1,
         cpu: |cpu, i, p, o| {
             run_map1(
@@ -211,14 +211,14 @@ pub static OPS: &[Op] = &[
             )
         },
     },
-    unary_op!("map_abs", cpu::Abs, f64::abs, |n, s| normal_inputs(1, n, s)),
+    unary_op!("map_abs", cpu::Abs, f64::abs, |n, s, _| normal_inputs(1, n, s)),
     Op {
         name: "map_compare",
         inputs: XY,
         outputs: &["m"],
         shapes: |i, _| map_shapes("map_compare", i, DType::U8),
         reference: |i, _| ref_map2(i, DType::U8, |x, y| (x > y) as u8 as f64),
-        workload: |n, s| normal_inputs(2, n, s),
+        workload: |n, s, _| normal_inputs(2, n, s),
         edge_cases: edge_case_2,
         cpu: cpu::compare,
     },

@@ -85,7 +85,7 @@ fn sum_of(x: &[f64], f: impl Fn(f64) -> f64) -> Vec<Expected> {
     vec![Expected::new(DType::F32, &[], vec![s]).with_scale(vec![scale])]
 }
 
-fn normal(n: usize, s: u64) -> Vec<Tensor> {
+fn normal(n: usize, s: u64, _: &crate::params::Params) -> Vec<Tensor> {
     vec![Tensor::f32(philox::normal(s, 0, n, 0.0, 1.0))]
 }
 
@@ -173,7 +173,7 @@ pub static OPS: &[Op] = &[
                 .collect();
             sum_of(&selected, |v| v)
         },
-        workload: |n, s| {
+        workload: |n, s, _| {
             vec![
                 Tensor::f32(philox::uniform(s, 0, n, 0.0, 1.0)),
                 Tensor::u8(philox::bernoulli(s, 1, n, 0.5)),

@@ -172,7 +172,7 @@ pub static OPS: &[Op] = &[
         shapes: |i, _| Ok(vec![TensorDesc::new(DType::F16, i[0].shape())]),
         // The checker rounds the f64 value once to f16: exactly the definition.
         reference: |i, _| vec![Expected::new(DType::F16, i[0].shape(), i[0].to_f64_vec())],
-        workload: |n, s| vec![Tensor::f32(philox::normal(s, 0, n, 0.0, 100.0))],
+        workload: |n, s, _| vec![Tensor::f32(philox::normal(s, 0, n, 0.0, 100.0))],
         edge_cases: f16_cases,
         cpu: cpu::f32_to_f16,
     },
@@ -203,7 +203,7 @@ pub static OPS: &[Op] = &[
                 Expected::new(DType::F32, &[r], s),
             ]
         },
-        workload: |n, s| vec![f16_rows(n, s, 1024)],
+        workload: |n, s, p| vec![f16_rows(n, s, p.usize("d"))],
         edge_cases: quant_cases,
         cpu: cpu::f16_to_i8,
     },
@@ -232,15 +232,16 @@ pub static OPS: &[Op] = &[
                 .collect();
             vec![Expected::new(DType::F16, &[q.len() / d, d], y)]
         },
-        workload: |n, seed| {
-            let r = rows(n as u64, 1024) as usize;
-            let q = philox::randint(seed, 0, r * 1024, -127, 128)
+        workload: |n, seed, p| {
+            let d = p.usize("d");
+            let r = rows(n as u64, d as u64) as usize;
+            let q = philox::randint(seed, 0, r * d, -127, 128)
                 .into_iter()
                 .map(|v| v as i8)
                 .collect();
             vec![
                 Tensor::i8(q)
-                    .reshaped(&[r, 1024])
+                    .reshaped(&[r, d])
                     .unwrap_or_else(|_| Tensor::i8(vec![])),
                 Tensor::f32(philox::uniform(seed, 1, r, 1e-3, 1e-1)),
             ]

@@ -221,13 +221,13 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn uniform01(n: usize, s: u64) -> Vec<Tensor> {
+fn uniform01(n: usize, s: u64, _: &Params) -> Vec<Tensor> {
     vec![Tensor::f32(philox::uniform(s, 0, n, 0.0, 1.0))]
 }
-fn normal(n: usize, s: u64) -> Vec<Tensor> {
+fn normal(n: usize, s: u64, _: &Params) -> Vec<Tensor> {
     vec![Tensor::f32(philox::normal(s, 0, n, 0.0, 1.0))]
 }
-fn normal100(n: usize, s: u64) -> Vec<Tensor> {
+fn normal100(n: usize, s: u64, _: &Params) -> Vec<Tensor> {
     vec![Tensor::f32(philox::normal(s, 0, n, 100.0, 1.0))]
 }
 

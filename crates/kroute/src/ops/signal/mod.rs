@@ -135,10 +135,11 @@ fn window_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     vec![Expected::new(DType::F32, i[0].shape(), y)]
 }
 
-/// R = max(1, ⌊N/1024⌋) frames of 1024 samples of normal(0, 1), stream 0.
-fn window_workload(n: usize, seed: u64) -> Vec<Tensor> {
-    let r = rows(n as u64, 1024) as usize;
-    vec![f32_rows(philox::normal(seed, 0, r * 1024, 0.0, 1.0), 1024)]
+/// R = max(1, ⌊N/M⌋) frames of M samples of normal(0, 1), stream 0 (M = 1024 by default).
+fn window_workload(n: usize, seed: u64, p: &Params) -> Vec<Tensor> {
+    let m = p.usize("frame_length");
+    let r = rows(n as u64, m as u64) as usize;
+    vec![f32_rows(philox::normal(seed, 0, r * m, 0.0, 1.0), m)]
 }
 
 /// Edge values at every position of two frames, so NaN, ±inf, −0 and denormals meet the zero
