@@ -53,6 +53,8 @@ pub enum Values {
     Nan,
     /// Every other element's sign flipped (mixed signs where the workload is one-signed).
     Signs,
+    /// ±c alternately: sums that cancel exactly while any f32 partial of one sign overflows.
+    Alternating(f32),
 }
 
 /// The value transforms every kernel is swept with.
@@ -81,10 +83,13 @@ pub const VALUES: &[Values] = &[
     Values::Const(f32::NEG_INFINITY),
     Values::Nan,
     Values::Signs,
+    Values::Alternating(2e38),
+    Values::Alternating(1e20),
+    Values::Alternating(1e-40),
 ];
 
 impl Values {
-    /// The form `--values` takes: workload, scale:X, const:X, nan, signs.
+    /// The form `--values` takes: workload, scale:X, const:X, alt:X, nan, signs.
     pub fn label(&self) -> String {
         match self {
             Values::Workload => "workload".into(),
@@ -92,13 +97,14 @@ impl Values {
             Values::Const(c) => format!("const:{c:e}"),
             Values::Nan => "nan".into(),
             Values::Signs => "signs".into(),
+            Values::Alternating(c) => format!("alt:{c:e}"),
         }
     }
 
     pub fn parse(text: &str) -> Result<Values> {
         let bad = || {
             Error::Param(format!(
-                "--values takes workload, scale:X, const:X, nan or signs; got '{text}'"
+                "--values takes workload, scale:X, const:X, alt:X, nan or signs; got '{text}'"
             ))
         };
         let number = |v: &str| v.trim().parse::<f64>().map_err(|_| bad());
@@ -108,6 +114,7 @@ impl Values {
             None if text == "signs" => Values::Signs,
             Some(("scale", v)) => Values::Scale(number(v)?),
             Some(("const", v)) => Values::Const(number(v)? as f32),
+            Some(("alt", v)) => Values::Alternating(number(v)? as f32),
             _ => return Err(bad()),
         })
     }
@@ -120,6 +127,8 @@ impl Values {
             Values::Nan => f64::NAN,
             Values::Signs if i % 2 == 1 => -x,
             Values::Signs => x,
+            Values::Alternating(c) if i % 2 == 1 => -(c as f64),
+            Values::Alternating(c) => c as f64,
         }
     }
 

@@ -8,6 +8,7 @@ use kroute_bench::bench::{bench_one, rotation_sets, Settings};
 use kroute_bench::probe::{probe as run_probe, Probe};
 use kroute_bench::schema::{Record, Report, SCHEMA};
 use kroute_bench::select::{select, Row};
+use kroute_bench::sweep::{sweep as sweep_kernel, Budget, Values};
 use kroute_bench::verify::{sizes_for, verify as verify_imp, Outcome};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -205,6 +206,91 @@ pub fn verify(
     println!("{passed} passed, {failed} failed");
     if let Some(path) = json {
         write_json(&path, &all)?;
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `verify --sweep`: the named cases and random ones on every selected implementation; the
+/// random time is shared by the kernels.
+pub fn sweep(
+    f: &Filters,
+    seed: u64,
+    seconds: f64,
+    cases: u32,
+    json: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let sel = select(&f.domains, &f.kernels, &f.backends, &f.impls)?;
+    let per_kernel = seconds / sel.kernels.len().max(1) as f64;
+    let pb = bar(sel.kernels.len() as u64);
+    let (mut reports, mut failed) = (Vec::new(), 0usize);
+    for &k in &sel.kernels {
+        let mut imps = Vec::new();
+        for row in sel.rows(k) {
+            match row {
+                Row::Skip { id, why } => {
+                    pb.suspend(|| println!("SKIP {:<28} {:<8} {why}", k.name(), id))
+                }
+                Row::Run(imp) => match imp.unavailable_reason() {
+                    Some(why) => pb.suspend(|| {
+                        println!("SKIP {:<28} {:<8} skipped: {why}", k.name(), imp.id)
+                    }),
+                    None => imps.push(imp),
+                },
+            }
+        }
+        if imps.is_empty() {
+            pb.inc(1);
+            continue;
+        }
+        pb.set_message(k.name());
+        let budget = Budget {
+            cases,
+            seconds: per_kernel,
+        };
+        let r = sweep_kernel(k, &imps, budget, seed);
+        for imp in &imps {
+            let bad: Vec<_> = r.failures.iter().filter(|x| x.implementation == imp.id).collect();
+            pb.suspend(|| {
+                if bad.is_empty() {
+                    println!(
+                        "PASS {:<28} {:<8} {} cases ({} random, seed {}), {} refused by parameter rules",
+                        k.name(),
+                        imp.id,
+                        r.cases,
+                        r.random_cases,
+                        r.seed,
+                        r.refused
+                    );
+                }
+                for x in &bad {
+                    println!(
+                        "FAIL {:<28} {:<8} [{}] {}\n  reproduce:\n  {}",
+                        k.name(),
+                        imp.id,
+                        x.case,
+                        x.detail,
+                        x.reproducer
+                    );
+                }
+            });
+        }
+        failed += r.failures.len();
+        reports.push(r);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let checks: usize = reports.iter().map(|r| r.checks).sum();
+    let passed: usize = reports.iter().map(|r| r.passed).sum();
+    println!(
+        "sweep: {passed} of {checks} checks passed over {} kernels; {failed} failure(s)",
+        reports.len()
+    );
+    if let Some(path) = json {
+        write_json(&path, &reports)?;
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -569,11 +655,22 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn workload(kernel: &str, n: f64, seed: u64, dir: &Path) -> Result<ExitCode> {
+pub fn workload(
+    kernel: &str,
+    n: f64,
+    seed: u64,
+    params: &[String],
+    values: &str,
+    dir: &Path,
+) -> Result<ExitCode> {
     let op = kroute::kernel(kernel)?;
     let n = size_arg(n)?;
+    let params = Params::resolve(op.spec, &parse_params(params)?)?;
+    let values = Values::parse(values)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
-    for (k, t) in op.workload(n, seed).iter().enumerate() {
+    let mut inputs = op.workload_with(n, seed, &params);
+    inputs.iter_mut().for_each(|t| values.apply(t));
+    for (k, t) in inputs.iter().enumerate() {
         let path = dir.join(format!("in{k}.npy"));
         npy::write(&path, t)?;
         println!("{}", path.display());

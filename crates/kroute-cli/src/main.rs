@@ -64,6 +64,16 @@ enum Command {
         /// Write every outcome as JSON.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Sweep instead: awkward sizes, every parameter over its range and values across the
+        /// f32 range (named cases), then random cases drawn from --seed and shrunk on failure.
+        #[arg(long)]
+        sweep: bool,
+        /// With --sweep: seconds of random cases in all (shared by the kernels selected).
+        #[arg(long, default_value_t = 120.0, requires = "sweep")]
+        seconds: f64,
+        /// With --sweep: at most this many random cases per kernel.
+        #[arg(long, default_value_t = 100_000, requires = "sweep")]
+        cases: u32,
     },
     /// Describe this machine: CPU, SIMD level dispatched, caches, measured memory bandwidth.
     Probe {
@@ -106,13 +116,22 @@ enum Command {
         #[arg(long = "impl", value_name = "ID")]
         implementation: Option<String>,
     },
-    /// Write a kernel's benchmark inputs at size N as .npy files (for peers).
+    /// Write a kernel's benchmark inputs at size N as .npy files (for peers, and to reproduce a
+    /// sweep case).
     Workload {
         kernel: String,
         #[arg(long, default_value_t = 10_000_000.0)]
         n: f64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Parameter override, k=v (repeatable): a row length other than the default shapes
+        /// the inputs.
+        #[arg(long = "param", value_name = "K=V")]
+        params: Vec<String>,
+        /// Alter the float inputs as the sweep does: workload, scale:X, const:X, alt:X, nan,
+        /// signs.
+        #[arg(long, default_value = "workload")]
+        values: String,
         /// Folder for in0.npy, in1.npy, …
         #[arg(long)]
         dir: PathBuf,
@@ -142,10 +161,20 @@ fn main() -> ExitCode {
         Command::List { domains, json, n } => commands::list(&domains, json, n),
         Command::Verify {
             filters,
+            sweep: true,
+            seed,
+            json,
+            seconds,
+            cases,
+            ..
+        } => commands::sweep(&filters, seed, seconds, cases, json),
+        Command::Verify {
+            filters,
             n,
             no_large,
             seed,
             json,
+            ..
         } => commands::verify(&filters, n, !no_large, seed, json),
         Command::Probe { json } => commands::probe(json),
         Command::Bench {
@@ -174,8 +203,10 @@ fn main() -> ExitCode {
             kernel,
             n,
             seed,
+            params,
+            values,
             dir,
-        } => commands::workload(&kernel, n, seed, &dir),
+        } => commands::workload(&kernel, n, seed, &params, &values, &dir),
         Command::Check {
             kernel,
             params,

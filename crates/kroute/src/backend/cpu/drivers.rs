@@ -301,25 +301,50 @@ where
     );
 }
 
-/// Elements summed in f32 lanes before the block's total moves to f64. Per-lane f32
-/// accumulators lose accuracy past ~10^7 terms per lane; 4096 elements over 4×16 lanes is 64
-/// terms per lane, so the f32 part contributes ~1e-7 relative and the f64 part nothing.
+/// The block the reductions work through while it sits in L1 (two-pass variance, arg-reduction
+/// scans, histogram counter flushes).
 pub const BLOCK: usize = 4096;
 
-/// Σ f(x_i), where f(0) need not be 0 (the tail is summed on its own).
+/// Σ f(x_i). Terms are added in f32 lanes over a block while it sits in L1 (4096 elements over
+/// 4×16 lanes is 64 terms per lane: ~1e-7 relative), block totals in f64. An f32 term or
+/// partial can overflow (values near 1e38, squares of 1e20) or, for squares, underflow (below
+/// 1e-19) where the answer is representable: a block whose f32 total is not finite, or for
+/// `UNDERFLOWS` terms below 2^-100, is summed again from L1 in f64 lanes.
 pub trait SumTerms: Sync {
-    fn scalar(&self, x: f32) -> f64;
+    /// Whether a term can lose bits to f32 underflow (squares can; x and |x| cannot).
+    const UNDERFLOWS: bool;
+    fn term(&self, x: f32) -> f64;
     fn vector<S: Simd>(&self, s: S, x: S::f32s) -> S::f32s;
 }
 
 /// Σ f(x_i) on one CPU backend, returned in f64 (the caller rounds once).
 pub fn sum<T: SumTerms>(cpu: Cpu, t: &T, x: &[f32]) -> f64 {
     match cpu {
-        // Plain and readable: widen every term to f64, which is accurate at any N.
-        Cpu::Scalar => x.iter().map(|&v| t.scalar(v)).sum(),
+        // Plain and readable: one f64 accumulator, accurate at any N.
+        Cpu::Scalar => x.iter().map(|&v| t.term(v)).sum(),
         Cpu::Simd => sum_simd(t, x),
         Cpu::Parallel => par_fold(x.len(), |r| sum_simd(t, &x[r]), 0.0, |a, b| a + b),
     }
+}
+
+/// Lanes of f64 accumulators per sum: independent chains that the compiler keeps in vector
+/// registers (widening each f32 vector into two f64 vectors), enough of them to hide the add
+/// latency.
+pub const F64_LANES: usize = 16;
+
+/// Σ f(x_i) over f64 lanes, for use inside a `WithSimd` body (where the target's vector
+/// instructions are enabled and the loop is vectorised).
+#[inline(always)]
+pub fn lanes_sum(x: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0.0f64; F64_LANES];
+    let mut chunks = x.chunks_exact(F64_LANES);
+    for c in &mut chunks {
+        for k in 0..F64_LANES {
+            acc[k] += f(c[k]);
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    acc.iter().sum::<f64>() + tail
 }
 
 /// Fold ranges of `0..len` in parallel and combine the partials in index order, so the result
@@ -343,30 +368,35 @@ fn sum_simd<T: SumTerms>(t: &T, x: &[f32]) -> f64 {
         fn with_simd<S: Simd>(self, s: S) -> f64 {
             let Op(t, x) = self;
             let mut total = 0.0f64;
-            let mut blocks = x.chunks_exact(BLOCK);
-            for block in &mut blocks {
-                let (v, _) = S::as_simd_f32s(block);
+            for block in x.chunks(BLOCK) {
+                let (v, tail) = S::as_simd_f32s(block);
                 // Four accumulators hide the add latency.
                 let mut acc = [s.splat_f32s(0.0); 4];
-                for q in v.chunks_exact(4) {
+                let mut quads = v.chunks_exact(4);
+                for q in &mut quads {
                     for k in 0..4 {
                         acc[k] = s.add_f32s(acc[k], t.vector(s, q[k]));
                     }
                 }
+                for &a in quads.remainder() {
+                    acc[0] = s.add_f32s(acc[0], t.vector(s, a));
+                }
                 let a = s.add_f32s(s.add_f32s(acc[0], acc[1]), s.add_f32s(acc[2], acc[3]));
-                total += s.reduce_sum_f32s(a) as f64;
+                let b = s.reduce_sum_f32s(a);
+                let lossy = !b.is_finite() || (T::UNDERFLOWS && b < TINY);
+                total += if lossy {
+                    lanes_sum(&block[..block.len() - tail.len()], |v| t.term(v))
+                } else {
+                    b as f64
+                };
+                total += tail.iter().map(|&a| t.term(a)).sum::<f64>();
             }
-            let rest = blocks.remainder();
-            let (v, tail) = S::as_simd_f32s(rest);
-            let mut acc = s.splat_f32s(0.0);
-            for &a in v {
-                acc = s.add_f32s(acc, t.vector(s, a));
-            }
-            total += s.reduce_sum_f32s(acc) as f64;
-            total + tail.iter().map(|&a| t.scalar(a)).sum::<f64>()
+            total
         }
     }
-    // BLOCK must be a multiple of 4 vectors of every width pulp may pick (≤ 16 lanes).
-    const _: () = assert!(BLOCK % 64 == 0);
     arch().dispatch(Op(t, x))
 }
+
+/// Below this an f32 sum of squares may have lost bits to underflow that matter: each term
+/// loses at most 2^-150, a block of 4096 at most 2^-138.
+pub const TINY: f32 = 7.888609e-31; // 2^-100

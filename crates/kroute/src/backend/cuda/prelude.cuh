@@ -165,8 +165,10 @@ __device__ __forceinline__ u64 kr_nwarps() { return kr_nthreads() >> 5; }
 
 // ---- one-launch reductions ------------------------------------------------------------------
 
-// Σ term(x_i) of this thread: terms are added in f32 over one step (at most 16 elements, so
-// the f32 part errs by ~1e-7 relative), then the step's partial moves to an f64 accumulator.
+// Σ term(x_i) of this thread, `term` returning the term in f64: an f32 term or partial
+// overflows (values near 1e38, squares of 1e20) or underflows (squares below 1e-19) where the
+// answer is representable, and f64 adds are far from the limit of a memory-bound loop on
+// these GPUs (H200: 64 f64 adds per SM per clock against ~4 floats arriving).
 template <typename F>
 __device__ __forceinline__ double kr_thread_sum(const float* __restrict__ x, u64 n, F term) {
     const float4* x4 = (const float4*)x;
@@ -174,18 +176,18 @@ __device__ __forceinline__ double kr_thread_sum(const float* __restrict__ x, u64
     double acc = 0.0;
     for (; i + 3 * s < nv; i += 4 * s) {
         float4 v0 = x4[i], v1 = x4[i + s], v2 = x4[i + 2 * s], v3 = x4[i + 3 * s];
-        float s0 = (term(v0.x) + term(v0.y)) + (term(v0.z) + term(v0.w));
-        float s1 = (term(v1.x) + term(v1.y)) + (term(v1.z) + term(v1.w));
-        float s2 = (term(v2.x) + term(v2.y)) + (term(v2.z) + term(v2.w));
-        float s3 = (term(v3.x) + term(v3.y)) + (term(v3.z) + term(v3.w));
-        acc += (double)((s0 + s1) + (s2 + s3));
+        double s0 = (term(v0.x) + term(v0.y)) + (term(v0.z) + term(v0.w));
+        double s1 = (term(v1.x) + term(v1.y)) + (term(v1.z) + term(v1.w));
+        double s2 = (term(v2.x) + term(v2.y)) + (term(v2.z) + term(v2.w));
+        double s3 = (term(v3.x) + term(v3.y)) + (term(v3.z) + term(v3.w));
+        acc += (s0 + s1) + (s2 + s3);
     }
     for (; i < nv; i += s) {
         float4 v = x4[i];
-        acc += (double)((term(v.x) + term(v.y)) + (term(v.z) + term(v.w)));
+        acc += (term(v.x) + term(v.y)) + (term(v.z) + term(v.w));
     }
     u64 t = (nv << 2) + kr_tid();
-    if (t < n) acc += (double)term(x[t]);
+    if (t < n) acc += term(x[t]);
     return acc;
 }
 

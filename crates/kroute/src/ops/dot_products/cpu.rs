@@ -1,8 +1,8 @@
 //! Row-wise dot products on the CPU: each row's sums run in f32 lanes (a 128-wide row is eight
-//! AVX-512 vectors), flushed to f64 every `BLOCK` elements so long rows stay accurate; the
-//! parallel backend splits rows.
+//! AVX-512 vectors), flushed to f64 every `BLOCK` elements so long rows stay accurate, and done
+//! again in f64 lanes where f32 overflowed or underflowed; the parallel backend splits rows.
 
-use crate::backend::cpu::drivers::{self, Rows, BLOCK};
+use crate::backend::cpu::drivers::{self, Rows, BLOCK, F64_LANES, TINY};
 use crate::backend::cpu::{arch, Cpu};
 use crate::params::Params;
 use crate::tensor::Tensor;
@@ -34,9 +34,25 @@ fn row<S: Simd, const NORMS: bool>(s: S, a: &[f32], b: &[f32]) -> [f64; 3] {
                 nb = s.mul_add_f32s(y, y, nb);
             }
         }
-        out[0] += s.reduce_sum_f32s(s.add_f32s(d0, d1)) as f64;
-        out[1] += s.reduce_sum_f32s(na) as f64;
-        out[2] += s.reduce_sum_f32s(nb) as f64;
+        let body = av.len() * S::F32_LANES;
+        let dot = s.reduce_sum_f32s(s.add_f32s(d0, d1));
+        let (sa, sb) = (s.reduce_sum_f32s(na), s.reduce_sum_f32s(nb));
+        // An f32 product or partial overflows (rows of 1e19), or underflows where it matters
+        // (norms below 2^-100, a dot below it whose terms may be larger): the chunk again in
+        // f64 lanes.
+        let lossy = if NORMS {
+            !(dot.is_finite() && sa.is_finite() && sb.is_finite()) || sa < TINY || sb < TINY
+        } else {
+            !dot.is_finite() || dot.abs() < TINY
+        };
+        if lossy {
+            let r = row_f64::<NORMS>(&ab[..body], &bb[..body]);
+            (0..3).for_each(|k| out[k] += r[k]);
+        } else {
+            out[0] += dot as f64;
+            out[1] += sa as f64;
+            out[2] += sb as f64;
+        }
         for (&x, &y) in at.iter().zip(bt) {
             out[0] += x as f64 * y as f64;
             out[1] += x as f64 * x as f64;
@@ -44,6 +60,33 @@ fn row<S: Simd, const NORMS: bool>(s: S, a: &[f32], b: &[f32]) -> [f64; 3] {
         }
     }
     out
+}
+
+/// Σ ab, Σ a², Σ b² in f64 lanes (products of f32 values are exact in f64).
+#[inline(always)]
+fn row_f64<const NORMS: bool>(a: &[f32], b: &[f32]) -> [f64; 3] {
+    const L: usize = F64_LANES;
+    let mut acc = [[0.0f64; L]; 3];
+    let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for k in 0..L {
+            let (x, y) = (x[k] as f64, y[k] as f64);
+            acc[0][k] += x * y;
+            if NORMS {
+                acc[1][k] += x * x;
+                acc[2][k] += y * y;
+            }
+        }
+    }
+    let mut r = acc.map(|a| a.iter().sum::<f64>());
+    for (&x, &y) in ar.iter().zip(br) {
+        let (x, y) = (x as f64, y as f64);
+        r[0] += x * y;
+        r[1] += x * x;
+        r[2] += y * y;
+    }
+    r
 }
 
 struct RowsOp<'a, const NORMS: bool> {

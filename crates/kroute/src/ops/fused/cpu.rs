@@ -1,6 +1,6 @@
 //! fused map-reduce on the CPU: one pass, the mapped value never leaves registers.
 
-use crate::backend::cpu::drivers::{par_fold, sum, SumTerms, BLOCK};
+use crate::backend::cpu::drivers::{par_fold, sum, SumTerms, BLOCK, F64_LANES};
 use crate::backend::cpu::{arch, lanes, widen_u8, Cpu};
 use crate::ops::reductions::cpu::Square;
 use crate::params::Params;
@@ -10,7 +10,9 @@ use pulp::{Simd, WithSimd};
 
 struct Abs;
 impl SumTerms for Abs {
-    fn scalar(&self, x: f32) -> f64 {
+    const UNDERFLOWS: bool = false;
+    #[inline(always)]
+    fn term(&self, x: f32) -> f64 {
         x.abs() as f64
     }
     #[inline(always)]
@@ -58,16 +60,31 @@ fn masked_simd(x: &[f32], m: &[u8]) -> (f64, u8) {
                         s.select_f32s(s.equal_u32s(widen_u8::<S>(&mk[w..]), one), a[1], zero),
                     );
                 }
-                total += s.reduce_sum_f32s(s.add_f32s(acc0, acc1)) as f64;
                 let done = xv.len() / 2 * 2;
                 for (a, mk) in xv[done..].iter().zip(mb[done * w..].chunks_exact(w)) {
-                    total += s.reduce_sum_f32s(s.select_f32s(
-                        s.equal_u32s(widen_u8::<S>(mk), one),
-                        *a,
-                        zero,
-                    )) as f64;
+                    acc0 = s.add_f32s(
+                        acc0,
+                        s.select_f32s(s.equal_u32s(widen_u8::<S>(mk), one), *a, zero),
+                    );
                 }
-                for (&a, &b) in xt.iter().zip(&mb[xv.len() * w..]) {
+                let b = s.reduce_sum_f32s(s.add_f32s(acc0, acc1));
+                let body = xv.len() * w;
+                total += if b.is_finite() {
+                    b as f64
+                } else {
+                    // Overflowed in f32 (or met inf/NaN): the block again in f64 lanes.
+                    let mut acc = [0.0f64; F64_LANES];
+                    let (xc, mc) = (xb[..body].chunks_exact(F64_LANES), mb[..body].chunks_exact(F64_LANES));
+                    let (xr, mr) = (xc.remainder(), mc.remainder());
+                    for (xs, ms) in xc.zip(mc) {
+                        for k in 0..F64_LANES {
+                            acc[k] += if ms[k] == 1 { xs[k] as f64 } else { 0.0 };
+                        }
+                    }
+                    let rest: f64 = xr.iter().zip(mr).filter(|(_, &m)| m == 1).map(|(&x, _)| x as f64).sum();
+                    acc.iter().sum::<f64>() + rest
+                };
+                for (&a, &b) in xt.iter().zip(&mb[body..]) {
                     if b == 1 {
                         total += a as f64;
                     }

@@ -3,7 +3,7 @@
 //! from memory once; arg-reductions find a block's extreme with vectors and scan only blocks
 //! that improve on it.
 
-use crate::backend::cpu::drivers::{par_fold, sum as drive_sum, SumTerms, BLOCK};
+use crate::backend::cpu::drivers::{lanes_sum, par_fold, sum as drive_sum, SumTerms, BLOCK, TINY};
 use crate::backend::cpu::{arch, Cpu};
 use crate::params::Params;
 use crate::tensor::Tensor;
@@ -12,7 +12,9 @@ use pulp::{Simd, WithSimd};
 
 pub struct Identity;
 impl SumTerms for Identity {
-    fn scalar(&self, x: f32) -> f64 {
+    const UNDERFLOWS: bool = false;
+    #[inline(always)]
+    fn term(&self, x: f32) -> f64 {
         x as f64
     }
     #[inline(always)]
@@ -23,7 +25,9 @@ impl SumTerms for Identity {
 
 pub struct Square;
 impl SumTerms for Square {
-    fn scalar(&self, x: f32) -> f64 {
+    const UNDERFLOWS: bool = true;
+    #[inline(always)]
+    fn term(&self, x: f32) -> f64 {
         x as f64 * x as f64
     }
     #[inline(always)]
@@ -300,7 +304,9 @@ impl Moments {
 }
 
 /// Moments of one L1-sized block: a first pass finds the block mean c, a second pass (from L1)
-/// sums (x − c) and (x − c)², which cannot cancel catastrophically.
+/// sums (x − c) and (x − c)², which cannot cancel catastrophically. Both run in f32 lanes; a
+/// block where they overflow (values near 1e38, deviations of 1e19) or where the squares may
+/// have underflowed (Σ(x − c)² below 2^-100) is done again in f64 lanes.
 #[inline(always)]
 fn block_moments<S: Simd>(s: S, block: &[f32]) -> Moments {
     let n = block.len() as f64;
@@ -344,12 +350,40 @@ fn block_moments<S: Simd>(s: S, block: &[f32]) -> Moments {
         t1 += d;
         t2 += d * d;
     }
+    if !(sum.is_finite() && t1.is_finite() && t2.is_finite()) || t2 < TINY as f64 {
+        return block_moments_f64(block);
+    }
     Moments {
         n,
         mean: c as f64 + t1 / n,
-        m2: t2 - t1 * t1 / n,
+        m2: non_negative(t2 - t1 * t1 / n),
     }
 }
+
+/// max(m2, 0) that keeps NaN (`f64::max` would drop it): rounding can leave Σd² − (Σd)²/n a
+/// hair below zero.
+fn non_negative(m2: f64) -> f64 {
+    if m2 < 0.0 {
+        0.0
+    } else {
+        m2
+    }
+}
+
+/// The same two passes in f64 lanes: no f32 overflow or underflow on the way.
+#[inline(always)]
+fn block_moments_f64(block: &[f32]) -> Moments {
+    let n = block.len() as f64;
+    let c = lanes_sum(block, |v| v as f64) / n;
+    let t1 = lanes_sum(block, |v| v as f64 - c);
+    let t2 = lanes_sum(block, |v| (v as f64 - c) * (v as f64 - c));
+    Moments {
+        n,
+        mean: c + t1 / n,
+        m2: non_negative(t2 - t1 * t1 / n),
+    }
+}
+
 
 fn moments_simd(x: &[f32]) -> Moments {
     struct Op<'a>(&'a [f32]);
@@ -401,6 +435,8 @@ struct Bins {
     bins: usize,
     lo: f32,
     hi: f32,
+    /// `histogram_scale`: 1 unless the range is within a factor `bins` of f32::MAX.
+    scale: f32,
 }
 
 /// Counts with one extra slot (index `bins`) that swallows uncounted values, so the vector
@@ -419,8 +455,9 @@ fn histogram_simd(h: &Bins, x: &[f32]) -> Vec<u64> {
             let mut counts = vec![0u32; copies * slots];
             let mut total = vec![0u64; slots];
             let (lo, hi) = (s.splat_f32s(h.lo), s.splat_f32s(h.hi));
+            let (scale, lo_s) = (s.splat_f32s(h.scale), s.splat_f32s(h.lo * h.scale));
             let nbins = s.splat_f32s(h.bins as f32);
-            let width = s.splat_f32s(h.hi - h.lo);
+            let width = s.splat_f32s(h.hi * h.scale - h.lo * h.scale);
             let magic = s.splat_f32s(8_388_608.0); // 2^23: adding it rounds to an integer
             let last = s.splat_u32s(h.bins as u32 - 1);
             let dump = s.splat_u32s(h.bins as u32);
@@ -430,7 +467,8 @@ fn histogram_simd(h: &Bins, x: &[f32]) -> Vec<u64> {
             for segment in x.chunks(1 << 30) {
                 let (v, tail) = S::as_simd_f32s(segment);
                 for &a in v {
-                    let q = s.div_f32s(s.mul_f32s(s.sub_f32s(a, lo), nbins), width);
+                    let q = s.mul_f32s(s.sub_f32s(s.mul_f32s(a, scale), lo_s), nbins);
+                    let q = s.div_f32s(q, width);
                     let valid = s.and_m32s(
                         s.greater_than_or_equal_f32s(a, lo),
                         s.less_than_or_equal_f32s(a, hi),
@@ -447,7 +485,7 @@ fn histogram_simd(h: &Bins, x: &[f32]) -> Vec<u64> {
                     }
                 }
                 for &t in tail {
-                    let b = super::bin_of(t, h.bins, h.lo, h.hi).unwrap_or(h.bins);
+                    let b = super::bin_of(t, h.bins, h.lo, h.hi, h.scale).unwrap_or(h.bins);
                     counts[b] += 1;
                 }
                 for (k, c) in counts.iter_mut().enumerate() {
@@ -464,16 +502,18 @@ fn histogram_simd(h: &Bins, x: &[f32]) -> Vec<u64> {
 
 pub fn histogram(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
     let x = i[0].as_f32()?;
+    let (bins, lo, hi) = (p.usize("bins"), p.f32("lo"), p.f32("hi"));
     let h = Bins {
-        bins: p.usize("bins"),
-        lo: p.f32("lo"),
-        hi: p.f32("hi"),
+        bins,
+        lo,
+        hi,
+        scale: super::histogram_scale(bins, lo, hi),
     };
     let counts = match cpu {
         Cpu::Scalar => {
             let mut c = vec![0u64; h.bins];
             for &v in x {
-                if let Some(b) = super::bin_of(v, h.bins, h.lo, h.hi) {
+                if let Some(b) = super::bin_of(v, h.bins, h.lo, h.hi, h.scale) {
                     c[b] += 1;
                 }
             }

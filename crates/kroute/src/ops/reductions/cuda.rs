@@ -23,8 +23,9 @@ pub(crate) static CUDA: Table = Table {
 };
 
 /// Shared-memory sub-histograms per block (see `reduce_histogram` in reductions.cu); extras
-/// after the spec's (bins, lo, hi): fl32(hi − lo), its exact reciprocal or 0, and the layout
-/// of the sub-histograms.
+/// after the spec's (bins, lo, hi): the scale 2^-e that keeps the formula in the f32 range,
+/// fl32(lo·scale), w = fl32(hi·scale − lo·scale), 1/w when exact or 0, and the layout of the
+/// sub-histograms.
 fn histogram(call: &Call) -> Result<()> {
     let p = call.params;
     let bins = p.usize("bins") as u32;
@@ -41,7 +42,9 @@ fn histogram(call: &Call) -> Result<()> {
         (0, bins)
     };
     let smem = stride * copies * 4;
-    let w = hi - lo;
+    let scale = super::histogram_scale(bins as usize, lo, hi);
+    let lo_s = lo * scale;
+    let w = hi * scale - lo_s;
     // 1/w is exact when w is a power of two (and its reciprocal a normal f32).
     let inv_w = if w.is_normal() && (w.to_bits() & 0x7f_ffff) == 0 && (1.0 / w).is_normal() {
         1.0 / w
@@ -56,6 +59,8 @@ fn histogram(call: &Call) -> Result<()> {
         grid,
         smem,
         &[
+            Arg::f32(scale),
+            Arg::f32(lo_s),
             Arg::f32(w),
             Arg::f32(inv_w),
             Arg::u32(copies),

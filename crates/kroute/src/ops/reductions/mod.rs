@@ -134,12 +134,27 @@ pub fn ref_arg(x: &[f64], max: bool) -> usize {
     best
 }
 
-/// The histogram's f32 bin formula (torch.histc's order of operations).
-pub fn bin_of(x: f32, bins: usize, lo: f32, hi: f32) -> Option<usize> {
+/// The power of two 2^-e (e ≥ 0, smallest) with max(|lo|, |hi|)·bins·2^-e ≤ 2^126, so that
+/// no step of the bin formula overflows f32: 1 for every range below 8.5e37 / bins, where the
+/// formula is torch.histc's exactly (docs/kernels/reductions.md).
+pub fn histogram_scale(bins: usize, lo: f32, hi: f32) -> f32 {
+    let mut p = (lo.abs().max(hi.abs()) as f64) * bins as f64; // exact: 24 + 17 bits
+    let mut s = 1.0f32;
+    while p > 2f64.powi(126) {
+        p /= 2.0;
+        s /= 2.0;
+    }
+    s
+}
+
+/// The histogram's f32 bin formula (torch.histc's order of operations) on values scaled by
+/// `scale` = `histogram_scale(bins, lo, hi)`; whether x is counted is decided unscaled.
+pub fn bin_of(x: f32, bins: usize, lo: f32, hi: f32, scale: f32) -> Option<usize> {
     if x.is_nan() || x < lo || x > hi {
         return None;
     }
-    let b = ((x - lo) * bins as f32 / (hi - lo)).floor() as usize;
+    let (xs, ls, hs) = (x * scale, lo * scale, hi * scale);
+    let b = ((xs - ls) * bins as f32 / (hs - ls)).floor() as usize;
     Some(b.min(bins - 1))
 }
 
@@ -348,10 +363,11 @@ pub static OPS: &[Op] = &[
         outputs: &["counts"],
         shapes: histogram_shapes,
         reference: |i, p| {
-            let bins = p.usize("bins");
+            let (bins, lo, hi) = (p.usize("bins"), p.f32("lo"), p.f32("hi"));
+            let scale = histogram_scale(bins, lo, hi);
             let mut counts = vec![0f64; bins];
             for &x in i[0].as_f32().unwrap_or(&[]) {
-                if let Some(b) = bin_of(x, bins, p.f32("lo"), p.f32("hi")) {
+                if let Some(b) = bin_of(x, bins, lo, hi, scale) {
                     counts[b] += 1.0;
                 }
             }

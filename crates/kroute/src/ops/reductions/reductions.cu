@@ -4,11 +4,11 @@
 // f64 where accuracy needs it) and writes the result. Signature: (x, out, n, params..., scratch).
 
 extern "C" __global__ void reduce_sum(const float* x, float* out, u64 n, u8* scratch) {
-    kr_finish_sum(kr_thread_sum(x, n, [](float v) { return v; }), out, 1.0, 0, scratch);
+    kr_finish_sum(kr_thread_sum(x, n, [](float v) { return (double)v; }), out, 1.0, 0, scratch);
 }
 
 extern "C" __global__ void reduce_mean(const float* x, float* out, u64 n, u8* scratch) {
-    kr_finish_sum(kr_thread_sum(x, n, [](float v) { return v; }), out, (double)n, 0, scratch);
+    kr_finish_sum(kr_thread_sum(x, n, [](float v) { return (double)v; }), out, (double)n, 0, scratch);
 }
 
 // Squares in f64: an f32 square of a value below 1e-19 underflows, and ‖x‖ of such inputs
@@ -215,19 +215,21 @@ __device__ __forceinline__ KrMom kr_mom_combine(KrMom a, KrMom b) {
     return r;
 }
 
-// Moments of up to 16 values held in registers: the f32 mean c, then Σ(x − c) and Σ(x − c)²,
-// which cannot cancel catastrophically (x and c are close), as the CPU's blocks do.
+// Moments of up to 16 values held in registers: their mean c, then Σ(x − c) and Σ(x − c)²,
+// which cannot cancel catastrophically (x and c are close), as the CPU's blocks do. All in
+// f64: an f32 sum of values near 1e38 overflows, and f32 squares of deviations below 1e-19
+// underflow.
 __device__ __forceinline__ KrMom kr_mom_of(const float* v, int k) {
-    float sum = 0.0f;
-    for (int j = 0; j < k; j++) sum += v[j];
-    float c = sum / (float)k;
-    float t1 = 0.0f;
-    double t2 = 0.0; // squares in f64: in f32 they underflow for deviations below 1e-19
-    for (int j = 0; j < k; j++) { float d = v[j] - c; t1 += d; t2 = fma((double)d, (double)d, t2); }
+    double sum = 0.0;
+    for (int j = 0; j < k; j++) sum += (double)v[j];
+    double c = sum / (double)k;
+    double t1 = 0.0, t2 = 0.0;
+    for (int j = 0; j < k; j++) { double d = (double)v[j] - c; t1 += d; t2 = fma(d, d, t2); }
     KrMom m;
     m.n = (double)k;
-    m.mean = (double)c + (double)t1 / (double)k;
-    m.m2 = t2 - (double)t1 * (double)t1 / (double)k;
+    m.mean = c + t1 / (double)k;
+    m.m2 = t2 - t1 * t1 / (double)k;
+    m.m2 = m.m2 < 0.0 ? 0.0 : m.m2; // rounding can leave it a hair below 0; NaN stays NaN
     return m;
 }
 
@@ -300,11 +302,14 @@ extern "C" __global__ void reduce_stddev(const float* x, float* out, u64 n, u8* 
 // area, and the last block moves them to the output and zeroes them. copies = 0: no shared
 // memory fits the bins, count straight into the accumulators.
 
-__device__ __forceinline__ u32 kr_bin(float v, float lo, float hi, float nbins, float w, float inv_w, u32 bins, bool& ok) {
-    // torch.histc's order of operations in f32, each step correctly rounded (no contraction).
-    // When w is a power of two, inv_w = 1/w exactly and a·inv_w is the same correctly rounded
-    // value as a/w (one rounding of the same real number), at a fraction of a division's cost.
-    float a = __fmul_rn(__fsub_rn(v, lo), nbins);
+__device__ __forceinline__ u32 kr_bin(float v, float lo, float hi, float sc, float lo_s, float nbins, float w,
+                                      float inv_w, u32 bins, bool& ok) {
+    // torch.histc's order of operations in f32 on values scaled by sc = 2^-e (1 unless the
+    // range is within a factor `bins` of f32::MAX; kernels/reductions.md), each step
+    // correctly rounded (no contraction). When w is a power of two, inv_w = 1/w exactly and
+    // a·inv_w is the same correctly rounded value as a/w (one rounding of the same real
+    // number), at a fraction of a division's cost.
+    float a = __fmul_rn(__fsub_rn(__fmul_rn(v, sc), lo_s), nbins);
     float q = inv_w != 0.0f ? __fmul_rn(a, inv_w) : __fdiv_rn(a, w);
     ok = (v >= lo) && (v <= hi);
     u32 b = __float2uint_rd(q);
@@ -315,7 +320,8 @@ __device__ __forceinline__ u32 kr_bin(float v, float lo, float hi, float nbins, 
 // no two lanes of a warp ever add to the same address, and the odd stride spreads the lanes'
 // copies over the banks).
 extern "C" __global__ void reduce_histogram(const float* __restrict__ x, u64* out, u64 n, u64 bins64,
-                                            float lo, float hi, float w, float inv_w, u32 copies,
+                                            float lo, float hi, float sc, float lo_s, float w, float inv_w,
+                                            u32 copies,
                                             u32 stride, u8* scratch) {
     extern __shared__ u32 hist[];
     u32 bins = (u32)bins64;
@@ -331,7 +337,7 @@ extern "C" __global__ void reduce_histogram(const float* __restrict__ x, u64* ou
     bool ok;
 #define KR_COUNT(val)                                                   \
     {                                                                   \
-        u32 b = kr_bin((val), lo, hi, nbins, w, inv_w, bins, ok);              \
+        u32 b = kr_bin((val), lo, hi, sc, lo_s, nbins, w, inv_w, bins, ok);              \
         if (ok) { if (copies) atomicAdd(&mine[b], 1u); else atomicAdd(&acc[b], 1ull); } \
     }
     for (; i + 3 * s < nv; i += 4 * s) {
