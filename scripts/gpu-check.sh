@@ -3,6 +3,10 @@
 # scripts/gpu-dist.sh (dist/ carried along). Writes logs and JSON under $OUT.
 #   scripts/gpu-check.sh smoke   probe, verify a few kernels, one short bench, tool checks
 #   scripts/gpu-check.sh check | bench | torch   one part of full
+#   scripts/gpu-check.sh sweep   kroute verify --sweep on the cuda implementations
+#                                (SWEEP_SECONDS of random cases, default 150) and the defect tests
+#   scripts/gpu-check.sh ab      A/B timing: dist/kroute-before (an older build) against
+#                                dist/kroute, alternating, ROUNDS times, on AB_KERNELS
 #   scripts/gpu-check.sh full    verify all 38 (10^8 included), compute-sanitizer memcheck and
 #                                racecheck on one kernel per domain, probe, bench at 1e7 and
 #                                1e8, and the torch peer on the same shapes
@@ -48,6 +52,20 @@ if [ "$mode" = full ] || [ "$mode" = check ]; then
         rc=$?
         grep -E "^test |ERROR SUMMARY|RACECHECK SUMMARY|test result" "$OUT/sanitizer-$tool.txt"
         [ $rc -ne 0 ] && { echo "!! $tool rc=$rc"; tail -40 "$OUT/sanitizer-$tool.txt"; status=1; }
+    done
+fi
+if [ "$mode" = sweep ]; then
+    step $K verify --sweep --backend cuda --seconds "${SWEEP_SECONDS:-150}" --json "$OUT/sweep-cuda.json"
+    step ./dist/defects --test-threads=1
+fi
+if [ "$mode" = ab ]; then
+    ks=""
+    for k in ${AB_KERNELS:-reduce_sum}; do ks="$ks --kernel $k"; done
+    for round in $(seq 1 "${ROUNDS:-2}"); do
+        for b in kroute-before kroute; do
+            step ./dist/$b bench --backend cuda $ks --n 1e7 --n 1e8 --budget-ms "${AB_BUDGET_MS:-500}" \
+                --json "$OUT/ab-$b-$round.json"
+        done
     done
 fi
 if [ "$mode" = full ] || [ "$mode" = bench ]; then

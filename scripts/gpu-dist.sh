@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 cargo build --release -q -p kroute-cli --features cuda
 mkdir -p dist
 cp target/release/kroute dist/kroute
-for t in "kroute-bench cuda_verify" "kroute cuda_compile"; do
+for t in "kroute-bench cuda_verify" "kroute-bench defects" "kroute cuda_compile"; do
     set -- $t
     exe=$(cargo test --release -q -p "$1" --features cuda --test "$2" --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import sys, json
@@ -17,6 +17,6 @@ for l in sys.stdin:
         print(m["executable"])' | tail -1)
     cp "$exe" "dist/$2"
 done
-strip dist/kroute dist/cuda_verify dist/cuda_compile
+strip dist/kroute dist/cuda_verify dist/defects dist/cuda_compile
 ls -la dist
 du -sh dist
