@@ -385,7 +385,7 @@ fn sum_simd<T: SumTerms>(t: &T, x: &[f32]) -> f64 {
                 let b = s.reduce_sum_f32s(a);
                 let lossy = !b.is_finite() || (T::UNDERFLOWS && b < TINY);
                 total += if lossy {
-                    lanes_sum(&block[..block.len() - tail.len()], |v| t.term(v))
+                    redo_f64(t, &block[..block.len() - tail.len()])
                 } else {
                     b as f64
                 };
@@ -395,6 +395,13 @@ fn sum_simd<T: SumTerms>(t: &T, x: &[f32]) -> f64 {
         }
     }
     arch().dispatch(Op(t, x))
+}
+
+/// A block again in f64 lanes; out of line and cold, so the f32 loop keeps its registers.
+#[cold]
+#[inline(never)]
+fn redo_f64<T: SumTerms>(t: &T, x: &[f32]) -> f64 {
+    lanes_sum(x, |v| t.term(v))
 }
 
 /// Below this an f32 sum of squares may have lost bits to underflow that matter: each term

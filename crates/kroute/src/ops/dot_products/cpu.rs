@@ -62,8 +62,10 @@ fn row<S: Simd, const NORMS: bool>(s: S, a: &[f32], b: &[f32]) -> [f64; 3] {
     out
 }
 
-/// Σ ab, Σ a², Σ b² in f64 lanes (products of f32 values are exact in f64).
-#[inline(always)]
+/// Σ ab, Σ a², Σ b² in f64 lanes (products of f32 values are exact in f64). Out of line and
+/// cold: it runs only on rows of extreme values, and the hot loop keeps its registers.
+#[cold]
+#[inline(never)]
 fn row_f64<const NORMS: bool>(a: &[f32], b: &[f32]) -> [f64; 3] {
     const L: usize = F64_LANES;
     let mut acc = [[0.0f64; L]; 3];

@@ -73,16 +73,7 @@ fn masked_simd(x: &[f32], m: &[u8]) -> (f64, u8) {
                     b as f64
                 } else {
                     // Overflowed in f32 (or met inf/NaN): the block again in f64 lanes.
-                    let mut acc = [0.0f64; F64_LANES];
-                    let (xc, mc) = (xb[..body].chunks_exact(F64_LANES), mb[..body].chunks_exact(F64_LANES));
-                    let (xr, mr) = (xc.remainder(), mc.remainder());
-                    for (xs, ms) in xc.zip(mc) {
-                        for k in 0..F64_LANES {
-                            acc[k] += if ms[k] == 1 { xs[k] as f64 } else { 0.0 };
-                        }
-                    }
-                    let rest: f64 = xr.iter().zip(mr).filter(|(_, &m)| m == 1).map(|(&x, _)| x as f64).sum();
-                    acc.iter().sum::<f64>() + rest
+                    masked_f64(&xb[..body], &mb[..body])
                 };
                 for (&a, &b) in xt.iter().zip(&mb[body..]) {
                     if b == 1 {
@@ -94,6 +85,27 @@ fn masked_simd(x: &[f32], m: &[u8]) -> (f64, u8) {
         }
     }
     arch().dispatch(Op(x, m))
+}
+
+/// Σ x·[m = 1] in f64 lanes; out of line and cold (blocks of extreme values only).
+#[cold]
+#[inline(never)]
+fn masked_f64(x: &[f32], m: &[u8]) -> f64 {
+    let mut acc = [0.0f64; F64_LANES];
+    let (xc, mc) = (x.chunks_exact(F64_LANES), m.chunks_exact(F64_LANES));
+    let rest: f64 = xc
+        .remainder()
+        .iter()
+        .zip(mc.remainder())
+        .filter(|(_, &m)| m == 1)
+        .map(|(&x, _)| x as f64)
+        .sum();
+    for (xs, ms) in xc.zip(mc) {
+        for k in 0..F64_LANES {
+            acc[k] += if ms[k] == 1 { xs[k] as f64 } else { 0.0 };
+        }
+    }
+    acc.iter().sum::<f64>() + rest
 }
 
 pub fn masked_sum(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {

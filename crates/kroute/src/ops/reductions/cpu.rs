@@ -370,8 +370,10 @@ fn non_negative(m2: f64) -> f64 {
     }
 }
 
-/// The same two passes in f64 lanes: no f32 overflow or underflow on the way.
-#[inline(always)]
+/// The same two passes in f64 lanes: no f32 overflow or underflow on the way. Out of line and
+/// cold: the hot loop keeps its registers (it runs only on blocks of extreme values).
+#[cold]
+#[inline(never)]
 fn block_moments_f64(block: &[f32]) -> Moments {
     let n = block.len() as f64;
     let c = lanes_sum(block, |v| v as f64) / n;
