@@ -231,11 +231,10 @@ pub fn param_values(p: &ParamSpec) -> Vec<f64> {
         ParamKind::Int => (INTS, p.max.min(INT_CAP.max(p.min))),
         _ => (FLOATS, p.max),
     };
+    // The default itself is covered by every other case; −0 and +0 count as different values.
+    let mut seen = vec![p.default.to_bits()];
     let mut v = vec![p.min, hi];
     v.extend(list.iter().copied().filter(|&x| x >= p.min && x <= hi));
-    v.retain(|&x| x != p.default || x.is_sign_negative() != p.default.is_sign_negative());
-    v.dedup_by(|a, b| a.to_bits() == b.to_bits());
-    let mut seen = Vec::new();
     v.retain(|x| {
         let new = !seen.contains(&x.to_bits());
         seen.push(x.to_bits());

@@ -444,8 +444,9 @@ struct Bins {
 /// Counts with one extra slot (index `bins`) that swallows uncounted values, so the vector
 /// path needs no branch.
 fn histogram_simd(h: &Bins, x: &[f32]) -> Vec<u64> {
-    struct Op<'a>(&'a Bins, &'a [f32]);
-    impl WithSimd for Op<'_> {
+    // SCALED: the range needs its scale (rare); the usual loop does not multiply by 1.
+    struct Op<'a, const SCALED: bool>(&'a Bins, &'a [f32]);
+    impl<const SCALED: bool> WithSimd for Op<'_, SCALED> {
         type Output = Vec<u64>;
         #[inline(always)]
         fn with_simd<S: Simd>(self, s: S) -> Vec<u64> {
@@ -469,7 +470,8 @@ fn histogram_simd(h: &Bins, x: &[f32]) -> Vec<u64> {
             for segment in x.chunks(1 << 30) {
                 let (v, tail) = S::as_simd_f32s(segment);
                 for &a in v {
-                    let q = s.mul_f32s(s.sub_f32s(s.mul_f32s(a, scale), lo_s), nbins);
+                    let a_s = if SCALED { s.mul_f32s(a, scale) } else { a };
+                    let q = s.mul_f32s(s.sub_f32s(a_s, lo_s), nbins);
                     let q = s.div_f32s(q, width);
                     let valid = s.and_m32s(
                         s.greater_than_or_equal_f32s(a, lo),
@@ -499,7 +501,11 @@ fn histogram_simd(h: &Bins, x: &[f32]) -> Vec<u64> {
             total
         }
     }
-    arch().dispatch(Op(h, x))
+    if h.scale == 1.0 {
+        arch().dispatch(Op::<false>(h, x))
+    } else {
+        arch().dispatch(Op::<true>(h, x))
+    }
 }
 
 pub fn histogram(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
