@@ -45,7 +45,7 @@ pub struct Record {
     pub pct_of_peak: Option<f64>,
     /// Input sets rotated through while timing.
     pub rotation_sets: usize,
-    /// Warnings, e.g. "above measured peak: cache artefact".
+    /// Warnings, e.g. "above the probe's peak, not a cache effect (…)".
     pub flags: Vec<String>,
     /// How the time was taken (the implementation's clock: "wall time per call…", "cuda
     /// events around each call…"), and for device implementations the median wall time from host data to host result (upload the inputs,
@@ -123,7 +123,10 @@ impl Record {
         self
     }
 
-    pub fn finish(&mut self, times: Times, pattern: Pattern, peak: f64, sets: usize) {
+    /// Fill in the timing and the comparison with the measured peak. `cache_bytes`: the cache
+    /// the timed working set (`sets` copies of the kernel's bytes) could sit in between calls —
+    /// the last-level cache on the host, 0 where the clock flushes it before every sample.
+    pub fn finish(&mut self, times: Times, pattern: Pattern, peak: f64, sets: usize, cache_bytes: u64) {
         let gbps = self.bytes / times.median_s / 1e9;
         self.gbps = Some(gbps);
         self.gflops = Some(self.flops / times.median_s / 1e9);
@@ -132,8 +135,19 @@ impl Record {
         let pct = 100.0 * gbps / peak;
         self.pct_of_peak = Some(pct);
         if pct > 100.0 {
-            self.flags
-                .push("above the measured peak: a cache artefact, not a result".into());
+            let (ws, cache) = (self.bytes * sets as f64 / 1e6, cache_bytes as f64 / 1e6);
+            self.flags.push(if cache_bytes == 0 {
+                "above the probe's peak, not a cache effect (caches flushed before each sample): \
+                 the bandwidth moved since the probe"
+                    .into()
+            } else if ws <= cache {
+                format!("above the probe's peak: a cache effect (working set {ws:.0} MB fits the {cache:.0} MB cache)")
+            } else {
+                format!(
+                    "above the probe's peak, not a cache effect (working set {ws:.0} MB > {cache:.0} MB cache): \
+                     the bandwidth moved since the probe"
+                )
+            });
         }
         self.rotation_sets = sets;
         self.times = Some(times);
@@ -150,4 +164,43 @@ pub struct Report {
     pub seed: u64,
     pub machine: Probe,
     pub results: Vec<Record>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(bytes: f64) -> Record {
+        let k = kroute::kernel("reduce_sum").unwrap();
+        let p = Params::defaults(k.spec);
+        let mut r = Record::new(k, k.on(kroute::Backend::Simd).unwrap(), 1000, &p);
+        r.bytes = bytes;
+        r
+    }
+
+    fn times(median_s: f64) -> Times {
+        Times {
+            min_s: median_s,
+            median_s,
+            p90_s: median_s,
+            samples: 10,
+        }
+    }
+
+    #[test]
+    fn above_peak_says_whether_the_working_set_fits_the_cache() {
+        // 40 MB in 1 ms is 40 GB/s against a 30 GB/s peak.
+        let mut r = record(40e6);
+        r.finish(times(1e-3), Pattern::Read, 30.0, 10, 32 << 20);
+        assert!(r.flags[0].contains("not a cache effect"), "{:?}", r.flags);
+        let mut r = record(1e6);
+        r.finish(times(1e-5 / 4.0), Pattern::Read, 30.0, 4, 32 << 20);
+        assert!(r.flags[0].contains("a cache effect (working set 4 MB"), "{:?}", r.flags);
+        let mut r = record(40e6);
+        r.finish(times(1e-3), Pattern::Read, 30.0, 1, 0);
+        assert!(r.flags[0].contains("caches flushed"), "{:?}", r.flags);
+        let mut r = record(40e6);
+        r.finish(times(1e-3), Pattern::Read, 50.0, 10, 32 << 20);
+        assert!(r.flags.is_empty());
+    }
 }
