@@ -126,7 +126,14 @@ impl Record {
     /// Fill in the timing and the comparison with the measured peak. `cache_bytes`: the cache
     /// the timed working set (`sets` copies of the kernel's bytes) could sit in between calls —
     /// the last-level cache on the host, 0 where the clock flushes it before every sample.
-    pub fn finish(&mut self, times: Times, pattern: Pattern, peak: f64, sets: usize, cache_bytes: u64) {
+    pub fn finish(
+        &mut self,
+        times: Times,
+        pattern: Pattern,
+        peak: f64,
+        sets: usize,
+        cache_bytes: u64,
+    ) {
         let gbps = self.bytes / times.median_s / 1e9;
         self.gbps = Some(gbps);
         self.gflops = Some(self.flops / times.median_s / 1e9);
@@ -195,7 +202,11 @@ mod tests {
         assert!(r.flags[0].contains("not a cache effect"), "{:?}", r.flags);
         let mut r = record(1e6);
         r.finish(times(1e-5 / 4.0), Pattern::Read, 30.0, 4, 32 << 20);
-        assert!(r.flags[0].contains("a cache effect (working set 4 MB"), "{:?}", r.flags);
+        assert!(
+            r.flags[0].contains("a cache effect (working set 4 MB"),
+            "{:?}",
+            r.flags
+        );
         let mut r = record(40e6);
         r.finish(times(1e-3), Pattern::Read, 30.0, 1, 0);
         assert!(r.flags[0].contains("caches flushed"), "{:?}", r.flags);

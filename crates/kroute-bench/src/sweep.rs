@@ -16,17 +16,17 @@ use std::time::{Duration, Instant};
 /// Sizes every kernel is swept at: empty, tiny, primes, powers of two ± 1, SIMD-width, warp and
 /// block multiples ± 1, and sizes past the parallel split (2 · 2^16).
 pub const SIZES: &[usize] = &[
-    0, 1, 2, 3, 5, 7, 8, 13, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257,
-    511, 512, 513, 1023, 1024, 1025, 4095, 4096, 4097, 65535, 65536, 65537, 99_991, 131_073,
-    1_048_575, 1_048_577,
+    0, 1, 2, 3, 5, 7, 8, 13, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 511,
+    512, 513, 1023, 1024, 1025, 4095, 4096, 4097, 65535, 65536, 65537, 99_991, 131_073, 1_048_575,
+    1_048_577,
 ];
 
 /// Integer parameters (row lengths, bin counts, taps) are tried at these values where their
 /// range allows: 1 … 65536 with the lengths embedding and audio users pass.
 const INTS: &[f64] = &[
-    1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 8.0, 15.0, 16.0, 17.0, 31.0, 32.0, 33.0, 63.0, 64.0, 65.0,
-    127.0, 128.0, 129.0, 255.0, 256.0, 257.0, 511.0, 512.0, 513.0, 767.0, 768.0, 769.0, 1000.0,
-    1023.0, 1024.0, 1025.0, 2047.0, 2048.0, 4095.0, 4096.0, 4097.0, 8192.0, 65535.0, 65536.0,
+    1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 8.0, 15.0, 16.0, 17.0, 31.0, 32.0, 33.0, 63.0, 64.0, 65.0, 127.0,
+    128.0, 129.0, 255.0, 256.0, 257.0, 511.0, 512.0, 513.0, 767.0, 768.0, 769.0, 1000.0, 1023.0,
+    1024.0, 1025.0, 2047.0, 2048.0, 4095.0, 4096.0, 4097.0, 8192.0, 65535.0, 65536.0,
 ];
 
 /// The largest integer parameter the sweep tries (a row of 65536 f32 is 256 KiB).
@@ -35,8 +35,8 @@ pub const INT_CAP: f64 = 65536.0;
 /// Float parameters are tried at these values where their range allows (f32::MAX and the
 /// smallest denormal included).
 const FLOATS: &[f64] = &[
-    0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-8, 100.0, -100.0, 1e-38, -1e-38, 1e-45, -1e-45, 1e30,
-    -1e30, 3.4e38, -3.4e38,
+    0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-8, 100.0, -100.0, 1e-38, -1e-38, 1e-45, -1e-45, 1e30, -1e30,
+    3.4e38, -3.4e38,
 ];
 
 /// How the workload's float inputs are altered (integer and mask inputs are left alone).
@@ -274,7 +274,12 @@ pub fn named_cases(k: &Kernel) -> Vec<Case> {
             .iter()
             .map(|&v| (v, v))
             .collect();
-        pairs.extend([(a.min, b.max), (0.0, 1e-38), (1.0, 1.0 + 2f64.powi(-23)), (-1e30, 1e30)]);
+        pairs.extend([
+            (a.min, b.max),
+            (0.0, 1e-38),
+            (1.0, 1.0 + 2f64.powi(-23)),
+            (-1e30, 1e30),
+        ]);
         for (x, y) in pairs {
             for values in [Values::Workload, Values::Scale(1e38), Values::Scale(1e-38)] {
                 cases.push(Case::at(10_007, vec![(a.name, x), (b.name, y)], values));
@@ -293,10 +298,7 @@ pub fn named_cases(k: &Kernel) -> Vec<Case> {
 /// anywhere in its range (floats log-uniform in magnitude), and the values scaled by any power
 /// of ten the f32 range holds or transformed as in `VALUES`.
 pub fn random_cases(k: &Kernel) -> impl Strategy<Value = Case> {
-    let size = prop_oneof![
-        proptest::sample::select(SIZES.to_vec()),
-        0usize..70_000,
-    ];
+    let size = prop_oneof![proptest::sample::select(SIZES.to_vec()), 0usize..70_000,];
     let params: Vec<BoxedStrategy<(&'static str, f64)>> = k
         .spec
         .params
@@ -374,11 +376,7 @@ pub struct Budget {
 }
 
 /// Check one case on every implementation; None when the kernel refuses its parameters.
-fn run_case(
-    k: &Kernel,
-    imps: &[&'static Implementation],
-    case: &Case,
-) -> Option<Vec<Outcome>> {
+fn run_case(k: &Kernel, imps: &[&'static Implementation], case: &Case) -> Option<Vec<Outcome>> {
     let params = case.params(k).ok()?;
     let inputs = case.inputs(k, &params);
     let refs: Vec<&Tensor> = inputs.iter().collect();
@@ -443,8 +441,10 @@ pub fn sweep(k: &Kernel, imps: &[&'static Implementation], budget: Budget, seed:
     for (i, b) in k.name().bytes().enumerate() {
         seed_bytes[16 + i % 16] ^= b;
     }
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
     // The runner's closure is `Fn`: tallies go through a RefCell. While shrinking, the closure
     // runs on smaller cases that are not counted again.
     let random = RefCell::new(Report::default());

@@ -20,14 +20,24 @@ fn check(name: &str, inputs: Vec<Tensor>, params: &[(&str, f64)], label: &str) -
     for &(n, v) in params {
         p.set(k.spec, n, v).unwrap();
     }
-    let imps: Vec<_> = k.implementations().iter().filter(|i| i.available()).collect();
+    let imps: Vec<_> = k
+        .implementations()
+        .iter()
+        .filter(|i| i.available())
+        .collect();
     if imps.iter().all(|i| i.backend.is_cpu()) {
         say!("{name} [{label}]: cuda skipped (no device here)");
     }
     check_many(k, &imps, &inputs, &p, label.into())
         .into_iter()
         .filter(|o| !o.passed)
-        .map(|o| format!("{name} {} [{label}]: {}", o.implementation, o.detail.unwrap_or_default()))
+        .map(|o| {
+            format!(
+                "{name} {} [{label}]: {}",
+                o.implementation,
+                o.detail.unwrap_or_default()
+            )
+        })
         .collect()
 }
 
@@ -78,39 +88,83 @@ fn mean_and_var_of_values_near_2e38() {
 
 #[test]
 fn stddev_of_huge_cancelling_and_of_tiny_values() {
-    let alt: Vec<f32> = (0..16).map(|i| if i % 2 == 0 { 1e20 } else { -1e20 }).collect();
-    let mut f = check("reduce_stddev", vec![Tensor::f32(alt)], &[], "[1e20, -1e20] × 8");
+    let alt: Vec<f32> = (0..16)
+        .map(|i| if i % 2 == 0 { 1e20 } else { -1e20 })
+        .collect();
+    let mut f = check(
+        "reduce_stddev",
+        vec![Tensor::f32(alt)],
+        &[],
+        "[1e20, -1e20] × 8",
+    );
     // A moment difference went negative: NaN.
     f.extend(case("reduce_stddev", 10_007, vec![], Values::Scale(1e-25)));
-    f.extend(check("reduce_stddev", vec![Tensor::f32(vec![f32::INFINITY])], &[], "[inf]"));
+    f.extend(check(
+        "reduce_stddev",
+        vec![Tensor::f32(vec![f32::INFINITY])],
+        &[],
+        "[inf]",
+    ));
     assert_none(f);
 }
 
 #[test]
 fn l2_of_tiny_values_does_not_underflow() {
-    let mut f = check("reduce_l2", vec![Tensor::f32(vec![1e-23; 16])], &[], "1e-23 × 16");
-    f.extend(case("map_reduce_square_sum", 300_007, vec![], Values::Scale(1e-25)));
+    let mut f = check(
+        "reduce_l2",
+        vec![Tensor::f32(vec![1e-23; 16])],
+        &[],
+        "1e-23 × 16",
+    );
+    f.extend(case(
+        "map_reduce_square_sum",
+        300_007,
+        vec![],
+        Values::Scale(1e-25),
+    ));
     assert_none(f);
 }
 
 #[test]
 fn cosine_of_a_row_of_2e18_with_itself_is_one() {
     let a = rows(vec![2e18; 128], 128);
-    assert_none(check("cosine_similarity", vec![a.clone(), a], &[], "2e18 row with itself"));
+    assert_none(check(
+        "cosine_similarity",
+        vec![a.clone(), a],
+        &[],
+        "2e18 row with itself",
+    ));
 }
 
 #[test]
 fn dot_whose_partials_overflow_but_whose_answer_is_finite() {
     // The sweep's shrunk case: rows of 16 values ~1e19, a dot of -1.8e38.
-    assert_none(case("dot_batched", 0, vec![("d", 16.0)], Values::Scale(1e19)));
+    assert_none(case(
+        "dot_batched",
+        0,
+        vec![("d", 16.0)],
+        Values::Scale(1e19),
+    ));
     // ±2e38 alternating: sums that cancel exactly.
     let mut f = Vec::new();
-    for name in ["reduce_sum", "reduce_mean", "map_reduce_abs_sum", "reduce_var"] {
+    for name in [
+        "reduce_sum",
+        "reduce_mean",
+        "map_reduce_abs_sum",
+        "reduce_var",
+    ] {
         f.extend(case(name, 10_007, vec![], Values::Alternating(2e38)));
     }
-    let x: Vec<f32> = (0..10_007).map(|i| if i % 2 == 0 { 2e38 } else { -2e38 }).collect();
+    let x: Vec<f32> = (0..10_007)
+        .map(|i| if i % 2 == 0 { 2e38 } else { -2e38 })
+        .collect();
     let m = Tensor::u8(vec![1; 10_007]);
-    f.extend(check("map_reduce_masked_sum", vec![Tensor::f32(x), m], &[], "±2e38, all selected"));
+    f.extend(check(
+        "map_reduce_masked_sum",
+        vec![Tensor::f32(x), m],
+        &[],
+        "±2e38, all selected",
+    ));
     assert_none(f);
 }
 
@@ -119,10 +173,20 @@ fn histogram_over_ranges_where_the_f32_formula_overflows() {
     // (x − lo)·bins overflowed f32: the vector path took bin 0 from inf's bits.
     let x: Vec<f32> = vec![3e38, -3e38, 0.0, 1e38, -1e38, 3.4e38, -3.4e38, 1.0];
     let mut f = Vec::new();
-    for (lo, hi) in [(-3.4e38, 3.4e38), (-3.4e38, 0.0), (0.0, 3.4e38), (-1.0, 3.0e38)] {
+    for (lo, hi) in [
+        (-3.4e38, 3.4e38),
+        (-3.4e38, 0.0),
+        (0.0, 3.4e38),
+        (-1.0, 3.0e38),
+    ] {
         for bins in [1.0, 7.0, 256.0, 65536.0] {
             let p = [("bins", bins), ("lo", lo), ("hi", hi)];
-            f.extend(check("reduce_histogram", vec![Tensor::f32(x.clone())], &p, "extremes"));
+            f.extend(check(
+                "reduce_histogram",
+                vec![Tensor::f32(x.clone())],
+                &p,
+                "extremes",
+            ));
             let k = kernel("reduce_histogram").unwrap();
             let mut params = Params::defaults(k.spec);
             for (n, v) in p {
@@ -134,7 +198,12 @@ fn histogram_over_ranges_where_the_f32_formula_overflows() {
                 params: p.to_vec(),
                 values: Values::Scale(1e38),
             };
-            f.extend(check("reduce_histogram", c.inputs(k, &params), &p, &c.label()));
+            f.extend(check(
+                "reduce_histogram",
+                c.inputs(k, &params),
+                &p,
+                &c.label(),
+            ));
         }
     }
     assert_none(f);
@@ -142,7 +211,12 @@ fn histogram_over_ranges_where_the_f32_formula_overflows() {
 
 #[test]
 fn elu_with_a_tiny_alpha_is_within_one_denormal_step() {
-    assert_none(case("map_elu", 10_007, vec![("alpha", 1e-38)], Values::Workload));
+    assert_none(case(
+        "map_elu",
+        10_007,
+        vec![("alpha", 1e-38)],
+        Values::Workload,
+    ));
 }
 
 #[test]
@@ -161,9 +235,20 @@ fn a_device_sweep_runs_where_there_is_a_device() {
             continue;
         }
         ran = true;
-        let r = sweep(k, &imps, Budget { cases: 16, seconds: 10.0 }, 7);
+        let r = sweep(
+            k,
+            &imps,
+            Budget {
+                cases: 16,
+                seconds: 10.0,
+            },
+            7,
+        );
         failures.extend(r.failures.into_iter().map(|f| {
-            format!("{} {} [{}]: {}\n  {}", f.kernel, f.implementation, f.case, f.detail, f.reproducer)
+            format!(
+                "{} {} [{}]: {}\n  {}",
+                f.kernel, f.implementation, f.case, f.detail, f.reproducer
+            )
         }));
     }
     if !ran {

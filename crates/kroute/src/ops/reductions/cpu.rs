@@ -386,7 +386,6 @@ fn block_moments_f64(block: &[f32]) -> Moments {
     }
 }
 
-
 fn moments_simd(x: &[f32]) -> Moments {
     struct Op<'a>(&'a [f32]);
     impl WithSimd for Op<'_> {
