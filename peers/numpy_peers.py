@@ -316,9 +316,10 @@ def main():
                     if not ok:
                         alt["error"] = "verification failed: " + msg
                     elif not args.verify_only:
-                        set_bytes = sum(a.nbytes for a in inputs) + sum(o.nbytes for o in alloc(inputs))
+                        first = (inputs, alloc(inputs))
+                        set_bytes = sum(a.nbytes for a in inputs) + sum(o.nbytes for o in first[1])
                         k = max(1, min(4096, -(-4 * probe["llc_bytes"] // max(set_bytes, 1))))
-                        sets = [(inputs, alloc(inputs))] + [([a.copy() for a in inputs], alloc(inputs)) for _ in range(k - 1)]
+                        sets = [first] + [([a.copy() for a in inputs], alloc(inputs)) for _ in range(k - 1)]
                         with np.errstate(all="ignore"):
                             alt["times"] = sample(fn, sets, args.budget)
                         alt["rotation_sets"] = k

@@ -224,11 +224,19 @@ impl Case {
     }
 }
 
+/// The largest value the sweep gives a parameter: its maximum, integers capped at `INT_CAP`.
+fn sweep_max(p: &ParamSpec) -> f64 {
+    match p.kind {
+        ParamKind::Int => p.max.min(INT_CAP.max(p.min)),
+        _ => p.max,
+    }
+}
+
 /// The values a parameter is tried at: its default, its bounds (integers capped at
 /// `INT_CAP`) and the listed values inside its range.
 pub fn param_values(p: &ParamSpec) -> Vec<f64> {
     let (list, hi) = match p.kind {
-        ParamKind::Int => (INTS, p.max.min(INT_CAP.max(p.min))),
+        ParamKind::Int => (INTS, sweep_max(p)),
         _ => (FLOATS, p.max),
     };
     // The default itself is covered by every other case; −0 and +0 count as different values.
@@ -307,12 +315,11 @@ pub fn random_cases(k: &Kernel) -> impl Strategy<Value = Case> {
             let name = p.name;
             let listed = proptest::sample::select(param_values(p)).boxed();
             let any = match p.kind {
-                ParamKind::Int => {
-                    let hi = p.max.min(INT_CAP.max(p.min)) as u64;
-                    (p.min as u64..=hi).prop_map(|v| v as f64).boxed()
-                }
+                ParamKind::Int => (p.min as u64..=sweep_max(p) as u64)
+                    .prop_map(|v| v as f64)
+                    .boxed(),
                 _ => {
-                    let (lo, hi) = (p.min, p.max);
+                    let (lo, hi) = (p.min, sweep_max(p));
                     (any::<bool>(), -45.0f64..38.5)
                         .prop_map(move |(neg, e)| {
                             let v = 10f64.powf(e) * if neg { -1.0 } else { 1.0 };
@@ -485,12 +492,11 @@ pub fn sweep(k: &Kernel, imps: &[&'static Implementation], budget: Budget, seed:
     report.random_cases = r.random_cases;
     if let Err(TestError::Fail(_, minimal)) = result {
         // Re-run the minimal case to name every implementation it fails on.
-        let outcomes = run_case(k, imps, &minimal);
-        let before = report.failures.len();
-        let mut scratch = Report::default();
-        tally(&mut scratch, k, &minimal, outcomes);
-        report.failures.extend(scratch.failures);
-        if report.failures.len() == before {
+        let mut again = Report::default();
+        tally(&mut again, k, &minimal, run_case(k, imps, &minimal));
+        if !again.failures.is_empty() {
+            report.failures.extend(again.failures);
+        } else {
             report.failures.push(Failure {
                 kernel: k.name(),
                 implementation: "?",

@@ -52,16 +52,25 @@ fn assert_none(failures: Vec<String>) {
 
 /// The workload of `name` at n with these parameters and values.
 fn case(name: &str, n: usize, params: Vec<(&'static str, f64)>, values: Values) -> Vec<String> {
+    case_seeded(name, n, 42, params, values)
+}
+
+fn case_seeded(
+    name: &str,
+    n: usize,
+    seed: u64,
+    params: Vec<(&'static str, f64)>,
+    values: Values,
+) -> Vec<String> {
     let k = kernel(name).unwrap();
     let c = Case {
         n,
-        seed: 42,
+        seed,
         params: params.clone(),
         values,
     };
     let p = c.params(k).unwrap();
-    let ps: Vec<(&str, f64)> = params.iter().map(|&(a, b)| (a, b)).collect();
-    check(name, c.inputs(k, &p), &ps, &c.label())
+    check(name, c.inputs(k, &p), &params, &c.label())
 }
 
 #[test]
@@ -187,22 +196,12 @@ fn histogram_over_ranges_where_the_f32_formula_overflows() {
                 &p,
                 "extremes",
             ));
-            let k = kernel("reduce_histogram").unwrap();
-            let mut params = Params::defaults(k.spec);
-            for (n, v) in p {
-                params.set(k.spec, n, v).unwrap();
-            }
-            let c = Case {
-                n: 300_007,
-                seed: 1,
-                params: p.to_vec(),
-                values: Values::Scale(1e38),
-            };
-            f.extend(check(
+            f.extend(case_seeded(
                 "reduce_histogram",
-                c.inputs(k, &params),
-                &p,
-                &c.label(),
+                300_007,
+                1,
+                p.to_vec(),
+                Values::Scale(1e38),
             ));
         }
     }

@@ -327,24 +327,31 @@ pub fn sum<T: SumTerms>(cpu: Cpu, t: &T, x: &[f32]) -> f64 {
     }
 }
 
-/// Lanes of f64 accumulators per sum: independent chains that the compiler keeps in vector
-/// registers (widening each f32 vector into two f64 vectors), enough of them to hide the add
+/// Lanes of f64 accumulators per sum: independent chains, enough of them to hide the add
 /// latency.
 pub const F64_LANES: usize = 16;
 
-/// Σ f(x_i) over f64 lanes, for use inside a `WithSimd` body (where the target's vector
-/// instructions are enabled and the loop is vectorised).
+/// Σ f(i) over i in 0..len in f64, element i in lane i % F64_LANES and the tail added last:
+/// the f64 redo path of the reductions (sums, moments, masked sums, row dots), run only on a
+/// block or row whose f32 sum overflowed or underflowed. Independent lanes keep that path from
+/// being bound by the add latency when it is taken often (squares of all-zero data).
 #[inline(always)]
-pub fn lanes_sum(x: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+pub fn lanes_sum_by(len: usize, f: impl Fn(usize) -> f64) -> f64 {
     let mut acc = [0.0f64; F64_LANES];
-    let mut chunks = x.chunks_exact(F64_LANES);
-    for c in &mut chunks {
-        for k in 0..F64_LANES {
-            acc[k] += f(c[k]);
+    let body = len - len % F64_LANES;
+    for i in (0..body).step_by(F64_LANES) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a += f(i + k);
         }
     }
-    let tail: f64 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    let tail: f64 = (body..len).map(&f).sum();
     acc.iter().sum::<f64>() + tail
+}
+
+/// `lanes_sum_by` over the elements of `x`.
+#[inline(always)]
+pub fn lanes_sum(x: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    lanes_sum_by(x.len(), |i| f(x[i]))
 }
 
 /// Fold ranges of `0..len` in parallel and combine the partials in index order, so the result

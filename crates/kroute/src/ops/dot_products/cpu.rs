@@ -2,7 +2,7 @@
 //! AVX-512 vectors), flushed to f64 every `BLOCK` elements so long rows stay accurate, and done
 //! again in f64 lanes where f32 overflowed or underflowed; the parallel backend splits rows.
 
-use crate::backend::cpu::drivers::{self, Rows, BLOCK, F64_LANES, TINY};
+use crate::backend::cpu::drivers::{self, lanes_sum_by, Rows, BLOCK, TINY};
 use crate::backend::cpu::{arch, Cpu};
 use crate::params::Params;
 use crate::tensor::Tensor;
@@ -67,28 +67,12 @@ fn row<S: Simd, const NORMS: bool>(s: S, a: &[f32], b: &[f32]) -> [f64; 3] {
 #[cold]
 #[inline(never)]
 fn row_f64<const NORMS: bool>(a: &[f32], b: &[f32]) -> [f64; 3] {
-    const L: usize = F64_LANES;
-    let mut acc = [[0.0f64; L]; 3];
-    let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for k in 0..L {
-            let (x, y) = (x[k] as f64, y[k] as f64);
-            acc[0][k] += x * y;
-            if NORMS {
-                acc[1][k] += x * x;
-                acc[2][k] += y * y;
-            }
-        }
+    let sum = |f: fn(f64, f64) -> f64| lanes_sum_by(a.len(), |i| f(a[i] as f64, b[i] as f64));
+    if NORMS {
+        [sum(|x, y| x * y), sum(|x, _| x * x), sum(|_, y| y * y)]
+    } else {
+        [sum(|x, y| x * y), 0.0, 0.0]
     }
-    let mut r = acc.map(|a| a.iter().sum::<f64>());
-    for (&x, &y) in ar.iter().zip(br) {
-        let (x, y) = (x as f64, y as f64);
-        r[0] += x * y;
-        r[1] += x * x;
-        r[2] += y * y;
-    }
-    r
 }
 
 struct RowsOp<'a, const NORMS: bool> {

@@ -1,6 +1,6 @@
 //! fused map-reduce on the CPU: one pass, the mapped value never leaves registers.
 
-use crate::backend::cpu::drivers::{par_fold, sum, SumTerms, BLOCK, F64_LANES};
+use crate::backend::cpu::drivers::{lanes_sum_by, par_fold, sum, SumTerms, BLOCK};
 use crate::backend::cpu::{arch, lanes, widen_u8, Cpu};
 use crate::ops::reductions::cpu::Square;
 use crate::params::Params;
@@ -91,21 +91,7 @@ fn masked_simd(x: &[f32], m: &[u8]) -> (f64, u8) {
 #[cold]
 #[inline(never)]
 fn masked_f64(x: &[f32], m: &[u8]) -> f64 {
-    let mut acc = [0.0f64; F64_LANES];
-    let (xc, mc) = (x.chunks_exact(F64_LANES), m.chunks_exact(F64_LANES));
-    let rest: f64 = xc
-        .remainder()
-        .iter()
-        .zip(mc.remainder())
-        .filter(|(_, &m)| m == 1)
-        .map(|(&x, _)| x as f64)
-        .sum();
-    for (xs, ms) in xc.zip(mc) {
-        for k in 0..F64_LANES {
-            acc[k] += if ms[k] == 1 { xs[k] as f64 } else { 0.0 };
-        }
-    }
-    acc.iter().sum::<f64>() + rest
+    lanes_sum_by(x.len(), |i| if m[i] == 1 { x[i] as f64 } else { 0.0 })
 }
 
 pub fn masked_sum(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
