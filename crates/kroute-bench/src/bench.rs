@@ -239,7 +239,11 @@ pub fn bench_one(
     };
     // The host's samples rotate copies through the last-level cache; the device clock flushes
     // its L2 before every sample.
-    let cache = if imp.backend.is_cpu() { probe.llc_bytes } else { 0 };
+    let cache = if imp.backend.is_cpu() {
+        probe.llc_bytes
+    } else {
+        0
+    };
     record.finish(times, pattern, peak, used, cache);
     record.timing = Some(timing.into());
     if !imp.backend.is_cpu() {

@@ -235,9 +235,8 @@ pub fn sweep(
                     pb.suspend(|| println!("SKIP {:<28} {:<8} {why}", k.name(), id))
                 }
                 Row::Run(imp) => match imp.unavailable_reason() {
-                    Some(why) => pb.suspend(|| {
-                        println!("SKIP {:<28} {:<8} skipped: {why}", k.name(), imp.id)
-                    }),
+                    Some(why) => pb
+                        .suspend(|| println!("SKIP {:<28} {:<8} skipped: {why}", k.name(), imp.id)),
                     None => imps.push(imp),
                 },
             }
@@ -253,7 +252,11 @@ pub fn sweep(
         };
         let r = sweep_kernel(k, &imps, budget, seed);
         for imp in &imps {
-            let bad: Vec<_> = r.failures.iter().filter(|x| x.implementation == imp.id).collect();
+            let bad: Vec<_> = r
+                .failures
+                .iter()
+                .filter(|x| x.implementation == imp.id)
+                .collect();
             pb.suspend(|| {
                 if bad.is_empty() {
                     println!(
