@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# CI for the peers: numpy (from PyPI, into kroute's NVRTC virtual environment, or
-# $KROUTE_PEERS_VENV), then every numpy idiom of peers/numpy_peers.py verified by `kroute check` on
-# small inputs, and the self-test that wrong and lazy peers are refused.
+# CI for the peers: numpy and scipy (from PyPI, into kroute's NVRTC virtual environment, or
+# $KROUTE_PEERS_VENV); then `kroute bench --peers numpy --repeats 0` verifies every numpy idiom of
+# peers/serve.py against kroute's reference on small inputs, and the self-test checks that a wrong,
+# an unwritten, a replayed and a doubled peer are each caught (peers/check_ci.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${KROUTE_PEERS_VENV:-${KROUTE_NVRTC_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kroute/nvrtc-venv}}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -c 'import numpy' 2>/dev/null \
-    || "$venv/bin/python" -m pip install -q --disable-pip-version-check numpy
+"$venv/bin/python" -c 'import numpy, scipy' 2>/dev/null \
+    || "$venv/bin/python" -m pip install -q --disable-pip-version-check numpy scipy
 cargo build -q -p kroute-cli
-"$venv/bin/python" peers/numpy_peers.py --kroute target/debug/kroute --n 10007 --n 131073 --verify-only
-"$venv/bin/python" peers/numpy_peers.py --kroute target/debug/kroute --self-test
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+k=target/debug/kroute
+$k bench --peers numpy --repeats 0 --impl scalar --n 10007 --n 131073 --python "$venv/bin/python" \
+    --json "$out/verify.json" >"$out/verify.log" 2>&1 || { cat "$out/verify.log"; exit 1; }
+$k bench --peers selftest --kernel map_add --kernel reduce_sum --impl simd --n 1000000 --budget-ms 150 \
+    --python "$venv/bin/python" --json "$out/self.json" >"$out/self.log" 2>&1 || { cat "$out/self.log"; exit 1; }
+"$venv/bin/python" peers/check_ci.py "$out/verify.json" "$out/self.json"

@@ -43,9 +43,8 @@ impl Settings {
 }
 
 /// How a kernel touches memory, for choosing which measured bandwidth to compare with.
-pub fn pattern(k: &Kernel, inputs: &[Tensor], outputs: &[Tensor]) -> Pattern {
+pub fn pattern(k: &Kernel, inputs: &[Tensor], outb: usize) -> Pattern {
     let inb: usize = inputs.iter().map(Tensor::bytes).sum();
-    let outb: usize = outputs.iter().map(Tensor::bytes).sum();
     if outb * 20 < inb {
         Pattern::Read
     } else if k.inputs().len() >= 2 && inputs[1].bytes() * 4 >= inputs[0].bytes() {
@@ -169,13 +168,38 @@ pub fn bench_one(
     probe: &Probe,
     settings: &Settings,
 ) -> Record {
+    let mut record = verify_one(k, imp, n, sets, expected);
+    if record.error.is_some() {
+        return record;
+    }
+    match time_one(k, imp, sets, settings) {
+        Ok(t) => finish_one(&mut record, k, imp, sets, &[t], probe),
+        Err(e) => return record.failed(format!("run failed while timing: {e}")),
+    }
+    record
+}
+
+/// A record for `imp` at n, verified on the first input set: a failing implementation is
+/// reported (`error` set), never timed.
+pub fn verify_one(
+    k: &Kernel,
+    imp: &Implementation,
+    n: usize,
+    sets: &[Vec<Tensor>],
+    expected: &[Expected],
+) -> Record {
     let params = Params::defaults(k.spec);
     let mut record = Record::new(k, imp, n, &params);
+    record.device = Some(if imp.backend.is_cpu() { "cpu" } else { "cuda" }.into());
+    record.threads = match imp.backend {
+        Backend::Parallel => Some(rayon::current_num_threads()),
+        b if b.is_cpu() => Some(1),
+        _ => None,
+    };
     if let Some(why) = imp.unavailable_reason() {
         return record.failed(format!("skipped: {why}"));
     }
     let base: Vec<&Tensor> = sets[0].iter().collect();
-    // Verified before timed: a failing implementation is reported, never timed.
     let mut outs = match k.outputs_for(&base, &params) {
         Ok(o) => o,
         Err(e) => return record.failed(format!("inputs rejected: {e}")),
@@ -187,56 +211,103 @@ pub fn bench_one(
     if let Err(why) = record.verify(k.spec.tolerance, &outs, expected) {
         return record.failed(why);
     }
-    let pattern = pattern(k, &sets[0], &outs);
-    drop(outs);
-    let timed = (|| -> Result<(Times, &'static str, usize)> {
-        let loc = imp.location(0);
-        let mut clock = clock_at(loc)?;
-        // Inputs where the implementation runs: every host copy, or one set on the device.
-        let used = if clock.starts_cold() { 1 } else { sets.len() };
-        let placed: Vec<Vec<Tensor>> = sets[..used]
-            .iter()
-            .map(|s| s.iter().map(|t| t.to_location(loc)).collect())
-            .collect::<Result<_>>()?;
-        let refs: Vec<Vec<&Tensor>> = placed.iter().map(|s| s.iter().collect()).collect();
-        let descs = k.check(&refs[0], &params)?;
-        let mut outs: Vec<Vec<Tensor>> = (0..used)
-            .map(|_| descs.iter().map(|d| Tensor::zeros_at(d, loc)).collect())
-            .collect::<Result<_>>()?;
-        let mut run = |i: usize| k.run_into(imp, &refs[i], &params, &mut outs[i]);
-        // Warm-up. On the host: page in every set once, and at least 50 ms of calls. On a
-        // device (asynchronous launches): three calls and a wait — a 50 ms loop there would
-        // queue seconds of GPU work and heat the chip before the samples.
-        for i in 0..used.max(3) {
-            run(i % used)?;
-        }
-        match loc {
-            Location::Host => {
-                let t0 = Instant::now();
-                while t0.elapsed() < Duration::from_millis(50) {
-                    run(0)?;
-                }
+    record.pattern = Some(pattern(k, &sets[0], outs.iter().map(Tensor::bytes).sum()));
+    record
+}
+
+/// One timing of a verified implementation: (times, the clock's description, sets rotated).
+pub fn time_one(
+    k: &Kernel,
+    imp: &Implementation,
+    sets: &[Vec<Tensor>],
+    settings: &Settings,
+) -> Result<(Times, &'static str, usize)> {
+    let params = Params::defaults(k.spec);
+    let loc = imp.location(0);
+    let mut clock = clock_at(loc)?;
+    // Inputs where the implementation runs: every host copy, or one set on the device.
+    let used = if clock.starts_cold() { 1 } else { sets.len() };
+    let placed: Vec<Vec<Tensor>> = sets[..used]
+        .iter()
+        .map(|s| s.iter().map(|t| t.to_location(loc)).collect())
+        .collect::<Result<_>>()?;
+    let refs: Vec<Vec<&Tensor>> = placed.iter().map(|s| s.iter().collect()).collect();
+    let descs = k.check(&refs[0], &params)?;
+    let mut outs: Vec<Vec<Tensor>> = (0..used)
+        .map(|_| descs.iter().map(|d| Tensor::zeros_at(d, loc)).collect())
+        .collect::<Result<_>>()?;
+    let mut run = |i: usize| k.run_into(imp, &refs[i], &params, &mut outs[i]);
+    // Warm-up. On the host: page in every set once, and at least 50 ms of calls. On a
+    // device (asynchronous launches): three calls and a wait — a 50 ms loop there would
+    // queue seconds of GPU work and heat the chip before the samples.
+    for i in 0..used.max(3) {
+        run(i % used)?;
+    }
+    match loc {
+        Location::Host => {
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_millis(50) {
+                run(0)?;
             }
-            Location::Cuda(o) => device_at(loc)?.synchronize(o)?,
         }
-        let times = sample(settings, clock.as_mut(), used, &mut run)?;
-        Ok((times, clock.describe(), used))
-    })();
-    let (times, timing, used) = match timed {
-        Ok(t) => t,
-        Err(e) => return record.failed(format!("run failed while timing: {e}")),
-    };
-    let peak = match imp.backend {
-        Backend::Parallel => probe.all_threads.get(pattern),
-        b if b.is_cpu() => probe.one_thread.get(pattern),
-        // The device's measured copy bandwidth (its only streaming figure so far).
-        _ => probe.gpus.first().map_or(0.0, |g| g.d2d_copy_gbps),
-    };
-    let pattern = if imp.backend.is_cpu() {
-        pattern
+        Location::Cuda(o) => device_at(loc)?.synchronize(o)?,
+    }
+    let times = sample(settings, clock.as_mut(), used, &mut run)?;
+    Ok((times, clock.describe(), used))
+}
+
+/// Several timings of one thing as one: the median of their medians, the lowest minimum, the
+/// highest p90, every sample counted; and the medians themselves (the spread across repeats).
+pub fn combine(rounds: &[Times]) -> (Times, Vec<f64>) {
+    let medians: Vec<f64> = rounds.iter().map(|t| t.median_s).collect();
+    let mut sorted = medians.clone();
+    sorted.sort_by(f64::total_cmp);
+    let m = sorted.len();
+    let median = if m == 0 {
+        f64::NAN
+    } else if m % 2 == 1 {
+        sorted[m / 2]
     } else {
-        Pattern::Copy
+        0.5 * (sorted[m / 2 - 1] + sorted[m / 2])
     };
+    let times = Times {
+        min_s: rounds.iter().map(|t| t.min_s).fold(f64::INFINITY, f64::min),
+        median_s: median,
+        p90_s: rounds.iter().map(|t| t.p90_s).fold(0.0, f64::max),
+        samples: rounds.iter().map(|t| t.samples).sum(),
+    };
+    (times, if m > 1 { medians } else { Vec::new() })
+}
+
+/// The probe's figure for a pattern where a record ran: one thread, all threads, or the GPU's
+/// copy bandwidth (its only streaming loop: a GPU read or triad gets NaN here, and its figure
+/// from the run's ceilings).
+pub fn probe_peak(probe: &Probe, device: &str, threads: Option<usize>, pattern: Pattern) -> f64 {
+    match (device, threads) {
+        ("cpu", Some(1)) => probe.one_thread.get(pattern),
+        ("cpu", _) => probe.all_threads.get(pattern),
+        _ if pattern == Pattern::Copy => probe.gpus.first().map_or(f64::NAN, |g| g.d2d_copy_gbps),
+        _ => f64::NAN,
+    }
+}
+
+/// Time figures of a verified record from its timings (one per repeat), compared with the
+/// probe; a device implementation also gets host-to-result.
+pub fn finish_one(
+    record: &mut Record,
+    k: &Kernel,
+    imp: &Implementation,
+    sets: &[Vec<Tensor>],
+    rounds: &[(Times, &'static str, usize)],
+    probe: &Probe,
+) {
+    let Some(&(_, timing, used)) = rounds.first() else {
+        return;
+    };
+    let (times, repeats) = combine(&rounds.iter().map(|r| r.0.clone()).collect::<Vec<_>>());
+    let pattern = record.pattern.unwrap_or(Pattern::Copy);
+    let device = record.device.clone().unwrap_or_default();
+    let peak = probe_peak(probe, &device, record.threads, pattern);
     // The host's samples rotate copies through the last-level cache; the device clock flushes
     // its L2 before every sample.
     let cache = if imp.backend.is_cpu() {
@@ -245,13 +316,14 @@ pub fn bench_one(
         0
     };
     record.finish(times, pattern, peak, used, cache);
+    record.repeats = repeats;
     record.timing = Some(timing.into());
     if !imp.backend.is_cpu() {
-        let reps = if n >= 50_000_000 { 3 } else { 7 };
+        let reps = if record.n >= 50_000_000 { 3 } else { 7 };
+        let params = Params::defaults(k.spec);
         match host_to_result(k, imp, &sets[0], &params, reps) {
             Ok(s) => record.host_to_result_s = Some(s),
             Err(e) => record.flags.push(format!("host-to-result failed: {e}")),
         }
     }
-    record
 }

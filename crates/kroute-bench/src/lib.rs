@@ -2,6 +2,7 @@
 //! schema results are shared in.
 
 pub mod bench;
+pub mod ceilings;
 pub mod probe;
 pub mod schema;
 pub mod select;

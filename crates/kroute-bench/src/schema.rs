@@ -6,7 +6,7 @@ use kroute::{Implementation, Kernel, Params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub const SCHEMA: &str = "kroute.bench/2";
+pub const SCHEMA: &str = "kroute.bench/3";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Times {
@@ -54,6 +54,50 @@ pub struct Record {
     pub timing: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_to_result_s: Option<f64>,
+    /// Where it ran: "cpu" or "cuda" (absent before kroute.bench/3: from `backend`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// CPU threads it used (scalar and simd 1; parallel the pool; a peer its own setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// Median seconds of each repeat when kroute and the peers were timed in alternation
+    /// (`bench --peers`); `times` combines them (median of these, min of minima, max of p90s).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<f64>,
+    /// Peers: the idiom timed (the fastest verified one), "call" or "chain" (several library
+    /// calls: the unfused form), and every idiom tried with its verdict and times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idiom: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Alternative>,
+}
+
+/// One idiom a peer library offered for a kernel.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Alternative {
+    pub idiom: String,
+    pub kind: String,
+    pub verified: bool,
+    pub verify_worst_ratio: Option<f64>,
+    pub error: Option<String>,
+    pub times: Option<Times>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<f64>,
+}
+
+/// The best bandwidth seen for one access pattern on one device (a CPU thread count or a GPU):
+/// the probe's loops or the fastest verified kernel of the run, whichever is higher. Every
+/// record's `peak_gbps` is its ceiling after the run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ceiling {
+    /// "cpu, 1 thread", "cpu, 2 threads", "cuda".
+    pub device: String,
+    pub pattern: Pattern,
+    pub gbps: f64,
+    /// "probe" or "kernel/implementation at n".
+    pub source: String,
 }
 
 impl Record {
@@ -91,6 +135,12 @@ impl Record {
             flags: Vec::new(),
             timing: None,
             host_to_result_s: None,
+            device: None,
+            threads: None,
+            repeats: Vec::new(),
+            idiom: None,
+            kind: None,
+            alternatives: Vec::new(),
         }
     }
 
@@ -171,6 +221,12 @@ pub struct Report {
     pub seed: u64,
     pub machine: Probe,
     pub results: Vec<Record>,
+    /// Peer libraries asked for and what each is (version, device, threads, clock) or why it
+    /// is absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peers: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ceilings: Vec<Ceiling>,
 }
 
 #[cfg(test)]

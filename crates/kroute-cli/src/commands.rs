@@ -1,11 +1,16 @@
 //! One function per subcommand; each returns the process exit code or an error to print.
 
+use crate::peers::{self, Peers};
 use crate::{npy, Filters};
 use indicatif::{ProgressBar, ProgressStyle};
 use kroute::verify::compare;
+use kroute::Implementation;
 use kroute::{registry, Backend, Error, Kernel, Params, Result, Tensor};
-use kroute_bench::bench::{bench_one, rotation_sets, Settings};
+use kroute_bench::bench::{finish_one, rotation_sets, time_one, verify_one, Settings};
+use kroute_bench::ceilings::{implausible, IMPLAUSIBLE};
+use kroute_bench::probe::Pattern;
 use kroute_bench::probe::{probe as run_probe, Probe};
+use kroute_bench::schema::Times;
 use kroute_bench::schema::{Record, Report, SCHEMA};
 use kroute_bench::select::{select, Row};
 use kroute_bench::sweep::{sweep as sweep_kernel, Budget, Values};
@@ -388,34 +393,32 @@ fn fmt_time(s: f64) -> String {
 
 pub fn table_row(r: &Record) -> String {
     match (&r.times, &r.error) {
-        (Some(t), _) => format!(
-            "{:<28} {:<9} {:>10} {:>11} {:>11} {:>11} {:>8.1} {:>6.0}% {:<5} {:>7.2} {:>4}{}",
-            r.kernel,
-            r.implementation,
-            r.n,
-            fmt_time(t.min_s),
-            fmt_time(t.median_s),
-            fmt_time(t.p90_s),
-            r.gbps.unwrap_or(0.0),
-            r.pct_of_peak.unwrap_or(0.0),
-            r.pattern.map_or("", |p| match p {
-                kroute_bench::probe::Pattern::Read => "read",
-                kroute_bench::probe::Pattern::Copy => "copy",
-                kroute_bench::probe::Pattern::Triad => "triad",
-            }),
-            r.gflops.unwrap_or(0.0),
-            t.samples,
-            if r.flags.is_empty() {
-                String::new()
-            } else {
-                format!("  ⚠ {}", r.flags.join("; "))
+        (Some(t), _) => {
+            let mut notes: Vec<String> = r.idiom.iter().map(|i| format!("[{i}]")).collect();
+            if !r.flags.is_empty() {
+                notes.push(format!("⚠ {}", r.flags.join("; ")));
             }
-        ),
+            format!(
+                "{:<28} {:<18} {:>10} {:>11} {:>11} {:>11} {:>8.1} {:>6.0}% {:<5} {:>7.2} {:>4}  {}",
+                r.kernel,
+                r.implementation,
+                r.n,
+                fmt_time(t.min_s),
+                fmt_time(t.median_s),
+                fmt_time(t.p90_s),
+                r.gbps.unwrap_or(0.0),
+                r.pct_of_peak.unwrap_or(f64::NAN),
+                r.pattern.map_or("", pattern_name),
+                r.gflops.unwrap_or(0.0),
+                t.samples,
+                notes.join(" ")
+            )
+        }
         (None, Some(e)) if e.starts_with("skipped:") => {
-            format!("{:<28} {:<9} {:>10}  {e}", r.kernel, r.implementation, r.n)
+            format!("{:<28} {:<18} {:>10}  {e}", r.kernel, r.implementation, r.n)
         }
         (None, e) => format!(
-            "{:<28} {:<9} {:>10}  FAILED: {}",
+            "{:<28} {:<18} {:>10}  FAILED: {}",
             r.kernel,
             r.implementation,
             r.n,
@@ -426,9 +429,20 @@ pub fn table_row(r: &Record) -> String {
 
 pub fn table_header() -> String {
     format!(
-        "{:<28} {:<9} {:>10} {:>11} {:>11} {:>11} {:>8} {:>7} {:<5} {:>7} {:>4}",
+        "{:<28} {:<18} {:>10} {:>11} {:>11} {:>11} {:>8} {:>7} {:<5} {:>7} {:>4}",
         "kernel", "impl", "n", "min", "median", "p90", "GB/s", "%peak", "vs", "GFLOP/s", "runs"
     )
+}
+
+/// `--peers` and how to run them.
+#[derive(Clone, Debug, Default)]
+pub struct PeerArgs {
+    /// Libraries (numpy, torch-cpu, torch-cpu-1t, torch-cuda, cupy, jax-cpu, jax-cuda, all).
+    pub libraries: Vec<String>,
+    pub python: String,
+    pub script: Option<PathBuf>,
+    /// Repeats of (kroute, peers), alternating which goes first.
+    pub repeats: usize,
 }
 
 pub fn bench(
@@ -437,6 +451,7 @@ pub fn bench(
     json: Option<PathBuf>,
     budget_ms: u64,
     seed: u64,
+    peer_args: &PeerArgs,
 ) -> Result<ExitCode> {
     let sel = select(&f.domains, &f.kernels, &f.backends, &f.impls)?;
     let sizes: Vec<usize> = if sizes.is_empty() {
@@ -444,6 +459,27 @@ pub fn bench(
     } else {
         sizes.iter().map(|&n| size_arg(n)).collect::<Result<_>>()?
     };
+    let mut peers = if peer_args.libraries.is_empty() {
+        None
+    } else {
+        let script = peers::script(peer_args.script.as_deref())?;
+        let p = Peers::start(&peer_args.python, &script, &peer_args.libraries)?;
+        for (name, l) in &p.libraries {
+            match &l.error {
+                Some(e) => eprintln!("peer {name}: not available ({e})"),
+                None => eprintln!(
+                    "peer {name} {} on {}{}",
+                    l.version.as_deref().unwrap_or("?"),
+                    l.device.as_deref().unwrap_or("?"),
+                    l.threads
+                        .map_or(String::new(), |t| format!(", {t} thread(s)"))
+                ),
+            }
+        }
+        Some(p)
+    };
+    // 0 repeats: verify everything, time nothing (how CI checks the peers).
+    let repeats = peer_args.repeats;
     eprintln!("probing memory bandwidth…");
     let machine = run_probe();
     eprintln!(
@@ -480,20 +516,32 @@ pub fn bench(
     let pb = bar(total as u64);
     pb.suspend(|| println!("{}", table_header()));
     let mut results = Vec::new();
+    let mut probes = vec![machine.clone()];
     for &n in &sizes {
         for &k in &sel.kernels {
             pb.set_message(format!("{} n={n}: generating inputs", k.name()));
             // Bandwidth drifts on a shared host: compare each kernel with a fresh measurement.
             let mut local = machine.clone();
             let rows = sel.rows(k);
-            if rows
-                .iter()
-                .any(|r| matches!(r, Row::Run(i) if i.backend.is_cpu()))
+            if repeats > 0
+                && (peers.is_some()
+                    || rows
+                        .iter()
+                        .any(|r| matches!(r, Row::Run(i) if i.backend.is_cpu())))
             {
                 pb.set_message(format!("{} n={n}: re-measuring bandwidth", k.name()));
                 (local.one_thread, local.all_threads) = arrays.measure(3);
+                probes.push(local.clone());
             }
-            let records = bench_kernel(k, &rows, n, &local, &settings, &pb);
+            let mut job = Job {
+                k,
+                n,
+                machine: &local,
+                settings: &settings,
+                pb: &pb,
+                repeats,
+            };
+            let records = job.run(&rows, peers.as_mut());
             for r in records {
                 pb.suspend(|| println!("{}", table_row(&r)));
                 results.push(r);
@@ -501,6 +549,15 @@ pub fn bench(
         }
     }
     pb.finish_and_clear();
+    for r in results.iter_mut() {
+        if implausible(&machine, r) {
+            r.flags.push(format!(
+                "implausible: over {IMPLAUSIBLE}× the probe's bandwidth; not used as a ceiling"
+            ));
+        }
+    }
+    let ceilings = kroute_bench::ceilings::ceilings(&probes, &results);
+    kroute_bench::ceilings::apply(&ceilings, &mut results);
     // A backend this machine lacks (no CUDA device) is skipped, not failed.
     let skipped = results
         .iter()
@@ -511,10 +568,25 @@ pub fn bench(
         })
         .count();
     let failed = results.iter().filter(|r| r.error.is_some()).count() - skipped;
+    let timed = results.iter().filter(|r| r.times.is_some()).count();
+    let untimed = results.len() - failed - skipped - timed;
     println!(
-        "{} timed, {failed} failed, {skipped} skipped",
-        results.len() - failed - skipped
+        "{timed} timed, {}{failed} failed, {skipped} skipped",
+        if untimed > 0 {
+            format!("{untimed} verified (not timed), ")
+        } else {
+            String::new()
+        }
     );
+    for c in &ceilings {
+        println!(
+            "ceiling {:<18} {:<5} {:>8.1} GB/s  ({})",
+            c.device,
+            pattern_name(c.pattern),
+            c.gbps,
+            c.source
+        );
+    }
     if let Some(path) = json {
         let report = Report {
             schema: SCHEMA.into(),
@@ -524,6 +596,16 @@ pub fn bench(
             seed,
             machine,
             results,
+            peers: peers
+                .as_ref()
+                .map(|p| {
+                    p.libraries
+                        .iter()
+                        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ceilings,
         };
         write_json(&path, &report)?;
         eprintln!("wrote {}", path.display());
@@ -535,55 +617,147 @@ pub fn bench(
     })
 }
 
-/// Generate one kernel's inputs at n once (and its reference once), then time each
-/// implementation.
-fn bench_kernel(
-    k: &'static Kernel,
-    rows: &[Row],
-    n: usize,
-    machine: &Probe,
-    settings: &Settings,
-    pb: &ProgressBar,
-) -> Vec<Record> {
-    let base = k.workload(n, settings.seed);
-    let params = Params::defaults(k.spec);
-    let refs: Vec<&Tensor> = base.iter().collect();
-    let out_bytes: usize = k
-        .check(&refs, &params)
-        .map(|d| d.iter().map(|d| d.bytes()).sum())
-        .unwrap_or(0);
-    let set_bytes = (base.iter().map(Tensor::bytes).sum::<usize>() + out_bytes) as u64;
-    // Rotation copies are for implementations on the host; devices flush their caches.
-    let copies = if rows
-        .iter()
-        .any(|r| matches!(r, Row::Run(i) if i.backend.is_cpu()))
-    {
-        rotation_sets(set_bytes, settings)
-    } else {
-        1
-    };
-    pb.set_message(format!("{} n={n}: reference", k.name()));
-    let expected = k.reference(&refs, &params);
-    let mut sets = vec![base];
-    for _ in 1..copies {
-        sets.push(sets[0].clone());
+pub fn pattern_name(p: Pattern) -> &'static str {
+    match p {
+        Pattern::Read => "read",
+        Pattern::Copy => "copy",
+        Pattern::Triad => "triad",
     }
-    let mut out = Vec::new();
-    for row in rows {
-        match row {
-            Row::Run(imp) => {
-                pb.set_message(format!("{} n={n} on {}", k.name(), imp.id));
-                out.push(bench_one(k, imp, n, &sets, &expected, machine, settings));
-            }
-            Row::Skip { id, why } => {
-                let mut r = Record::skipped(k, id, n, &params);
-                r.error = Some(why.clone());
-                out.push(r);
+}
+
+/// One kernel at one n: inputs and the reference made once; kroute's implementations and the
+/// peers verified once, then timed in `repeats` rounds that alternate which goes first
+/// (kroute, peers | peers, kroute | …), so both see the same machine.
+struct Job<'a> {
+    k: &'static Kernel,
+    n: usize,
+    machine: &'a Probe,
+    settings: &'a Settings,
+    pb: &'a ProgressBar,
+    repeats: usize,
+}
+
+impl Job<'_> {
+    fn run(&mut self, rows: &[Row], mut peers: Option<&mut Peers>) -> Vec<Record> {
+        let (k, n, settings) = (self.k, self.n, self.settings);
+        let base = k.workload(n, settings.seed);
+        let params = Params::defaults(k.spec);
+        let refs: Vec<&Tensor> = base.iter().collect();
+        let descs = k.check(&refs, &params).unwrap_or_default();
+        let out_bytes: usize = descs.iter().map(|d| d.bytes()).sum();
+        let set_bytes = (base.iter().map(Tensor::bytes).sum::<usize>() + out_bytes) as u64;
+        // Rotation copies are for implementations on the host; devices flush their caches.
+        let copies = if rows
+            .iter()
+            .any(|r| matches!(r, Row::Run(i) if i.backend.is_cpu()))
+        {
+            rotation_sets(set_bytes, settings)
+        } else {
+            1
+        };
+        self.pb
+            .set_message(format!("{} n={n}: reference", k.name()));
+        let expected = k.reference(&refs, &params);
+        let pattern = kroute_bench::bench::pattern(k, &base, out_bytes);
+        let mut sets = vec![base];
+        for _ in 1..copies {
+            sets.push(sets[0].clone());
+        }
+        // Verified before timed, ours and theirs.
+        let mut ours: Vec<(
+            Record,
+            Option<&Implementation>,
+            Vec<(Times, &'static str, usize)>,
+        )> = Vec::new();
+        for row in rows {
+            match row {
+                Row::Run(imp) => {
+                    self.pb
+                        .set_message(format!("{} n={n}: verifying {}", k.name(), imp.id));
+                    let r = verify_one(k, imp, n, &sets, &expected);
+                    ours.push((r, Some(imp), Vec::new()));
+                }
+                Row::Skip { id, why } => {
+                    let mut r = Record::skipped(k, id, n, &params);
+                    r.error = Some(why.clone());
+                    ours.push((r, None, Vec::new()));
+                }
             }
         }
-        pb.inc(1);
+        let dir = std::env::temp_dir().join(format!("kroute-peers-{}", std::process::id()));
+        let mut tried = Vec::new();
+        if let Some(p) = peers.as_deref_mut() {
+            self.pb
+                .set_message(format!("{} n={n}: running the peers", k.name()));
+            let got = std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::Io(format!("{}: {e}", dir.display())))
+                .and_then(|_| p.run(k, n, &sets[0], &expected, &descs, &dir));
+            match got {
+                Ok(t) => tried = t,
+                Err(e) => self
+                    .pb
+                    .suspend(|| eprintln!("peers failed on {} n={n}: {e}", k.name())),
+            }
+        }
+        let device_rotate = self.machine.gpus.first().map_or(0, |g| 4 * g.l2_bytes);
+        for round in 0..self.repeats {
+            for kroute_turn in [round % 2 == 0, round % 2 == 1] {
+                if kroute_turn {
+                    for (r, imp, rounds) in ours.iter_mut() {
+                        let (Some(imp), None) = (imp, &r.error) else {
+                            continue;
+                        };
+                        self.pb.set_message(format!(
+                            "{} n={n} on {} (repeat {})",
+                            k.name(),
+                            imp.id,
+                            round + 1
+                        ));
+                        match time_one(k, imp, &sets, settings) {
+                            Ok(t) => rounds.push(t),
+                            Err(e) => r.error = Some(format!("run failed while timing: {e}")),
+                        }
+                    }
+                } else if let (Some(p), false) = (peers.as_deref_mut(), tried.is_empty()) {
+                    self.pb.set_message(format!(
+                        "{} n={n}: timing the peers (repeat {})",
+                        k.name(),
+                        round + 1
+                    ));
+                    if let Err(e) = p.time(
+                        &mut tried,
+                        settings.budget.as_secs_f64(),
+                        settings.rotate_bytes,
+                        device_rotate,
+                    ) {
+                        self.pb
+                            .suspend(|| eprintln!("peers failed on {} n={n}: {e}", k.name()));
+                        tried.clear();
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut out = Vec::new();
+        for (mut r, imp, rounds) in ours {
+            if let (Some(imp), None) = (imp, &r.error) {
+                finish_one(&mut r, k, imp, &sets, &rounds, self.machine);
+            }
+            self.pb.inc(1);
+            out.push(r);
+        }
+        if let Some(p) = peers {
+            out.extend(peers::records(
+                k,
+                n,
+                &tried,
+                pattern,
+                &p.libraries,
+                self.machine,
+            ));
+        }
+        out
     }
-    out
 }
 
 fn parse_params(params: &[String]) -> Result<Vec<(String, String)>> {

@@ -2,6 +2,7 @@
 
 mod commands;
 mod npy;
+mod peers;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -96,6 +97,21 @@ enum Command {
         budget_ms: u64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Time peer libraries in the same run, alternating with kroute: numpy, torch-cpu,
+        /// torch-cpu-1t, torch-cuda, cupy, jax-cpu, jax-cuda, or all (those installed).
+        /// Comma-separated or repeated.
+        #[arg(long = "peers", value_name = "LIBS", value_delimiter = ',')]
+        peers: Vec<String>,
+        /// Python that runs the peers (needs numpy; the others where installed).
+        #[arg(long, env = "KROUTE_PYTHON", default_value = "python3")]
+        python: String,
+        /// The peer server (default: peers/serve.py).
+        #[arg(long, value_name = "FILE")]
+        peers_script: Option<PathBuf>,
+        /// Rounds of (kroute, peers), alternating which goes first; default 2 with --peers, 1
+        /// without. 0 verifies everything and times nothing.
+        #[arg(long)]
+        repeats: Option<usize>,
     },
     /// Run one kernel on .npy files.
     Run {
@@ -183,7 +199,23 @@ fn main() -> ExitCode {
             json,
             budget_ms,
             seed,
-        } => commands::bench(&filters, &sizes, json, budget_ms, seed),
+            repeats,
+            peers,
+            python,
+            peers_script,
+        } => commands::bench(
+            &filters,
+            &sizes,
+            json,
+            budget_ms,
+            seed,
+            &commands::PeerArgs {
+                repeats: repeats.unwrap_or(if peers.is_empty() { 1 } else { 2 }),
+                libraries: peers,
+                python,
+                script: peers_script,
+            },
+        ),
         Command::Run {
             kernel,
             params,

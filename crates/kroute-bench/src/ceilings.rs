@@ -1,0 +1,137 @@
+//! Honest peaks: for each device (a CPU thread count, a GPU) and access pattern, the best
+//! bandwidth seen — the probe's own loops or the fastest verified kernel of the run, kroute's or
+//! a peer's. Each record is then compared with its ceiling. A figure far above the probe's is not
+//! a ceiling but a suspect (a lazy or asynchronous result, or data held in a cache).
+
+use crate::probe::{Pattern, Probe};
+use crate::schema::{Ceiling, Record};
+use std::collections::BTreeMap;
+
+/// A bandwidth above this many times the probe's figure is implausible: no kernel streams
+/// twice as fast as the machine's own best loop measured minutes earlier.
+pub const IMPLAUSIBLE: f64 = 2.0;
+
+pub const PATTERNS: [Pattern; 3] = [Pattern::Read, Pattern::Copy, Pattern::Triad];
+
+/// Where a record ran, as a ceiling's key: "cpu, 1 thread", "cpu, 16 threads" or "cuda".
+pub fn device_key(r: &Record) -> String {
+    let device = r.device.clone().unwrap_or_else(|| {
+        if matches!(
+            r.backend.as_str(),
+            "cuda" | "torch-cuda" | "cupy" | "jax-cuda"
+        ) {
+            "cuda".into()
+        } else {
+            "cpu".into()
+        }
+    });
+    if device != "cpu" {
+        return device;
+    }
+    match r.threads {
+        Some(1) => "cpu, 1 thread".into(),
+        Some(t) => format!("cpu, {t} threads"),
+        None if r.backend == "parallel" => "cpu, all threads".into(),
+        None => "cpu, 1 thread".into(),
+    }
+}
+
+/// The probe's figure for a device key and pattern, if it measured one.
+pub fn probe_figure(probe: &Probe, key: &str, pattern: Pattern) -> Option<f64> {
+    if key == "cpu, 1 thread" {
+        Some(probe.one_thread.get(pattern))
+    } else if key.starts_with("cpu") {
+        Some(probe.all_threads.get(pattern))
+    } else if pattern == Pattern::Copy {
+        probe
+            .gpus
+            .first()
+            .map(|g| g.d2d_copy_gbps)
+            .filter(|&g| g > 0.0)
+    } else {
+        None
+    }
+}
+
+/// Whether a record's bandwidth is beyond belief for where it ran.
+pub fn implausible(probe: &Probe, r: &Record) -> bool {
+    let (Some(g), Some(p)) = (r.gbps, r.pattern) else {
+        return false;
+    };
+    let key = device_key(r);
+    // A GPU read or triad is judged against the copy loop, the only one its probe runs.
+    let figure = probe_figure(probe, &key, p).or_else(|| probe_figure(probe, &key, Pattern::Copy));
+    figure.is_some_and(|f| f > 0.0 && g > IMPLAUSIBLE * f)
+}
+
+/// The ceilings of a run, from its probes (the start-of-run one and any re-measurements) and
+/// its verified, plausible records.
+pub fn ceilings(probes: &[Probe], records: &[Record]) -> Vec<Ceiling> {
+    let mut best: BTreeMap<(String, u8), Ceiling> = BTreeMap::new();
+    let mut offer = |key: &str, pattern: Pattern, gbps: f64, source: String| {
+        if !(gbps.is_finite() && gbps > 0.0) {
+            return;
+        }
+        let slot = best
+            .entry((key.to_string(), pattern as u8))
+            .or_insert(Ceiling {
+                device: key.to_string(),
+                pattern,
+                gbps: 0.0,
+                source: String::new(),
+            });
+        if gbps > slot.gbps {
+            slot.gbps = gbps;
+            slot.source = source;
+        }
+    };
+    let keys: std::collections::BTreeSet<String> = records.iter().map(device_key).collect();
+    for key in &keys {
+        for probe in probes {
+            for p in PATTERNS {
+                if let Some(f) = probe_figure(probe, key, p) {
+                    offer(key, p, f, "probe".into());
+                }
+            }
+        }
+    }
+    let first = probes.first();
+    for r in records {
+        let (Some(g), Some(p), true) = (r.gbps, r.pattern, r.verified && r.times.is_some()) else {
+            continue;
+        };
+        if first.is_some_and(|pr| implausible(pr, r)) {
+            continue;
+        }
+        offer(
+            &device_key(r),
+            p,
+            g,
+            format!("{} on {} at n = {}", r.kernel, r.implementation, r.n),
+        );
+    }
+    best.into_values().collect()
+}
+
+/// Compare every timed record with its ceiling: `peak_gbps` and `pct_of_peak` are set from it.
+pub fn apply(ceilings: &[Ceiling], records: &mut [Record]) {
+    for r in records.iter_mut() {
+        let (Some(g), Some(p)) = (r.gbps, r.pattern) else {
+            continue;
+        };
+        let key = device_key(r);
+        // A pattern nothing measured on this device falls back to its copy figure.
+        let c = ceilings
+            .iter()
+            .find(|c| c.device == key && c.pattern == p)
+            .or_else(|| {
+                ceilings
+                    .iter()
+                    .find(|c| c.device == key && c.pattern == Pattern::Copy)
+            });
+        if let Some(c) = c {
+            r.peak_gbps = Some(c.gbps);
+            r.pct_of_peak = Some(100.0 * g / c.gbps);
+        }
+    }
+}

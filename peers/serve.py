@@ -1,0 +1,828 @@
+#!/usr/bin/env python3
+"""The peers of `kroute bench --peers`: numpy, PyTorch (CPU, all threads and one), PyTorch CUDA,
+CuPy and JAX (CPU and GPU), each where installed, computing kroute's kernels as their users write
+them.
+
+kroute starts this process and talks to it one JSON object per line (requests on stdin, replies
+on stdout; anything for people goes to stderr). For each kernel kroute writes its own benchmark
+inputs as .npy files and asks every library to run every idiom it has for that kernel once, into
+poisoned outputs where the library takes `out=`; the outputs come back as .npy files and kroute
+verifies them against its f64 reference with the kernel's tolerance — the same check its own
+implementations pass. Only verified idioms are timed, and kroute alternates its own timing with
+the peers' (kroute, peers, peers, kroute, …) so both see the same machine.
+
+An idiom is the natural call, into `out=` where the API has it, otherwise the allocating call
+alone (its result is the output: never an extra copy). `kind` is "call" (one library call, or a
+jit-compiled expression) or "chain" (several calls, each a pass over memory: the unfused form of
+a fused kernel). The fastest verified idiom is the library's peer; kroute keeps the others.
+
+  {"op": "hello", "libraries": [names]}
+      -> {"libraries": {name: {"version", "device", "threads", "timing"} or {"error": why}}}
+  {"op": "run", "kernel", "n", "params": {k: v}, "inputs": [paths], "outputs": [{"dtype", "shape"}],
+   "dir": folder for the outputs}
+      -> {"idioms": [{"library", "idiom", "kind", "threads", "outputs": [paths] or null, "error"}]}
+  {"op": "time", "ids": [indices into the last run's idioms], "budget_s", "rotate_bytes",
+   "device_rotate_bytes"}
+      -> {"times": [{"min_s", "median_s", "p90_s", "samples", "rotation_sets"} or {"error": why}]}
+  {"op": "quit"}
+
+`python3 peers/serve.py --list` prints what is installed here.
+"""
+import json
+import os
+import sys
+import time
+import traceback
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX must not take 75% of the GPU
+import numpy as np
+
+CALL, CHAIN = "call", "chain"
+F32 = np.float32
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# numpy and CuPy: one table, written against the array module `xp`.
+
+
+def xp_table(xp, special):
+    """kernel -> [(idiom, kind, fn(i, o, p), alloc(i) or None)]. With alloc None the idiom
+    allocates and returns its outputs."""
+    f = lambda v: F32(v)
+    z1 = lambda i: [xp.empty_like(i[0])]
+    rows = lambda i: [xp.empty(i[0].shape[0], dtype=xp.float32)]
+    s2pi, isq2 = F32(np.sqrt(2.0 / np.pi)), F32(1.0 / np.sqrt(2.0))
+
+    def gelu_chain(x, y):
+        xp.multiply(x, x, out=y)
+        xp.multiply(y, x, out=y)
+        xp.multiply(y, F32(0.044715), out=y)
+        xp.add(y, x, out=y)
+        xp.multiply(y, s2pi, out=y)
+        xp.tanh(y, out=y)
+        xp.add(y, F32(1), out=y)
+        xp.multiply(y, x, out=y)
+        xp.multiply(y, F32(0.5), out=y)
+
+    def sigmoid_chain(x, y, num):
+        xp.negative(x, out=y)
+        xp.exp(y, out=y)
+        xp.add(y, F32(1), out=y)
+        xp.divide(num, y, out=y)
+
+    def elu_chain(x, y, a):
+        xp.expm1(x, out=y)
+        xp.multiply(y, a, out=y)
+        xp.copyto(y, x, where=x > 0)
+
+    def mish_chain(x, y):
+        xp.logaddexp(F32(0), x, out=y)
+        xp.tanh(y, out=y)
+        xp.multiply(y, x, out=y)
+
+    def histogram(x, p):
+        # torch.histc's f32 formula (the entry's definition), then one bincount.
+        bins, lo, hi = int(p["bins"]), f(p["lo"]), f(p["hi"])
+        q = ((x - lo) * F32(bins)) / (hi - lo)
+        b = xp.minimum(xp.floor(q), F32(bins - 1))
+        keep = (x >= lo) & (x <= hi)
+        return [xp.bincount(b[keep].astype(xp.int64), minlength=bins)]
+
+    def quant_i8(x):
+        s = xp.abs(x).max(1).astype(xp.float32) / F32(127)
+        q = xp.clip(xp.nan_to_num(xp.rint(x.astype(xp.float32) / s[:, None]), nan=0.0), -127, 127).astype(xp.int8)
+        return [q, s]
+
+    def cosine(a, b, eps, dot):
+        d = dot(a, b)
+        na = xp.maximum(xp.sqrt(dot(a, a)), F32(eps))
+        nb = xp.maximum(xp.sqrt(dot(b, b)), F32(eps))
+        return [d / (na * nb)]
+
+    def hann(m):
+        return xp.asarray(np.hanning(m).astype(np.float32))
+
+    einsum_rows = lambda a, b: xp.einsum("ij,ij->i", a, b)
+    t = {
+        "map_add": [("add(out=)", CALL, lambda i, o, p: xp.add(i[0], i[1], out=o[0]), z1)],
+        "map_mul": [("multiply(out=)", CALL, lambda i, o, p: xp.multiply(i[0], i[1], out=o[0]), z1)],
+        "map_div": [("divide(out=)", CALL, lambda i, o, p: xp.divide(i[0], i[1], out=o[0]), z1)],
+        "map_fma": [("multiply, add (out=)", CHAIN, lambda i, o, p: (xp.multiply(i[0], i[1], out=o[0]), xp.add(o[0], i[2], out=o[0])), z1)],
+        "map_exp": [("exp(out=)", CALL, lambda i, o, p: xp.exp(i[0], out=o[0]), z1)],
+        "map_log": [("log(out=)", CALL, lambda i, o, p: xp.log(i[0], out=o[0]), z1)],
+        "map_tanh": [("tanh(out=)", CALL, lambda i, o, p: xp.tanh(i[0], out=o[0]), z1)],
+        "map_sigmoid": [("negative, exp, add, divide (out=)", CHAIN, lambda i, o, p: sigmoid_chain(i[0], o[0], F32(1)), z1)],
+        "map_softplus": [("logaddexp(0, x, out=)", CALL, lambda i, o, p: xp.logaddexp(F32(0), i[0], out=o[0]), z1)],
+        "map_clamp": [("clip(out=)", CALL, lambda i, o, p: xp.clip(i[0], f(p["lo"]), f(p["hi"]), out=o[0]), z1),
+                      ("minimum(maximum(out=), out=)", CHAIN, lambda i, o, p: xp.minimum(xp.maximum(i[0], f(p["lo"]), out=o[0]), f(p["hi"]), out=o[0]), z1)],
+        "map_abs": [("abs(out=)", CALL, lambda i, o, p: xp.abs(i[0], out=o[0]), z1)],
+        "map_compare": [("greater(out=bool view)", CALL, lambda i, o, p: xp.greater(i[0], i[1], out=o[0].view(xp.bool_)),
+                         lambda i: [xp.empty(i[0].shape, dtype=xp.uint8)])],
+        "map_relu": [("maximum(x, 0, out=)", CALL, lambda i, o, p: xp.maximum(i[0], F32(0), out=o[0]), z1)],
+        "map_leaky_relu": [("where(x > 0, x, αx)", CHAIN, lambda i, o, p: [xp.where(i[0] > 0, i[0], f(p["alpha"]) * i[0])], None),
+                           # max(x, αx) is leaky relu for 0 ≤ α ≤ 1 (the default 0.01).
+                           ("maximum(x, αx, out=)", CHAIN, lambda i, o, p: xp.maximum(i[0], xp.multiply(i[0], f(p["alpha"]), out=o[0]), out=o[0]), z1)],
+        "map_elu": [("where(x > 0, x, α·expm1(x))", CHAIN, lambda i, o, p: [xp.where(i[0] > 0, i[0], f(p["alpha"]) * xp.expm1(i[0]))], None),
+                    ("expm1, multiply, copyto(where=) (out=)", CHAIN, lambda i, o, p: elu_chain(i[0], o[0], f(p["alpha"])), z1)],
+        "map_gelu": [("0.5x(1 + tanh(…)) expression", CHAIN, lambda i, o, p: [F32(0.5) * i[0] * (F32(1) + xp.tanh(s2pi * (i[0] + F32(0.044715) * i[0] * i[0] * i[0])))], None),
+                     ("ufunc chain (out=)", CHAIN, lambda i, o, p: gelu_chain(i[0], o[0]), z1)],
+        "map_silu": [("x / (1 + exp(-x))", CHAIN, lambda i, o, p: [i[0] / (F32(1) + xp.exp(-i[0]))], None),
+                     ("negative, exp, add, divide (out=)", CHAIN, lambda i, o, p: sigmoid_chain(i[0], o[0], i[0]), z1)],
+        "map_mish": [("x * tanh(logaddexp(0, x))", CHAIN, lambda i, o, p: [i[0] * xp.tanh(xp.logaddexp(F32(0), i[0]))], None),
+                     ("logaddexp, tanh, multiply (out=)", CHAIN, lambda i, o, p: mish_chain(i[0], o[0]), z1)],
+        "reduce_sum": [("sum", CALL, lambda i, o, p: [xp.sum(i[0])], None)],
+        "reduce_mean": [("mean", CALL, lambda i, o, p: [xp.mean(i[0])], None)],
+        "reduce_min": [("min", CALL, lambda i, o, p: [xp.min(i[0])], None)],
+        "reduce_max": [("max", CALL, lambda i, o, p: [xp.max(i[0])], None)],
+        "reduce_argmax": [("argmax", CALL, lambda i, o, p: [xp.argmax(i[0])], None)],
+        "reduce_argmin": [("argmin", CALL, lambda i, o, p: [xp.argmin(i[0])], None)],
+        "reduce_l2": [("linalg.norm", CALL, lambda i, o, p: [xp.linalg.norm(i[0])], None),
+                      ("sqrt(dot(x, x))", CHAIN, lambda i, o, p: [xp.sqrt(xp.dot(i[0], i[0]))], None)],
+        "reduce_var": [("var", CALL, lambda i, o, p: [xp.var(i[0])], None)],
+        "reduce_stddev": [("std", CALL, lambda i, o, p: [xp.std(i[0])], None)],
+        "reduce_histogram": [("histc formula + bincount", CHAIN, lambda i, o, p: histogram(i[0], p), None),
+                             ("histogram(bins, range)", CALL, lambda i, o, p: [xp.histogram(i[0], bins=int(p["bins"]), range=(p["lo"], p["hi"]))[0]], None)],
+        "map_reduce_abs_sum": [("sum(abs(x))", CHAIN, lambda i, o, p: [xp.sum(xp.abs(i[0]))], None),
+                               ("linalg.norm(x, 1)", CALL, lambda i, o, p: [xp.linalg.norm(i[0], 1)], None)],
+        "map_reduce_square_sum": [("sum(x * x)", CHAIN, lambda i, o, p: [xp.sum(i[0] * i[0])], None),
+                                  ("dot(x, x)", CALL, lambda i, o, p: [xp.dot(i[0], i[0])], None),
+                                  ("vdot(x, x)", CALL, lambda i, o, p: [xp.vdot(i[0], i[0])], None)],
+        "map_reduce_masked_sum": [("sum(x, where=mask)", CALL, lambda i, o, p: [xp.sum(i[0], where=i[1].view(xp.bool_))], None),
+                                  ("sum(x[mask])", CHAIN, lambda i, o, p: [xp.sum(i[0][i[1].view(xp.bool_)])], None)],
+        "map_reduce_threshold_count": [("count_nonzero(x > t)", CHAIN, lambda i, o, p: [xp.count_nonzero(i[0] > f(p["t"]))], None)],
+        "dot_batched": [("einsum(out=)", CALL, lambda i, o, p: xp.einsum("ij,ij->i", i[0], i[1], out=o[0]), rows),
+                        ("(a * b).sum(1)", CHAIN, lambda i, o, p: xp.sum(xp.multiply(i[0], i[1]), axis=1, out=o[0]), rows)],
+        "cosine_similarity": [("einsum dots", CHAIN, lambda i, o, p: cosine(i[0], i[1], p["eps"], einsum_rows), None)],
+        "quantize_f32_to_f16": [("copyto(f16 out)", CALL, lambda i, o, p: xp.copyto(o[0], i[0], casting="same_kind"),
+                                 lambda i: [xp.empty(i[0].shape, dtype=xp.float16)]),
+                                ("x.astype(f16)", CALL, lambda i, o, p: [i[0].astype(xp.float16)], None)],
+        "quantize_f16_to_i8": [("abs-max, rint, clip", CHAIN, lambda i, o, p: quant_i8(i[0]), None)],
+        "dequantize_i8_to_f16": [("(q.astype(f32) * s).astype(f16)", CHAIN, lambda i, o, p: [(i[0].astype(xp.float32) * i[1][:, None]).astype(xp.float16)], None),
+                                 # One ufunc computing in f32 and rounding into the f16 output.
+                                 ("multiply(q, s, dtype=f32, out=f16)", CALL, lambda i, o, p: xp.multiply(i[0], i[1][:, None], out=o[0], dtype=xp.float32, casting="unsafe"),
+                                  lambda i: [xp.empty(i[0].shape, dtype=xp.float16)])],
+        "window_apply": [("multiply(x, w, out=) (window made once)", CALL, None, z1),
+                         ("x * hanning(M)", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
+    }
+    # The cached window: made when the idiom is set up (a user reuses it across frames).
+    cache = {}
+
+    def windowed(i, o, p):
+        m = i[0].shape[1]
+        if m not in cache:
+            cache[m] = hann(m)
+        xp.multiply(i[0], cache[m], out=o[0])
+
+    name, kind, _, alloc = t["window_apply"][0]
+    t["window_apply"][0] = (name, kind, windowed, alloc)
+    vecdot = getattr(xp, "vecdot", None)  # numpy >= 2.0
+    if vecdot is not None:
+        t["dot_batched"].append(("vecdot(out=)", CALL, lambda i, o, p: vecdot(i[0], i[1], out=o[0]), rows))
+        t["cosine_similarity"].append(("vecdot dots", CHAIN, lambda i, o, p: cosine(i[0], i[1], p["eps"], vecdot), None))
+    if special is not None:
+        t["map_gelu_erf"] = [("0.5x(1 + erf(x/√2))", CHAIN, lambda i, o, p: [F32(0.5) * i[0] * (F32(1) + special.erf(i[0] * isq2))], None)]
+        t["map_sigmoid"].append(("special.expit(out=)", CALL, lambda i, o, p: special.expit(i[0], out=o[0]), z1))
+    return t
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch (CPU and CUDA): one table, for tensors on `dev`.
+
+
+def torch_table(torch, dev):
+    import torch.nn.functional as Fn
+    nn = torch._C._nn
+    like = lambda i: [torch.empty_like(i[0])]
+    scalar = lambda dt: (lambda i: [torch.empty((), dtype=dt, device=dev)])
+    rows = lambda i: [torch.empty(i[0].shape[0], dtype=torch.float32, device=dev)]
+    # A tensor 127, not the Python number: torch turns division by a Python scalar into a
+    # multiplication by its reciprocal, not the correctly rounded quotient the entry defines.
+    c127 = torch.tensor(127.0, dtype=torch.float32, device=dev)
+
+    def quant_i8(x):
+        s = x.abs().amax(1).float() / c127
+        q = torch.nan_to_num(torch.round(x.float() / s[:, None]), nan=0.0).clamp(-127, 127).to(torch.int8)
+        return [q, s]
+
+    def hann(m):
+        return torch.hann_window(m, periodic=False, dtype=torch.float64, device=dev).float()
+
+    cache = {}
+
+    def windowed(i, o, p):
+        m = i[0].shape[1]
+        if m not in cache:
+            cache[m] = hann(m)
+        torch.mul(i[0], cache[m], out=o[0])
+
+    return {
+        "map_add": [("torch.add(out=)", CALL, lambda i, o, p: torch.add(i[0], i[1], out=o[0]), like)],
+        "map_mul": [("torch.mul(out=)", CALL, lambda i, o, p: torch.mul(i[0], i[1], out=o[0]), like)],
+        "map_div": [("torch.div(out=)", CALL, lambda i, o, p: torch.div(i[0], i[1], out=o[0]), like)],
+        "map_fma": [("torch.addcmul(z, x, y, out=)", CALL, lambda i, o, p: torch.addcmul(i[2], i[0], i[1], out=o[0]), like),
+                    ("mul, add (out=)", CHAIN, lambda i, o, p: (torch.mul(i[0], i[1], out=o[0]), torch.add(o[0], i[2], out=o[0])), like)],
+        "map_exp": [("torch.exp(out=)", CALL, lambda i, o, p: torch.exp(i[0], out=o[0]), like)],
+        "map_log": [("torch.log(out=)", CALL, lambda i, o, p: torch.log(i[0], out=o[0]), like)],
+        "map_tanh": [("torch.tanh(out=)", CALL, lambda i, o, p: torch.tanh(i[0], out=o[0]), like)],
+        "map_sigmoid": [("torch.sigmoid(out=)", CALL, lambda i, o, p: torch.sigmoid(i[0], out=o[0]), like)],
+        "map_softplus": [("softplus(out=)", CALL, lambda i, o, p: nn.softplus(i[0], 1, 20, out=o[0]), like),
+                         ("F.softplus", CALL, lambda i, o, p: [Fn.softplus(i[0])], None)],
+        "map_clamp": [("torch.clamp(out=)", CALL, lambda i, o, p: torch.clamp(i[0], p["lo"], p["hi"], out=o[0]), like)],
+        "map_abs": [("torch.abs(out=)", CALL, lambda i, o, p: torch.abs(i[0], out=o[0]), like)],
+        "map_compare": [("torch.gt(out=bool)", CALL, lambda i, o, p: torch.gt(i[0], i[1], out=o[0]),
+                         lambda i: [torch.empty(i[0].shape, dtype=torch.bool, device=dev)])],
+        "map_relu": [("torch.clamp_min(x, 0, out=)", CALL, lambda i, o, p: torch.clamp_min(i[0], 0, out=o[0]), like),
+                     ("torch.relu", CALL, lambda i, o, p: [torch.relu(i[0])], None)],
+        "map_leaky_relu": [("leaky_relu(out=)", CALL, lambda i, o, p: nn.leaky_relu(i[0], p["alpha"], out=o[0]), like),
+                           ("F.leaky_relu", CALL, lambda i, o, p: [Fn.leaky_relu(i[0], p["alpha"])], None)],
+        "map_elu": [("elu(out=)", CALL, lambda i, o, p: nn.elu(i[0], p["alpha"], 1, 1, out=o[0]), like),
+                    ("F.elu", CALL, lambda i, o, p: [Fn.elu(i[0], p["alpha"])], None)],
+        "map_gelu": [("gelu(tanh, out=)", CALL, lambda i, o, p: nn.gelu(i[0], approximate="tanh", out=o[0]), like),
+                     ("F.gelu(tanh)", CALL, lambda i, o, p: [Fn.gelu(i[0], approximate="tanh")], None)],
+        "map_gelu_erf": [("gelu(out=)", CALL, lambda i, o, p: nn.gelu(i[0], out=o[0]), like),
+                         ("F.gelu", CALL, lambda i, o, p: [Fn.gelu(i[0])], None)],
+        "map_silu": [("silu(out=)", CALL, lambda i, o, p: nn.silu(i[0], out=o[0]), like),
+                     ("F.silu", CALL, lambda i, o, p: [Fn.silu(i[0])], None)],
+        "map_mish": [("mish(out=)", CALL, lambda i, o, p: nn.mish(i[0], out=o[0]), like),
+                     ("F.mish", CALL, lambda i, o, p: [Fn.mish(i[0])], None)],
+        "reduce_sum": [("torch.sum(out=)", CALL, lambda i, o, p: torch.sum(i[0], dim=0, out=o[0]), scalar(torch.float32)),
+                       ("torch.sum", CALL, lambda i, o, p: [torch.sum(i[0])], None)],
+        "reduce_mean": [("torch.mean(out=)", CALL, lambda i, o, p: torch.mean(i[0], dim=0, out=o[0]), scalar(torch.float32)),
+                        ("torch.mean", CALL, lambda i, o, p: [torch.mean(i[0])], None)],
+        "reduce_min": [("torch.amin(out=)", CALL, lambda i, o, p: torch.amin(i[0], dim=0, out=o[0]), scalar(torch.float32)),
+                       ("torch.min", CALL, lambda i, o, p: [torch.min(i[0])], None)],
+        "reduce_max": [("torch.amax(out=)", CALL, lambda i, o, p: torch.amax(i[0], dim=0, out=o[0]), scalar(torch.float32)),
+                       ("torch.max", CALL, lambda i, o, p: [torch.max(i[0])], None)],
+        "reduce_argmax": [("torch.argmax", CALL, lambda i, o, p: [torch.argmax(i[0])], None)],
+        "reduce_argmin": [("torch.argmin", CALL, lambda i, o, p: [torch.argmin(i[0])], None)],
+        "reduce_l2": [("linalg.vector_norm(out=)", CALL, lambda i, o, p: torch.linalg.vector_norm(i[0], out=o[0]), scalar(torch.float32)),
+                      ("linalg.vector_norm", CALL, lambda i, o, p: [torch.linalg.vector_norm(i[0])], None)],
+        "reduce_var": [("torch.var(correction=0)", CALL, lambda i, o, p: [torch.var(i[0], correction=0)], None),
+                       ("torch.var(dim=0, correction=0, out=)", CALL, lambda i, o, p: torch.var(i[0], 0, correction=0, out=o[0]), scalar(torch.float32))],
+        "reduce_stddev": [("torch.std(correction=0)", CALL, lambda i, o, p: [torch.std(i[0], correction=0)], None),
+                          ("torch.std(dim=0, correction=0, out=)", CALL, lambda i, o, p: torch.std(i[0], 0, correction=0, out=o[0]), scalar(torch.float32))],
+        "reduce_histogram": [("torch.histc(out=)", CALL, lambda i, o, p: torch.histc(i[0], int(p["bins"]), p["lo"], p["hi"], out=o[0]),
+                              lambda i: [torch.empty(256, dtype=torch.float32, device=dev)])],
+        "map_reduce_abs_sum": [("sum(abs(x))", CHAIN, lambda i, o, p: [torch.sum(torch.abs(i[0]))], None),
+                               ("linalg.vector_norm(x, 1)", CALL, lambda i, o, p: [torch.linalg.vector_norm(i[0], 1)], None)],
+        "map_reduce_square_sum": [("sum(x * x)", CHAIN, lambda i, o, p: [torch.sum(i[0] * i[0])], None),
+                                  ("torch.dot(x, x)", CALL, lambda i, o, p: [torch.dot(i[0], i[0])], None)],
+        "map_reduce_masked_sum": [("(x * m).sum()", CHAIN, lambda i, o, p: [(i[0] * i[1]).sum()], None),
+                                  ("where(m.bool(), x, 0).sum()", CHAIN, lambda i, o, p: [torch.where(i[1].bool(), i[0], 0).sum()], None)],
+        "map_reduce_threshold_count": [("count_nonzero(x > t)", CHAIN, lambda i, o, p: [torch.count_nonzero(i[0] > p["t"])], None),
+                                       ("(x > t).sum()", CHAIN, lambda i, o, p: [(i[0] > p["t"]).sum()], None)],
+        "dot_batched": [("linalg.vecdot(out=)", CALL, lambda i, o, p: torch.linalg.vecdot(i[0], i[1], out=o[0]), rows),
+                        ("(a * b).sum(-1)", CHAIN, lambda i, o, p: [torch.sum(i[0] * i[1], dim=-1)], None),
+                        ("bmm(a[:, None], b[:, :, None])", CALL, lambda i, o, p: [torch.bmm(i[0][:, None, :], i[1][:, :, None]).view(-1)], None)],
+        "cosine_similarity": [("F.cosine_similarity", CALL, lambda i, o, p: [Fn.cosine_similarity(i[0], i[1], dim=-1, eps=p["eps"])], None)],
+        "quantize_f32_to_f16": [("f16 out.copy_(x)", CALL, lambda i, o, p: o[0].copy_(i[0]),
+                                 lambda i: [torch.empty(i[0].shape, dtype=torch.float16, device=dev)]),
+                                ("x.half()", CALL, lambda i, o, p: [i[0].half()], None)],
+        "quantize_f16_to_i8": [("abs-max, round, clamp", CHAIN, lambda i, o, p: quant_i8(i[0]), None)],
+        "dequantize_i8_to_f16": [("torch.mul(q, s, out=f16)", CALL, lambda i, o, p: torch.mul(i[0], i[1][:, None], out=o[0]),
+                                  lambda i: [torch.empty(i[0].shape, dtype=torch.float16, device=dev)]),
+                                 ("(q.float() * s).half()", CHAIN, lambda i, o, p: [(i[0].float() * i[1][:, None]).half()], None)],
+        "window_apply": [("torch.mul(x, w, out=) (window made once)", CALL, windowed, like),
+                         ("x * hann_window(M, f64).float()", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# JAX: jit-compiled expressions (XLA fuses a chain into one kernel), allocating by design.
+
+
+def jax_table(jax, jnp):
+    jit = jax.jit
+
+    def histogram(x, bins, lo, hi):
+        q = ((x - lo) * F32(bins)) / (hi - lo)
+        b = jnp.minimum(jnp.floor(q), F32(bins - 1)).astype(jnp.int32)
+        b = jnp.where((x >= lo) & (x <= hi), b, bins)  # out of range: an extra bin, dropped
+        return jnp.bincount(b, length=bins + 1)[:bins]
+
+    def quant_i8(x):
+        s = jnp.abs(x).max(1).astype(jnp.float32) / F32(127)
+        q = jnp.clip(jnp.nan_to_num(jnp.rint(x.astype(jnp.float32) / s[:, None]), nan=0.0), -127, 127).astype(jnp.int8)
+        return q, s
+
+    def cosine(a, b, eps):
+        d = jnp.einsum("ij,ij->i", a, b)
+        na = jnp.maximum(jnp.sqrt(jnp.einsum("ij,ij->i", a, a)), F32(eps))
+        nb = jnp.maximum(jnp.sqrt(jnp.einsum("ij,ij->i", b, b)), F32(eps))
+        return d / (na * nb)
+
+    def hann(m):
+        return jnp.asarray(np.hanning(m).astype(np.float32))
+
+    one = lambda name, g: [(name, CALL, g)]
+    return {
+        "map_add": lambda p: one("x + y", jit(lambda x, y: x + y)),
+        "map_mul": lambda p: one("x * y", jit(lambda x, y: x * y)),
+        "map_div": lambda p: one("x / y", jit(lambda x, y: x / y)),
+        "map_fma": lambda p: one("x * y + z", jit(lambda x, y, z: x * y + z)),
+        "map_exp": lambda p: one("jnp.exp", jit(jnp.exp)),
+        "map_log": lambda p: one("jnp.log", jit(jnp.log)),
+        "map_tanh": lambda p: one("jnp.tanh", jit(jnp.tanh)),
+        "map_sigmoid": lambda p: one("jax.nn.sigmoid", jit(jax.nn.sigmoid)),
+        "map_softplus": lambda p: one("jax.nn.softplus", jit(jax.nn.softplus)),
+        "map_clamp": lambda p: one("jnp.clip", jit(lambda x: jnp.clip(x, F32(p["lo"]), F32(p["hi"])))),
+        "map_abs": lambda p: one("jnp.abs", jit(jnp.abs)),
+        "map_compare": lambda p: one("x > y", jit(lambda x, y: x > y)),
+        "map_relu": lambda p: one("jax.nn.relu", jit(jax.nn.relu)),
+        "map_leaky_relu": lambda p: one("jax.nn.leaky_relu", jit(lambda x: jax.nn.leaky_relu(x, F32(p["alpha"])))),
+        "map_elu": lambda p: one("jax.nn.elu", jit(lambda x: jax.nn.elu(x, F32(p["alpha"])))),
+        "map_gelu": lambda p: one("jax.nn.gelu(approximate=True)", jit(lambda x: jax.nn.gelu(x, approximate=True))),
+        "map_gelu_erf": lambda p: one("jax.nn.gelu(approximate=False)", jit(lambda x: jax.nn.gelu(x, approximate=False))),
+        "map_silu": lambda p: one("jax.nn.silu", jit(jax.nn.silu)),
+        "map_mish": lambda p: one("x * tanh(softplus(x))", jit(lambda x: x * jnp.tanh(jax.nn.softplus(x)))),
+        "reduce_sum": lambda p: one("jnp.sum", jit(jnp.sum)),
+        "reduce_mean": lambda p: one("jnp.mean", jit(jnp.mean)),
+        "reduce_min": lambda p: one("jnp.min", jit(jnp.min)),
+        "reduce_max": lambda p: one("jnp.max", jit(jnp.max)),
+        "reduce_argmax": lambda p: one("jnp.argmax", jit(jnp.argmax)),
+        "reduce_argmin": lambda p: one("jnp.argmin", jit(jnp.argmin)),
+        "reduce_l2": lambda p: one("jnp.linalg.norm", jit(jnp.linalg.norm)),
+        "reduce_var": lambda p: one("jnp.var", jit(jnp.var)),
+        "reduce_stddev": lambda p: one("jnp.std", jit(jnp.std)),
+        "reduce_histogram": lambda p: one("histc formula + bincount",
+                                          jit(lambda x: histogram(x, int(p["bins"]), F32(p["lo"]), F32(p["hi"])))),
+        "map_reduce_abs_sum": lambda p: one("jnp.sum(jnp.abs(x))", jit(lambda x: jnp.sum(jnp.abs(x)))),
+        "map_reduce_square_sum": lambda p: one("jnp.dot(x, x)", jit(lambda x: jnp.dot(x, x))),
+        "map_reduce_masked_sum": lambda p: one("jnp.sum(jnp.where(m != 0, x, 0))", jit(lambda x, m: jnp.sum(jnp.where(m != 0, x, F32(0))))),
+        "map_reduce_threshold_count": lambda p: one("jnp.count_nonzero(x > t)", jit(lambda x: jnp.count_nonzero(x > F32(p["t"])))),
+        "dot_batched": lambda p: one("jnp.einsum('ij,ij->i')", jit(lambda a, b: jnp.einsum("ij,ij->i", a, b))),
+        "cosine_similarity": lambda p: one("einsum dots", jit(lambda a, b: cosine(a, b, p["eps"]))),
+        "quantize_f32_to_f16": lambda p: one("x.astype(f16)", jit(lambda x: x.astype(jnp.float16))),
+        "quantize_f16_to_i8": lambda p: one("abs-max, rint, clip", jit(quant_i8)),
+        "dequantize_i8_to_f16": lambda p: one("(q * s).astype(f16)", jit(lambda q, s: (q.astype(jnp.float32) * s[:, None]).astype(jnp.float16))),
+        "window_apply": lambda p: one("x * hanning(M)", jit(lambda x: x * hann(x.shape[1]))),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Clocks.
+
+
+def stats(times, sets):
+    s = sorted(times)
+    n = len(s)
+    return {"min_s": s[0], "median_s": s[round((n - 1) * 0.5)], "p90_s": s[round((n - 1) * 0.9)], "samples": n,
+            "rotation_sets": sets}
+
+
+def sample_wall(call, sets, budget, sync, min_samples=5, max_samples=500, target=0.02):
+    """kroute's host clock: wall time per call, rotating input sets; warm-up pages in every set
+    and runs ≥ 50 ms; then samples until the spread is low (≥ 10) or the budget is spent (≥ 5)."""
+    for k in range(max(2, len(sets))):
+        call(sets[k % len(sets)])
+    sync()
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.05:
+        call(sets[0])
+        sync()
+    times = []
+    start = time.perf_counter()
+    while True:
+        s = sets[len(times) % len(sets)]
+        t = time.perf_counter()
+        call(s)
+        sync()
+        times.append(time.perf_counter() - t)
+        n = len(times)
+        if n >= max_samples:
+            break
+        if n >= min_samples:
+            st = stats(times, len(sets))
+            if (n >= 10 and (st["p90_s"] - st["median_s"]) / st["median_s"] < target) or time.perf_counter() - start > budget:
+                break
+    return stats(times, len(sets))
+
+
+def sample_events(call, arg, budget, event, flush, sync, min_samples=50, max_samples=500, target=0.02):
+    """kroute's device clock: before each sample a kernel reads a buffer 4× the L2; events
+    around the call; batches of 25 read after one synchronisation."""
+    for _ in range(3):
+        call(arg)
+    sync()
+    pairs = [(event(), event()) for _ in range(25)]
+    times = []
+    start = time.perf_counter()
+    while True:
+        for e0, e1 in pairs:
+            flush()
+            e0.record()
+            call(arg)
+            e1.record()
+        sync()
+        times += [e0.elapsed_time(e1) / 1e3 for e0, e1 in pairs]
+        st = stats(times, 1)
+        n = len(times)
+        if n >= max_samples or (n >= min_samples and (st["p90_s"] - st["median_s"]) / st["median_s"] < target) \
+                or (n >= 25 and time.perf_counter() - start > budget):
+            return st
+
+
+# ---------------------------------------------------------------------------------------------
+# Libraries.
+
+
+class Library:
+    """One peer: how to place arrays, run an idiom, bring results home and time it."""
+    device = "cpu"
+    threads = 1
+    timing = "wall time per call; input sets rotated past 4x the last-level cache"
+
+    def enter(self):
+        pass
+
+    def sync(self):
+        pass
+
+    def host(self, v):
+        return np.asarray(v)
+
+    def cleanup(self):
+        pass
+
+
+class Numpy(Library):
+    name = "numpy"
+
+    def __init__(self):
+        try:
+            import scipy.special as special
+        except ImportError:
+            special = None  # map_gelu_erf has no numpy peer then (numpy has no erf)
+        self.version = np.__version__
+        self.table = xp_table(np, special)
+
+    def place(self, a):
+        return a.copy()
+
+    def idioms(self, kernel, p):
+        return self.table.get(kernel, [])
+
+    def time(self, call, sets, budget):
+        with np.errstate(all="ignore"):
+            return sample_wall(call, sets, budget, self.sync)
+
+
+class TorchCpu(Library):
+    timing = "wall time per call; input sets rotated past 4x the last-level cache"
+
+    def __init__(self, threads):
+        import torch
+        self.torch = torch
+        self.version = torch.__version__
+        self.all = torch.get_num_threads()
+        self.threads = threads or self.all
+        self.name = "torch-cpu" if not threads else f"torch-cpu-{threads}t"
+        self.table = torch_table(torch, torch.device("cpu"))
+
+    def enter(self):
+        self.torch.set_num_threads(self.threads)
+
+    def place(self, a):
+        return self.torch.from_numpy(a.copy())
+
+    def host(self, v):
+        return v.numpy() if hasattr(v, "numpy") else np.asarray(v)
+
+    def idioms(self, kernel, p):
+        return self.table.get(kernel, [])
+
+    def time(self, call, sets, budget):
+        return sample_wall(call, sets, budget, self.sync)
+
+
+class TorchCuda(Library):
+    name = "torch-cuda"
+    device = "cuda"
+    threads = None
+    timing = "cuda events around each call; L2 flushed (a read of 4x its size) before each sample"
+
+    def __init__(self):
+        import torch
+        if not torch.cuda.is_available():
+            raise RuntimeError("torch sees no CUDA device")
+        self.torch = torch
+        self.version = torch.__version__
+        self.dev = torch.device("cuda")
+        self.table = torch_table(torch, self.dev)
+        l2 = torch.cuda.get_device_properties(0).L2_cache_size
+        self.flush_buf = torch.ones(max(4 * l2, 32 << 20) // 4, dtype=torch.float32, device=self.dev)
+        self.sink = torch.empty((), dtype=torch.float32, device=self.dev)
+
+    def place(self, a):
+        return self.torch.from_numpy(a).to(self.dev)
+
+    def sync(self):
+        self.torch.cuda.synchronize()
+
+    def host(self, v):
+        return v.cpu().numpy() if hasattr(v, "cpu") else np.asarray(v)
+
+    def idioms(self, kernel, p):
+        return self.table.get(kernel, [])
+
+    def time(self, call, sets, budget):
+        flush = lambda: self.torch.sum(self.flush_buf, dim=0, out=self.sink)
+        return sample_events(call, sets[0], budget, lambda: self.torch.cuda.Event(enable_timing=True), flush, self.sync)
+
+    def cleanup(self):
+        self.torch.cuda.empty_cache()
+
+
+class Cupy(Library):
+    name = "cupy"
+    device = "cuda"
+    threads = None
+    timing = "cuda events around each call; L2 flushed (a read of 4x its size) before each sample"
+
+    def __init__(self):
+        import cupy
+        try:
+            import cupyx.scipy.special as special
+        except ImportError:
+            special = None
+        self.cp = cupy
+        self.version = cupy.__version__
+        self.table = xp_table(cupy, special)
+        l2 = cupy.cuda.Device().attributes.get("L2CacheSize", 64 << 20)
+        self.flush_buf = cupy.ones(max(4 * l2, 32 << 20) // 4, dtype=cupy.float32)
+
+    def place(self, a):
+        return self.cp.asarray(a)
+
+    def sync(self):
+        self.cp.cuda.Device().synchronize()
+
+    def host(self, v):
+        return self.cp.asnumpy(v)
+
+    def idioms(self, kernel, p):
+        return self.table.get(kernel, [])
+
+    def time(self, call, sets, budget):
+        cp = self.cp
+
+        class Event:  # torch's event interface over CuPy's
+            def __init__(self):
+                self.e = cp.cuda.Event()
+
+            def record(self):
+                self.e.record()
+
+            def elapsed_time(self, end):
+                return cp.cuda.get_elapsed_time(self.e, end.e)
+        flush = lambda: self.flush_buf.sum()
+        return sample_events(call, sets[0], budget, Event, flush, self.sync)
+
+    def cleanup(self):
+        self.cp.get_default_memory_pool().free_all_blocks()
+
+
+class Jax(Library):
+    def __init__(self, platform):
+        import jax
+        import jax.numpy as jnp
+        self.jax = jax
+        self.version = jax.__version__
+        self.dev = jax.devices(platform)[0]
+        self.device = "cuda" if platform == "gpu" else "cpu"
+        self.name = f"jax-{self.device}"
+        self.threads = os.cpu_count() if platform == "cpu" else None
+        self.timing = ("wall time per call until block_until_ready (includes dispatch); input sets rotated past 4x "
+                       + ("the last-level cache" if platform == "cpu" else "the L2"))
+        self.table = jax_table(jax, jnp)
+        self.last = None
+
+    def place(self, a):
+        return self.jax.device_put(a, self.dev)
+
+    def sync(self):
+        if self.last is not None:
+            self.jax.block_until_ready(self.last)
+
+    def idioms(self, kernel, p):
+        make = self.table.get(kernel)
+        if make is None:
+            return []
+        out = []
+        for name, kind, g in make(p):
+            def fn(i, o, p, g=g):
+                r = g(*i)
+                self.last = r
+                return list(r) if isinstance(r, tuple) else [r]
+            out.append((name, kind, fn, None))
+        return out
+
+    def time(self, call, sets, budget):
+        return sample_wall(call, sets, budget, self.sync)
+
+
+def open_library(name):
+    if name == "numpy":
+        return Numpy()
+    if name == "torch-cpu":
+        return TorchCpu(None)
+    if name == "torch-cpu-1t":
+        return TorchCpu(1)
+    if name == "torch-cuda":
+        return TorchCuda()
+    if name == "cupy":
+        return Cupy()
+    if name == "jax-cpu":
+        return Jax("cpu")
+    if name == "jax-cuda":
+        return Jax("gpu")
+    if name == "selftest":
+        return SelfTest()
+    raise ValueError(f"unknown peer library '{name}' (numpy, torch-cpu, torch-cpu-1t, torch-cuda, cupy, jax-cpu, jax-cuda)")
+
+
+ALL = ["numpy", "torch-cpu", "torch-cpu-1t", "torch-cuda", "cupy", "jax-cpu", "jax-cuda"]
+
+
+class SelfTest(Numpy):
+    """Peers that must not pass: a wrong result, an unwritten output, a result computed once and
+    replayed (lazy: faster than memory allows), and one that does its work twice (it must lose to
+    the honest idiom). For map_add and reduce_sum; `scripts/ci-peers.sh` checks kroute's verdicts."""
+    name = "selftest"
+
+    def __init__(self):
+        super().__init__()
+        memo = {}
+
+        def replay(key, compute):
+            if key not in memo:
+                memo[key] = compute()
+            return memo[key]
+
+        z1 = lambda i: [np.empty_like(i[0])]
+        self.table = {
+            "map_add": [("honest add(out=)", CALL, lambda i, o, p: np.add(i[0], i[1], out=o[0]), z1),
+                        ("wrong: subtract", CALL, lambda i, o, p: np.subtract(i[0], i[1], out=o[0]), z1),
+                        ("lazy: writes nothing", CALL, lambda i, o, p: None, z1),
+                        ("double work: add twice", CALL, lambda i, o, p: (np.add(i[0], i[1], out=o[0]), np.add(i[0], i[1], out=o[0])), z1)],
+            "reduce_sum": [("honest sum", CALL, lambda i, o, p: [np.sum(i[0])], None),
+                           ("wrong: 0.1% off", CALL, lambda i, o, p: [np.sum(i[0]) * F32(1.001)], None),
+                           ("lazy: replays a cached sum", CALL, lambda i, o, p: [replay(i[0].shape, lambda: np.sum(i[0]))], None)],
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# The server.
+
+
+DTYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8", "u32": "uint32", "u64": "uint64"}
+
+
+def coerce(a, dtype, shape):
+    """The library's result as kroute's output dtype and shape. Only value-preserving changes:
+    bool → u8, an integer type → another holding the same values, integral floats (torch.histc
+    counts) → integers. A float of another width is refused: rounding is the library's job."""
+    a = np.asarray(a)
+    want = np.dtype(DTYPES.get(dtype, dtype))
+    if a.size != int(np.prod(shape)):
+        raise ValueError(f"{a.size} elements, kroute's output has {int(np.prod(shape))} (shape {shape})")
+    a = a.reshape(shape)
+    if a.dtype == want:
+        return a
+    if want.kind in "iub" and (a.dtype.kind in "iub" or (a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)))):
+        b = a.astype(want)
+        if np.array_equal(b.astype(np.float64), a.astype(np.float64)):
+            return b
+    raise ValueError(f"dtype {a.dtype}, kroute's output is {want}")
+
+
+class Server:
+    def __init__(self):
+        self.libs = {}
+        self.state = None  # the last run: (library, fn, alloc, inputs, params, set_bytes) per idiom
+
+    def hello(self, req):
+        out = {}
+        for name in req.get("libraries") or ALL:
+            try:
+                lib = open_library(name)
+                self.libs[name] = lib
+                out[name] = {"version": lib.version, "device": lib.device, "threads": lib.threads, "timing": lib.timing}
+            except Exception as e:  # not installed, no GPU…
+                out[name] = {"error": f"{type(e).__name__}: {e}".strip()}
+        return {"libraries": out}
+
+    def run(self, req):
+        self.release()
+        host = [np.load(p) for p in req["inputs"]]
+        p = req.get("params") or {}
+        idioms, state = [], []
+        for lname, lib in self.libs.items():
+            table = lib.idioms(req["kernel"], p)
+            if not table:
+                continue
+            lib.enter()
+            try:
+                inputs = [lib.place(a) for a in host]
+            except Exception as e:
+                idioms.append({"library": lname, "idiom": "(placing inputs)", "kind": CALL, "threads": lib.threads,
+                               "outputs": None, "error": f"{type(e).__name__}: {e}"})
+                state.append(None)
+                continue
+            for k, (idiom, kind, fn, alloc) in enumerate(table):
+                rec = {"library": lname, "idiom": idiom, "kind": kind, "threads": lib.threads, "outputs": None, "error": None}
+                try:
+                    outs = alloc(inputs) if alloc else None
+                    for o in outs or []:
+                        poison(lib, o)
+                    with np.errstate(all="ignore"):
+                        got = fn(inputs, outs, p)
+                    lib.sync()
+                    res = outs if alloc else got
+                    files = []
+                    for j, (v, want) in enumerate(zip(res, req["outputs"])):
+                        path = os.path.join(req["dir"], f"{lname}-{k}-out{j}.npy")
+                        np.save(path, coerce(lib.host(v), want["dtype"], want["shape"]))
+                        files.append(path)
+                    if len(res) != len(req["outputs"]):
+                        raise ValueError(f"{len(res)} outputs, kroute's kernel has {len(req['outputs'])}")
+                    rec["outputs"] = files
+                    state.append((lib, fn, alloc, inputs, p, host))
+                except Exception as e:
+                    rec["error"] = f"{type(e).__name__}: {e}".strip()
+                    state.append(None)
+                idioms.append(rec)
+        self.state = state
+        return {"idioms": idioms}
+
+    def time(self, req):
+        times = []
+        for i in req["ids"]:
+            st = self.state[i] if self.state and 0 <= i < len(self.state) else None
+            if st is None:
+                times.append({"error": "no such verified idiom"})
+                continue
+            lib, fn, alloc, inputs, p, host = st
+            try:
+                lib.enter()
+                set_bytes = sum(a.nbytes for a in host) + 1
+                rotate = req["rotate_bytes"] if lib.device == "cpu" else req.get("device_rotate_bytes", 0)
+                if isinstance(lib, (TorchCuda, Cupy)):
+                    copies = 1  # the event clock flushes the L2 instead
+                else:
+                    copies = int(max(1, min(4096, -(-rotate // set_bytes), (6 << 30) // set_bytes)))
+                sets = [(inputs, alloc(inputs) if alloc else None)]
+                sets += [([lib.place(a) for a in host], alloc(inputs) if alloc else None) for _ in range(copies - 1)]
+                times.append(lib.time(lambda s: fn(s[0], s[1], p), sets, req.get("budget_s", 1.5)))
+                del sets
+            except Exception as e:
+                times.append({"error": f"{type(e).__name__}: {e}".strip()})
+            finally:
+                lib.cleanup()
+        return {"times": times}
+
+    def release(self):
+        self.state = None
+        for lib in self.libs.values():
+            lib.cleanup()
+
+
+def poison(lib, o):
+    """Fill an output with 0xFF bytes (NaN for floats): an idiom that leaves part of it unwritten
+    cannot pass verification by luck."""
+    try:
+        if hasattr(o, "view") and hasattr(o, "fill_") and hasattr(o, "dtype"):  # torch
+            o.view(-1).view(lib.torch.uint8).fill_(255) if o.dim() else o.fill_(float("nan") if o.is_floating_point() else -1)
+        else:
+            o.reshape(-1).view(np.uint8)[...] = 0xFF
+    except Exception:
+        pass
+
+
+def main():
+    if "--list" in sys.argv:
+        print(json.dumps(Server().hello({})["libraries"], indent=1))
+        return
+    server = Server()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            op = req.get("op")
+            if op == "quit":
+                break
+            reply = {"hello": server.hello, "run": server.run, "time": server.time}[op](req)
+        except Exception as e:
+            log(traceback.format_exc())
+            reply = {"error": f"{type(e).__name__}: {e}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
