@@ -3,7 +3,9 @@
 
 pub mod bench;
 pub mod ceilings;
+pub mod charts;
 pub mod probe;
+pub mod report;
 pub mod schema;
 pub mod select;
 pub mod sweep;

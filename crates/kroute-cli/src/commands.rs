@@ -902,3 +902,14 @@ pub fn check(
         ExitCode::from(1)
     })
 }
+
+pub fn report(results: &[PathBuf], out: &Path) -> Result<ExitCode> {
+    let run = kroute_bench::report::load(results).map_err(Error::Io)?;
+    let files = kroute_bench::report::write(&run, out).map_err(Error::Io)?;
+    println!(
+        "wrote {} ({} chart(s))",
+        files[0].display(),
+        files.len() - 1
+    );
+    Ok(ExitCode::SUCCESS)
+}

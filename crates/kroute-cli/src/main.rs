@@ -152,6 +152,15 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Write the conclusions of one or more `bench --json` files: report.md and SVG charts.
+    Report {
+        /// Results files (kroute.bench/2 or /3); a later file's row replaces an earlier one's.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Folder for report.md and the charts.
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Check output files against the f64 reference (how peers are verified).
     Check {
         kernel: String,
@@ -239,6 +248,7 @@ fn main() -> ExitCode {
             values,
             dir,
         } => commands::workload(&kernel, n, seed, &params, &values, &dir),
+        Command::Report { results, out } => commands::report(&results, &out),
         Command::Check {
             kernel,
             params,
