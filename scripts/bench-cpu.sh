@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
-# The CPU benchmark of docs/benchmarks.md: kroute's three CPU backends and the numpy peers on the
-# same shapes, in one run, then the side-by-side table.
-#   scripts/bench-cpu.sh [N ...]        (default: 1e7 1e8)
+# The dev machine's report (docs/report-dev): kroute's CPU implementations and the CPU peers in one
+# interleaved run at the given sizes, then `kroute report`. The peers' Python is $KROUTE_PYTHON
+# (numpy needed; torch, JAX where installed), default python3.
+#   OUT_DIR=/tmp/x scripts/bench-cpu.sh 1e7 1e8
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes=("${@:-1e7}")
-[ $# -eq 0 ] && sizes=(1e7 1e8)
-out=${OUT_DIR:-bench-out}
+out=${OUT_DIR:-docs/report-dev}
 mkdir -p "$out"
 cargo build --release -q -p kroute-cli
-nargs=(); for n in "${sizes[@]}"; do nargs+=(--n "$n"); done
-./target/release/kroute probe | tee "$out/probe.txt"
-./target/release/kroute bench "${nargs[@]}" --json "$out/kroute-cpu.json" | tee "$out/kroute-cpu.txt"
-# numpy is timed as it ships: OpenBLAS overrides of this machine are dropped for the peer run.
-env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 peers/numpy_peers.py --kroute ./target/release/kroute \
-    "${nargs[@]}" --json "$out/numpy.json" | tee "$out/numpy.txt"
-python3 peers/compare.py "$out/kroute-cpu.json" "$out/numpy.json" | tee "$out/compare.md"
+sizes=()
+for n in "${@:-1e7}"; do sizes+=(--n "$n"); done
+./target/release/kroute bench --impl scalar --impl simd --impl parallel \
+    --peers "${PEERS:-numpy,torch-cpu,torch-cpu-1t,jax-cpu}" "${sizes[@]}" \
+    --budget-ms "${BUDGET_MS:-1000}" --json "$out/cpu.json" | tee "$out/bench.log"
+./target/release/kroute report "$out/cpu.json" -o "$out"

@@ -2,14 +2,17 @@
 # The cuda backend on a GPU machine (the lent H200), from binaries built elsewhere by
 # scripts/gpu-dist.sh (dist/ carried along). Writes logs and JSON under $OUT.
 #   scripts/gpu-check.sh smoke   probe, verify a few kernels, one short bench, tool checks
-#   scripts/gpu-check.sh check | bench | torch   one part of full
+#   scripts/gpu-check.sh check | bench   one part of full
 #   scripts/gpu-check.sh sweep   kroute verify --sweep on the cuda implementations
 #                                (SWEEP_SECONDS of random cases, default 150) and the defect tests
 #   scripts/gpu-check.sh ab      A/B timing: dist/kroute-before (an older build) against
 #                                dist/kroute, alternating, ROUNDS times, on AB_KERNELS
-#   scripts/gpu-check.sh full    verify all 38 (10^8 included), compute-sanitizer memcheck and
-#                                racecheck on one kernel per domain, probe, bench at 1e7 and
-#                                1e8, and the torch peer on the same shapes
+#   scripts/gpu-check.sh peers   every peer idiom (numpy, torch CPU/CUDA, CuPy, JAX) verified
+#                                on every kernel (bench --repeats 0), then a short timed run
+#   scripts/gpu-check.sh report-gpu | report-cpu | report-sizes
+#                                the runs behind docs/report-h200 (bench --peers; see there)
+#   scripts/gpu-check.sh full    verify all (10^8 included), compute-sanitizer memcheck and
+#                                racecheck on one kernel per domain, probe, bench at 1e7 and 1e8
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-full}
@@ -36,8 +39,33 @@ if [ "$mode" = smoke ]; then
     step $K verify --backend cuda --n 1000000 --no-large
     step $K bench --backend cuda --kernel map_add --kernel reduce_sum --kernel reduce_histogram --n 1e7 --budget-ms 300 --json "$OUT/smoke-bench.json"
     step timeout 120 compute-sanitizer --tool memcheck ./dist/cuda_verify sanitize_reductions_reduce_argmax --test-threads=1
-    step python3 peers/torch_cuda.py --kroute $K --n 1e6 --kernel map_add --kernel reduce_histogram --kernel quantize_f16_to_i8 --json "$OUT/smoke-torch.json"
     exit $status
+fi
+
+# The peers' inputs and outputs go through .npy files: in memory where /dev/shm has room.
+if [ "$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)" -gt 16000000 ] 2>/dev/null; then export TMPDIR=/dev/shm; fi
+GPU_PEERS=torch-cuda,cupy,jax-cuda
+CPU_PEERS=numpy,torch-cpu,torch-cpu-1t,jax-cpu
+if [ "$mode" = peers ]; then
+    step $K bench --peers $GPU_PEERS,$CPU_PEERS --repeats 0 --impl cuda --n 100003 --json "$OUT/peers-verify.json"
+    step $K bench --peers $GPU_PEERS,$CPU_PEERS --kernel map_add --kernel reduce_sum --kernel map_reduce_abs_sum \
+        --impl simd --impl parallel --impl cuda --n 1e6 --budget-ms 100 --json "$OUT/peers-smoke.json"
+fi
+# docs/report-h200: the GPU with its peers at 1e7 and 1e8 (kroute's parallel CPU rows alongside,
+# for the CPU/GPU comparison); the 16-core CPU with its peers at 1e7; kroute alone at small sizes
+# for the crossovers. KERNELS="--domain …" and PART=-a split a run to fit the device's 10-minute
+# calls. `kroute report sizes.json gpu*.json cpu*.json -o docs/report-h200` merges them.
+if [ "$mode" = report-gpu ]; then
+    step $K bench --impl parallel --impl cuda --peers $GPU_PEERS --n 1e7 --n 1e8 \
+        --budget-ms "${BUDGET_MS:-400}" --json "$OUT/gpu${PART:-}.json" ${KERNELS:-}
+fi
+if [ "$mode" = report-cpu ]; then
+    step $K bench --impl simd --impl parallel --peers $CPU_PEERS --n 1e7 \
+        --budget-ms "${BUDGET_MS:-300}" --json "$OUT/cpu${PART:-}.json" ${KERNELS:-}
+fi
+if [ "$mode" = report-sizes ]; then
+    step $K bench --impl simd --impl parallel --impl cuda --n 1e3 --n 1e4 --n 1e5 --n 1e6 \
+        --budget-ms "${BUDGET_MS:-150}" --json "$OUT/sizes.json" ${KERNELS:-}
 fi
 
 if [ "$mode" = full ] || [ "$mode" = check ]; then
@@ -71,10 +99,6 @@ fi
 if [ "$mode" = full ] || [ "$mode" = bench ]; then
     [ -f "$OUT/probe.json" ] || $K probe --json > "$OUT/probe.json"
     step $K bench --backend cuda --n 1e7 --n 1e8 --json "$OUT/bench-cuda.json"
-fi
-if [ "$mode" = full ] || [ "$mode" = torch ]; then
-    [ -f "$OUT/probe.json" ] || $K probe --json > "$OUT/probe.json"
-    step python3 peers/torch_cuda.py --kroute $K --n 1e7 --n 1e8 --probe "$OUT/probe.json" --json "$OUT/torch-cuda.json"
 fi
 echo "== done, status $status"
 exit $status

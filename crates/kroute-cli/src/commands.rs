@@ -414,6 +414,13 @@ pub fn table_row(r: &Record) -> String {
                 notes.join(" ")
             )
         }
+        (None, None) if r.verified => format!(
+            "{:<28} {:<18} {:>10}  verified (not timed){}",
+            r.kernel,
+            r.implementation,
+            r.n,
+            r.idiom.as_ref().map_or(String::new(), |i| format!("  [{i}]"))
+        ),
         (None, Some(e)) if e.starts_with("skipped:") => {
             format!("{:<28} {:<18} {:>10}  {e}", r.kernel, r.implementation, r.n)
         }
