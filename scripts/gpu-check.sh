@@ -56,7 +56,7 @@ fi
 # for the crossovers. KERNELS="--domain …" and PART=-a split a run to fit the device's 10-minute
 # calls. `kroute report sizes.json gpu*.json cpu*.json -o docs/report-h200` merges them.
 if [ "$mode" = report-gpu ]; then
-    step $K bench --impl parallel --impl cuda --peers $GPU_PEERS --n 1e7 --n 1e8 \
+    step $K bench --impl parallel --impl cuda --peers $GPU_PEERS ${SIZES:---n 1e7 --n 1e8} \
         --budget-ms "${BUDGET_MS:-400}" --json "$OUT/gpu${PART:-}.json" ${KERNELS:-}
 fi
 if [ "$mode" = report-cpu ]; then

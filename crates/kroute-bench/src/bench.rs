@@ -327,3 +327,31 @@ pub fn finish_one(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(median_s: f64, p90_s: f64) -> Times {
+        Times {
+            min_s: median_s * 0.9,
+            median_s,
+            p90_s,
+            samples: 10,
+        }
+    }
+
+    #[test]
+    fn repeats_combine_into_the_median_of_medians_and_the_widest_range() {
+        let (c, medians) = combine(&[t(2.0, 2.2), t(1.0, 1.1), t(4.0, 4.1)]);
+        assert_eq!(c.median_s, 2.0);
+        assert_eq!(c.min_s, 0.9);
+        assert_eq!(c.p90_s, 4.1);
+        assert_eq!(c.samples, 30);
+        assert_eq!(medians, vec![2.0, 1.0, 4.0]);
+        let (c, _) = combine(&[t(1.0, 1.0), t(3.0, 3.0)]);
+        assert_eq!(c.median_s, 2.0);
+        // One timing has no spread across repeats to report.
+        assert!(combine(&[t(1.0, 1.0)]).1.is_empty());
+    }
+}

@@ -135,3 +135,75 @@ pub fn apply(ceilings: &[Ceiling], records: &mut [Record]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Bandwidth;
+    use crate::schema::Times;
+
+    fn probe() -> Probe {
+        let bw = |x: f64| Bandwidth {
+            read: x,
+            copy: x,
+            triad: x,
+        };
+        Probe {
+            cpu_model: "test".into(),
+            simd: "none".into(),
+            logical_cores: 2,
+            threads: 2,
+            caches: Vec::new(),
+            llc_bytes: 32 << 20,
+            array_bytes: 256 << 20,
+            one_thread: bw(40.0),
+            all_threads: bw(60.0),
+            gpus: Vec::new(),
+            gpu_note: String::new(),
+        }
+    }
+
+    fn row(imp: &str, threads: usize, gbps: f64) -> Record {
+        let k = kroute::kernel("reduce_sum").unwrap();
+        let p = kroute::Params::defaults(k.spec);
+        let mut r = Record::skipped(k, imp, 1000, &p);
+        r.implementation = imp.into();
+        r.device = Some("cpu".into());
+        r.threads = Some(threads);
+        r.verified = true;
+        r.pattern = Some(Pattern::Read);
+        r.gbps = Some(gbps);
+        r.times = Some(Times {
+            min_s: 1.0,
+            median_s: 1.0,
+            p90_s: 1.0,
+            samples: 10,
+        });
+        r
+    }
+
+    #[test]
+    fn a_ceiling_is_the_best_of_the_probe_and_the_plausible_kernels() {
+        let rows = vec![
+            row("simd", 1, 45.0),     // beats the 1-thread probe: the ceiling
+            row("parallel", 2, 55.0), // under the 2-thread probe
+            row("numpy", 1, 400.0),   // 10× the probe: refused
+        ];
+        let c = ceilings(&[probe()], &rows);
+        let get = |d: &str| {
+            c.iter()
+                .find(|c| c.device == d && c.pattern == Pattern::Read)
+                .unwrap()
+        };
+        assert_eq!(get("cpu, 1 thread").gbps, 45.0);
+        assert!(get("cpu, 1 thread").source.contains("simd"));
+        assert_eq!(get("cpu, 2 threads").gbps, 60.0);
+        assert_eq!(get("cpu, 2 threads").source, "probe");
+        assert!(implausible(&probe(), &rows[2]));
+        assert!(!implausible(&probe(), &rows[0]));
+        let mut rows = rows;
+        apply(&c, &mut rows);
+        assert_eq!(rows[0].pct_of_peak, Some(100.0));
+        assert!((rows[1].pct_of_peak.unwrap() - 100.0 * 55.0 / 60.0).abs() < 1e-9);
+    }
+}

@@ -114,7 +114,10 @@ fn speedup(groups: &[Group], dir: &Path) -> Out {
             .map_err(err)?;
         chart
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
-                PathElement::new(vec![(i as f64, b.2), (i as f64, b.3)], BLACK.stroke_width(2))
+                PathElement::new(
+                    vec![(i as f64, b.2), (i as f64, b.3)],
+                    BLACK.stroke_width(2),
+                )
             }))
             .map_err(err)?;
         chart
@@ -145,9 +148,13 @@ fn roofline(groups: &[Group], ceilings: &[Ceiling], dir: &Path) -> Out {
         return Ok(Vec::new());
     }
     let path = dir.join("roofline.svg");
-    let (x0, x1) = pts.iter().fold((f64::MAX, 0f64), |a, p| (a.0.min(p.1), a.1.max(p.1)));
+    let (x0, x1) = pts
+        .iter()
+        .fold((f64::MAX, 0f64), |a, p| (a.0.min(p.1), a.1.max(p.1)));
     let (x0, x1) = (x0 * 0.5, x1 * 2.0);
-    let (y0, y1) = pts.iter().fold((f64::MAX, 0f64), |a, p| (a.0.min(p.2), a.1.max(p.2)));
+    let (y0, y1) = pts
+        .iter()
+        .fold((f64::MAX, 0f64), |a, p| (a.0.min(p.2), a.1.max(p.2)));
     // Per device, its highest bandwidth ceiling (any pattern).
     let mut lines: BTreeMap<String, f64> = BTreeMap::new();
     for c in ceilings {
@@ -202,17 +209,18 @@ fn roofline(groups: &[Group], ceilings: &[Ceiling], dir: &Path) -> Out {
                 .collect();
             if !ours.is_empty() {
                 chart
-                    .draw_series(
-                        ours.iter()
-                            .map(|&p| Circle::new(p, 4, color.filled())),
-                    )
+                    .draw_series(ours.iter().map(|&p| Circle::new(p, 4, color.filled())))
                     .map_err(err)?
                     .label(format!("kroute, {}", c.name()))
                     .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
             }
             if !theirs.is_empty() {
                 chart
-                    .draw_series(theirs.iter().map(|&p| Circle::new(p, 4, color.stroke_width(1))))
+                    .draw_series(
+                        theirs
+                            .iter()
+                            .map(|&p| Circle::new(p, 4, color.stroke_width(1))),
+                    )
                     .map_err(err)?
                     .label(format!("peers, {}", c.name()))
                     .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.stroke_width(1)));
@@ -264,13 +272,20 @@ fn sizes(groups: &[Group], dir: &Path) -> Out {
         }
         std::fs::create_dir_all(dir.join("size")).map_err(err)?;
         let path = dir.join("size").join(format!("{k}.svg"));
-        let (x0, x1) = all.iter().fold((f64::MAX, 0f64), |a, p| (a.0.min(p.0), a.1.max(p.0)));
-        let (y0, y1) = all.iter().fold((f64::MAX, 0f64), |a, p| (a.0.min(p.1), a.1.max(p.1)));
+        let (x0, x1) = all
+            .iter()
+            .fold((f64::MAX, 0f64), |a, p| (a.0.min(p.0), a.1.max(p.0)));
+        let (y0, y1) = all
+            .iter()
+            .fold((f64::MAX, 0f64), |a, p| (a.0.min(p.1), a.1.max(p.1)));
         {
             let root = SVGBackend::new(&path, (760, 480)).into_drawing_area();
             root.fill(&WHITE).map_err(err)?;
             let mut chart = ChartBuilder::on(&root)
-                .caption(format!("{k}: seconds per call against n"), ("sans-serif", 18))
+                .caption(
+                    format!("{k}: seconds per call against n"),
+                    ("sans-serif", 18),
+                )
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(70)

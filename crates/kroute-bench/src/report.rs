@@ -29,8 +29,8 @@ pub fn load(paths: &[PathBuf]) -> Result<Run, String> {
     let mut files = Vec::new();
     for p in paths {
         let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let r: Report =
-            serde_json::from_str(&text).map_err(|e| format!("{}: not a kroute bench file: {e}", p.display()))?;
+        let r: Report = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a kroute bench file: {e}", p.display()))?;
         files.push((p.clone(), r));
     }
     // One row per (kernel, implementation, n): a later file replaces an earlier one's row.
@@ -54,7 +54,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Run, String> {
     // The highest figure per device and pattern across the files.
     let mut best: BTreeMap<(String, u8), Ceiling> = BTreeMap::new();
     for c in all {
-        let e = best.entry((c.device.clone(), c.pattern as u8)).or_insert(c.clone());
+        let e = best
+            .entry((c.device.clone(), c.pattern as u8))
+            .or_insert(c.clone());
         if c.gbps > e.gbps {
             *e = c;
         }
@@ -190,7 +192,11 @@ pub struct Stats {
 }
 
 pub fn stats(v: &[f64]) -> Option<Stats> {
-    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
+    let mut s: Vec<f64> = v
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .collect();
     if s.is_empty() {
         return None;
     }
@@ -239,14 +245,37 @@ fn name(r: &Record) -> String {
     }
 }
 
+/// A ratio with enough digits to tell 0.996 from 1.
+pub fn ratio(x: f64) -> String {
+    if (0.99..1.01).contains(&x) {
+        format!("{x:.3}×")
+    } else {
+        format!("{x:.2}×")
+    }
+}
+
 fn ratio_cell(x: f64) -> String {
     if !x.is_finite() {
         "—".into()
     } else if x >= 1.0 {
-        format!("**{x:.2}×**")
+        format!("**{}**", ratio(x))
     } else {
-        format!("{x:.2}× (slower)")
+        format!("{} (slower)", ratio(x))
     }
+}
+
+/// Whether two rows' difference is inside the larger of their spreads across repeats (or, for
+/// a row timed once, its own p90 − median).
+fn within_noise(a: &Record, b: &Record) -> bool {
+    let own = |r: &Record| {
+        spread(r).map(|s| s / 100.0).unwrap_or_else(|| {
+            r.times
+                .as_ref()
+                .map_or(0.0, |t| (t.p90_s - t.median_s) / t.median_s)
+        })
+    };
+    let d = (secs(a) / secs(b) - 1.0).abs();
+    d <= own(a).max(own(b))
 }
 
 /// Spread of a row's medians across the alternating repeats, in percent of its median.
@@ -269,6 +298,7 @@ pub fn write(run: &Run, dir: &Path) -> Result<Vec<PathBuf>, String> {
     let _ = writeln!(md, "# kroute report: {}\n", machine_title(&first.machine));
     md += &header(run);
     md += &machine(run);
+    md += &coverage(&groups);
     md += &summary(&groups);
     md += &losses(&groups);
     md += &domains(&groups);
@@ -287,7 +317,10 @@ pub fn write(run: &Run, dir: &Path) -> Result<Vec<PathBuf>, String> {
         }
         let _ = writeln!(md, "![{caption}]({})\n\n*{caption}*\n", rel.display());
     }
-    let sizes: Vec<_> = charts.iter().filter(|(f, _)| f.strip_prefix(dir).is_ok_and(|r| r.starts_with("size"))).collect();
+    let sizes: Vec<_> = charts
+        .iter()
+        .filter(|(f, _)| f.strip_prefix(dir).is_ok_and(|r| r.starts_with("size")))
+        .collect();
     if !sizes.is_empty() {
         md += "Time against size, per kernel: ";
         md += &sizes
@@ -305,7 +338,10 @@ pub fn write(run: &Run, dir: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 fn machine_title(m: &Probe) -> String {
-    let gpu = m.gpus.first().map_or(String::new(), |g| format!(" + {}", g.name));
+    let gpu = m
+        .gpus
+        .first()
+        .map_or(String::new(), |g| format!(" + {}", g.name));
     format!("{} ({} threads){gpu}", m.cpu_model, m.threads)
 }
 
@@ -320,7 +356,8 @@ fn header(run: &Run) -> String {
         let _ = writeln!(
             s,
             "| `{}` | {} | `{}` |",
-            p.file_name().map_or(String::new(), |f| f.to_string_lossy().into()),
+            p.file_name()
+                .map_or(String::new(), |f| f.to_string_lossy().into()),
             utc(r.started_unix),
             r.command
         );
@@ -387,7 +424,11 @@ fn machine(run: &Run) -> String {
     if !peers.is_empty() {
         s += "\nPeers:\n\n| library | version | device | threads | clock |\n| --- | --- | --- | --- | --- |\n";
         for (name, v) in peers {
-            let g = |k: &str| v.get(k).map_or(String::new(), |x| x.as_str().map_or(x.to_string(), String::from));
+            let g = |k: &str| {
+                v.get(k).map_or(String::new(), |x| {
+                    x.as_str().map_or(x.to_string(), String::from)
+                })
+            };
             if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
                 let _ = writeln!(s, "| {name} | not available: {e} | | | |");
             } else {
@@ -396,7 +437,9 @@ fn machine(run: &Run) -> String {
                     "| {name} | {} | {} | {} | {} |",
                     g("version"),
                     g("device"),
-                    v.get("threads").and_then(|t| t.as_u64()).map_or("—".into(), |t| t.to_string()),
+                    v.get("threads")
+                        .and_then(|t| t.as_u64())
+                        .map_or("—".into(), |t| t.to_string()),
                     g("timing")
                 );
             }
@@ -424,6 +467,57 @@ fn machine(run: &Run) -> String {
     s
 }
 
+/// What the results cover: per class, the sizes, kernels and libraries timed — so a reader
+/// sees what a claim rests on and what was not measured.
+fn coverage(groups: &[Group]) -> String {
+    let mut s = String::from(
+        "## What was measured\n\n| class | n | kernels | kroute implementations | peers |\n| --- | --- | ---: | --- | --- |\n",
+    );
+    let mut sizes: Vec<usize> = groups.iter().map(|g| g.n).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let all_kernels: std::collections::BTreeSet<&str> = groups.iter().map(|g| g.kernel).collect();
+    for c in Class::ALL {
+        for &n in &sizes {
+            let mut kernels = std::collections::BTreeSet::new();
+            let mut ours = std::collections::BTreeSet::new();
+            let mut peers = std::collections::BTreeSet::new();
+            for g in groups.iter().filter(|g| g.n == n) {
+                for r in g.rows.iter().filter(|r| counts(r) && Class::of(r) == c) {
+                    kernels.insert(g.kernel);
+                    if is_kroute(r) {
+                        ours.insert(r.implementation.as_str());
+                    } else if !is_chain(r) {
+                        peers.insert(r.backend.as_str());
+                    }
+                }
+            }
+            if kernels.is_empty() {
+                continue;
+            }
+            let join = |v: &std::collections::BTreeSet<&str>| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.iter().copied().collect::<Vec<_>>().join(", ")
+                }
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} of {} | {} | {} |",
+                c.name(),
+                fmt_n(n),
+                kernels.len(),
+                all_kernels.len(),
+                join(&ours),
+                join(&peers)
+            );
+        }
+    }
+    s.push('\n');
+    s
+}
+
 fn summary(groups: &[Group]) -> String {
     let mut s = String::from("## Summary\n\n");
     let kernels: std::collections::BTreeSet<&str> = groups.iter().map(|g| g.kernel).collect();
@@ -433,7 +527,11 @@ fn summary(groups: &[Group]) -> String {
         "{} kernels at {} size(s) ({}): {} (kernel, size) pairs.\n",
         kernels.len(),
         sizes.len(),
-        sizes.iter().map(|&n| fmt_n(n)).collect::<Vec<_>>().join(", "),
+        sizes
+            .iter()
+            .map(|&n| fmt_n(n))
+            .collect::<Vec<_>>()
+            .join(", "),
         groups.len()
     );
     // Wins: the fastest verified row of each pair, over kroute and every peer.
@@ -456,9 +554,13 @@ fn summary(groups: &[Group]) -> String {
     );
     s += "| implementation | wins | share |\n| --- | ---: | ---: |\n";
     let mut w: Vec<_> = wins.into_iter().collect();
-    w.sort_by(|a, b| b.1.cmp(&a.1));
+    w.sort_by_key(|x| std::cmp::Reverse(x.1));
     for (imp, c) in w {
-        let _ = writeln!(s, "| {imp} | {c} | {:.0}% |", 100.0 * c as f64 / decided.max(1) as f64);
+        let _ = writeln!(
+            s,
+            "| {imp} | {c} | {:.0}% |",
+            100.0 * c as f64 / decided.max(1) as f64
+        );
     }
     s += "\n**kroute against the best peer, like with like** (time of the fastest verified peer ÷ time of \
           kroute's fastest implementation in the same class; above 1 kroute is faster):\n\n\
@@ -518,7 +620,7 @@ fn losses(groups: &[Group]) -> String {
             let r = secs(p) / secs(o);
             if r < 1.0 {
                 rows.push(format!(
-                    "| {} | {} | {} | {} {} | {} {} | {:.2}× |",
+                    "| {} | {} | {} | {} {} | {} {} | {} | {} |",
                     g.kernel,
                     fmt_n(g.n),
                     c.name(),
@@ -526,7 +628,12 @@ fn losses(groups: &[Group]) -> String {
                     fmt_time(secs(o)),
                     name(p),
                     fmt_time(secs(p)),
-                    r
+                    ratio(r),
+                    if within_noise(o, p) {
+                        "within"
+                    } else {
+                        "beyond"
+                    }
                 ));
             }
         }
@@ -539,10 +646,12 @@ fn losses(groups: &[Group]) -> String {
     }
     let _ = writeln!(
         s,
-        "{} (kernel, size, class) comparisons where a peer was faster than kroute's best in the same class:\n",
+        "{} (kernel, size, class) comparisons where a peer was faster than kroute's best in the same class. \
+         \"Spread\" says whether the gap is within or beyond the larger of the two rows' spreads across the \
+         alternating repeats (a row timed once: its p90 − median).\n",
         rows.len()
     );
-    s += "| kernel | n | class | kroute | peer | peer ÷ kroute |\n| --- | --- | --- | --- | --- | ---: |\n";
+    s += "| kernel | n | class | kroute | peer | peer ÷ kroute | spread |\n| --- | --- | --- | --- | --- | ---: | --- |\n";
     s += &rows.join("\n");
     s += "\n\n";
     s
@@ -566,17 +675,22 @@ fn domains(groups: &[Group]) -> String {
             }
         }
         let mut w: Vec<_> = wins.into_iter().collect();
-        w.sort_by(|a, b| b.1.cmp(&a.1));
+        w.sort_by_key(|x| std::cmp::Reverse(x.1));
         let v: Vec<f64> = gs
             .iter()
             .filter_map(|g| Some(secs(g.peer(None)?) / secs(g.ours(None)?)))
             .collect();
-        let lead = stats(&v).map_or("—".into(), |st| format!("{:.2}× ({:.2}–{:.2})", st.median, st.min, st.max));
+        let lead = stats(&v).map_or("—".into(), |st| {
+            format!("{:.2}× ({:.2}–{:.2})", st.median, st.min, st.max)
+        });
         let _ = writeln!(
             s,
             "| {d} | {} | {} | {lead} |",
             gs.len(),
-            w.iter().map(|(k, c)| format!("{k} {c}")).collect::<Vec<_>>().join(", ")
+            w.iter()
+                .map(|(k, c)| format!("{k} {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     s.push('\n');
@@ -607,9 +721,13 @@ fn kernels(groups: &[Group]) -> String {
                 c.name(),
                 o.map_or("—".into(), |r| r.implementation.clone()),
                 cell(o),
-                o.and_then(spread).map_or(String::new(), |x| format!(" ±{x:.0}%")),
-                o.and_then(|r| r.gbps).map_or("—".into(), |x| format!("{x:.1}")),
-                o.and_then(|r| r.pct_of_peak).filter(|x| x.is_finite()).map_or("—".into(), |x| format!("{x:.0}%")),
+                o.and_then(spread)
+                    .map_or(String::new(), |x| format!(" ±{x:.0}%")),
+                o.and_then(|r| r.gbps)
+                    .map_or("—".into(), |x| format!("{x:.1}")),
+                o.and_then(|r| r.pct_of_peak)
+                    .filter(|x| x.is_finite())
+                    .map_or("—".into(), |x| format!("{x:.0}%")),
                 p.map_or("—".into(), name),
                 cell(p),
                 match (o, p) {
@@ -632,7 +750,11 @@ fn gpu_vs_cpu(groups: &[Group]) -> String {
     let mut s = String::from("## Where the GPU wins, and why\n\n");
     let with_gpu: Vec<&Group> = groups
         .iter()
-        .filter(|g| g.rows.iter().any(|r| Class::of(r) == Class::Gpu && counts(r)))
+        .filter(|g| {
+            g.rows
+                .iter()
+                .any(|r| Class::of(r) == Class::Gpu && counts(r))
+        })
         .collect();
     if with_gpu.is_empty() {
         s += "No GPU row in these results.\n\n";
@@ -739,7 +861,10 @@ pub fn crossing(pts: &[(f64, f64)]) -> String {
         return format!("GPU from the first size ({})", fmt_n(pts[0].0 as usize));
     }
     if pts.iter().all(|p| p.1 <= 1.0) {
-        return format!("CPU at every size up to {}", fmt_n(pts[pts.len() - 1].0 as usize));
+        return format!(
+            "CPU at every size up to {}",
+            fmt_n(pts[pts.len() - 1].0 as usize)
+        );
     }
     for w in pts.windows(2) {
         let ((n0, r0), (n1, r1)) = (w[0], w[1]);
@@ -758,7 +883,10 @@ fn sig(x: f64) -> String {
 }
 
 fn fusion(groups: &[Group]) -> String {
-    let with: Vec<&Group> = groups.iter().filter(|g| g.rows.iter().any(|r| is_chain(r))).collect();
+    let with: Vec<&Group> = groups
+        .iter()
+        .filter(|g| g.rows.iter().any(|r| is_chain(r)))
+        .collect();
     let mut s = String::from("## What fusion saves\n\n");
     if with.is_empty() {
         s += "No fused kernel here had a library whose fastest idiom was a single call beside an unfused chain.\n\n";
@@ -776,8 +904,16 @@ fn fusion(groups: &[Group]) -> String {
                 "| {} | {} | {} | {} | {} {} |",
                 g.kernel,
                 fmt_n(g.n),
-                o.map_or("—".into(), |o| format!("{} {}", o.implementation, fmt_time(secs(o)))),
-                call.map_or("—".into(), |r| format!("{} {}", name(r), fmt_time(secs(r)))),
+                o.map_or("—".into(), |o| format!(
+                    "{} {}",
+                    o.implementation,
+                    fmt_time(secs(o))
+                )),
+                call.map_or("—".into(), |r| format!(
+                    "{} {}",
+                    name(r),
+                    fmt_time(secs(r))
+                )),
                 name(chain),
                 fmt_time(secs(chain))
             );
@@ -801,7 +937,11 @@ fn bandwidth(groups: &[Group]) -> String {
     for c in Class::ALL {
         let mut v: Vec<(f64, String)> = Vec::new();
         for g in groups.iter().filter(|g| largest[g.kernel] == g.n) {
-            for r in g.rows.iter().filter(|r| is_kroute(r) && counts(r) && Class::of(r) == c) {
+            for r in g
+                .rows
+                .iter()
+                .filter(|r| is_kroute(r) && counts(r) && Class::of(r) == c)
+            {
                 if let Some(p) = r.pct_of_peak.filter(|p| p.is_finite()) {
                     if intensity(r) < 1.0 {
                         v.push((p, format!("{} on {} {:.0}%", r.kernel, r.implementation, p)));
@@ -813,8 +953,18 @@ fn bandwidth(groups: &[Group]) -> String {
             continue;
         }
         let st = stats(&v.iter().map(|x| x.0).collect::<Vec<_>>()).expect("non-empty");
-        let low = v.iter().min_by(|a, b| a.0.total_cmp(&b.0)).map(|x| x.1.clone()).unwrap_or_default();
-        let _ = writeln!(s, "| {} | {} | {:.0}% | {low} |", c.name(), v.len(), st.median);
+        let low = v
+            .iter()
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|x| x.1.clone())
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0}% | {low} |",
+            c.name(),
+            v.len(),
+            st.median
+        );
     }
     s.push('\n');
     s
@@ -826,14 +976,24 @@ fn failures(results: &[Record]) -> String {
     for r in results {
         if let Some(e) = &r.error {
             if !e.starts_with("skipped:") {
-                rows.push(format!("| {} | {} | {} | {} |", r.kernel, fmt_n(r.n), r.implementation, short(e)));
+                rows.push(format!(
+                    "| {} | {} | {} | {} |",
+                    r.kernel,
+                    fmt_n(r.n),
+                    r.implementation,
+                    short(e)
+                ));
             }
         }
         if r.implementation.ends_with("-chain") {
             continue; // its idioms are listed with the library's own row
         }
         for a in &r.alternatives {
-            if let Some(e) = a.error.as_ref().filter(|_| !a.verified || a.error.is_some()) {
+            if let Some(e) = a
+                .error
+                .as_ref()
+                .filter(|_| !a.verified || a.error.is_some())
+            {
                 rows.push(format!(
                     "| {} | {} | {} `{}` | {} |",
                     r.kernel,

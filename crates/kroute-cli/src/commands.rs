@@ -419,7 +419,9 @@ pub fn table_row(r: &Record) -> String {
             r.kernel,
             r.implementation,
             r.n,
-            r.idiom.as_ref().map_or(String::new(), |i| format!("  [{i}]"))
+            r.idiom
+                .as_ref()
+                .map_or(String::new(), |i| format!("  [{i}]"))
         ),
         (None, Some(e)) if e.starts_with("skipped:") => {
             format!("{:<28} {:<18} {:>10}  {e}", r.kernel, r.implementation, r.n)
@@ -524,13 +526,16 @@ pub fn bench(
     pb.suspend(|| println!("{}", table_header()));
     let mut results = Vec::new();
     let mut probes = vec![machine.clone()];
+    let mut local = machine.clone();
+    let mut measured = std::time::Instant::now();
     for &n in &sizes {
         for &k in &sel.kernels {
             pb.set_message(format!("{} n={n}: generating inputs", k.name()));
-            // Bandwidth drifts on a shared host: compare each kernel with a fresh measurement.
-            let mut local = machine.clone();
+            // Bandwidth drifts on a shared host: compare each kernel with a measurement at most
+            // 20 s old (a re-measurement costs seconds where the last-level cache is large).
             let rows = sel.rows(k);
             if repeats > 0
+                && measured.elapsed() > std::time::Duration::from_secs(20)
                 && (peers.is_some()
                     || rows
                         .iter()
@@ -539,6 +544,7 @@ pub fn bench(
                 pb.set_message(format!("{} n={n}: re-measuring bandwidth", k.name()));
                 (local.one_thread, local.all_threads) = arrays.measure(3);
                 probes.push(local.clone());
+                measured = std::time::Instant::now();
             }
             let mut job = Job {
                 k,
@@ -632,6 +638,14 @@ pub fn pattern_name(p: Pattern) -> &'static str {
     }
 }
 
+/// One of kroute's rows in a `Job`: its record, the implementation (none for a skipped row) and
+/// one timing per repeat.
+type Ours<'a> = (
+    Record,
+    Option<&'a Implementation>,
+    Vec<(Times, &'static str, usize)>,
+);
+
 /// One kernel at one n: inputs and the reference made once; kroute's implementations and the
 /// peers verified once, then timed in `repeats` rounds that alternate which goes first
 /// (kroute, peers | peers, kroute | …), so both see the same machine.
@@ -671,11 +685,7 @@ impl Job<'_> {
             sets.push(sets[0].clone());
         }
         // Verified before timed, ours and theirs.
-        let mut ours: Vec<(
-            Record,
-            Option<&Implementation>,
-            Vec<(Times, &'static str, usize)>,
-        )> = Vec::new();
+        let mut ours: Vec<Ours> = Vec::new();
         for row in rows {
             match row {
                 Row::Run(imp) => {

@@ -89,7 +89,7 @@ enum Command {
         /// Problem size (repeatable; default 10^7).
         #[arg(long = "n", value_name = "N")]
         sizes: Vec<f64>,
-        /// Write the results (schema kroute.bench/2) to FILE.
+        /// Write the results (schema kroute.bench/3) to FILE.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
         /// Time budget per configuration, in milliseconds.
