@@ -442,6 +442,9 @@ class Library:
     def enter(self):
         pass
 
+    def idiom_threads(self, idiom):
+        return self.threads
+
     def sync(self):
         pass
 
@@ -452,8 +455,27 @@ class Library:
         pass
 
 
+# numpy idioms that call BLAS (OpenBLAS threads them by default): their rows state BLAS's threads.
+BLAS_IDIOMS = {"dot(x, x)", "vdot(x, x)", "sqrt(dot(x, x))", "linalg.norm"}
+
+
+def blas_threads():
+    try:
+        from threadpoolctl import threadpool_info
+        counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+        if counts:
+            return max(counts)
+    except ImportError:
+        pass
+    env = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    return int(env) if env and env.isdigit() else os.cpu_count()
+
+
 class Numpy(Library):
     name = "numpy"
+
+    def idiom_threads(self, idiom):
+        return blas_threads() if idiom in BLAS_IDIOMS else self.threads
 
     def __init__(self):
         try:
@@ -741,7 +763,8 @@ class Server:
                 state.append(None)
                 continue
             for k, (idiom, kind, fn, alloc) in enumerate(table):
-                rec = {"library": lname, "idiom": idiom, "kind": kind, "threads": lib.threads, "outputs": None, "error": None}
+                rec = {"library": lname, "idiom": idiom, "kind": kind, "threads": lib.idiom_threads(idiom),
+                       "outputs": None, "error": None}
                 try:
                     outs = alloc(inputs) if alloc else None
                     for o in outs or []:
