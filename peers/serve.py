@@ -49,6 +49,19 @@ def log(*a):
 # numpy and CuPy: one table, written against the array module `xp`.
 
 
+def cached_window(hann, multiply):
+    """window_apply as a user writes it: the window made once per frame length, then one
+    multiply into the output per call."""
+    cache = {}
+
+    def windowed(i, o, p):
+        m = i[0].shape[1]
+        if m not in cache:
+            cache[m] = hann(m)
+        multiply(i[0], cache[m], out=o[0])
+    return windowed
+
+
 def xp_table(xp, special):
     """kernel -> [(idiom, kind, fn(i, o, p), alloc(i) or None)]. With alloc None the idiom
     allocates and returns its outputs."""
@@ -165,20 +178,9 @@ def xp_table(xp, special):
                                  # One ufunc computing in f32 and rounding into the f16 output.
                                  ("multiply(q, s, dtype=f32, out=f16)", CALL, lambda i, o, p: xp.multiply(i[0], i[1][:, None], out=o[0], dtype=xp.float32, casting="unsafe"),
                                   lambda i: [xp.empty(i[0].shape, dtype=xp.float16)])],
-        "window_apply": [("multiply(x, w, out=) (window made once)", CALL, None, z1),
+        "window_apply": [("multiply(x, w, out=) (window made once)", CALL, cached_window(hann, xp.multiply), z1),
                          ("x * hanning(M)", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
     }
-    # The cached window: made when the idiom is set up (a user reuses it across frames).
-    cache = {}
-
-    def windowed(i, o, p):
-        m = i[0].shape[1]
-        if m not in cache:
-            cache[m] = hann(m)
-        xp.multiply(i[0], cache[m], out=o[0])
-
-    name, kind, _, alloc = t["window_apply"][0]
-    t["window_apply"][0] = (name, kind, windowed, alloc)
     vecdot = getattr(xp, "vecdot", None)  # numpy >= 2.0
     if vecdot is not None:
         t["dot_batched"].append(("vecdot(out=)", CALL, lambda i, o, p: vecdot(i[0], i[1], out=o[0]), rows))
@@ -210,14 +212,6 @@ def torch_table(torch, dev):
 
     def hann(m):
         return torch.hann_window(m, periodic=False, dtype=torch.float64, device=dev).float()
-
-    cache = {}
-
-    def windowed(i, o, p):
-        m = i[0].shape[1]
-        if m not in cache:
-            cache[m] = hann(m)
-        torch.mul(i[0], cache[m], out=o[0])
 
     return {
         "map_add": [("torch.add(out=)", CALL, lambda i, o, p: torch.add(i[0], i[1], out=o[0]), like)],
@@ -286,7 +280,7 @@ def torch_table(torch, dev):
         "dequantize_i8_to_f16": [("torch.mul(q, s, out=f16)", CALL, lambda i, o, p: torch.mul(i[0], i[1][:, None], out=o[0]),
                                   lambda i: [torch.empty(i[0].shape, dtype=torch.float16, device=dev)]),
                                  ("(q.float() * s).half()", CHAIN, lambda i, o, p: [(i[0].float() * i[1][:, None]).half()], None)],
-        "window_apply": [("torch.mul(x, w, out=) (window made once)", CALL, windowed, like),
+        "window_apply": [("torch.mul(x, w, out=) (window made once)", CALL, cached_window(hann, torch.mul), like),
                          ("x * hann_window(M, f64).float()", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
     }
 

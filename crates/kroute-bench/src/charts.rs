@@ -44,6 +44,19 @@ fn tick(x: f64) -> String {
     }
 }
 
+type LogLog<'a> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
+
+/// The series' legend, boxed, in the upper left.
+fn legend(chart: &mut LogLog) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
 /// Every chart the results allow: (file, caption).
 pub fn all(groups: &[Group], ceilings: &[Ceiling], dir: &Path) -> Out {
     let mut out = Vec::new();
@@ -226,13 +239,7 @@ fn roofline(groups: &[Group], ceilings: &[Ceiling], dir: &Path) -> Out {
                     .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.stroke_width(1)));
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart)?;
         root.present().map_err(err)?;
     }
     Ok(vec![(
@@ -321,13 +328,7 @@ fn sizes(groups: &[Group], dir: &Path) -> Out {
                     .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
                     .map_err(err)?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart)?;
             root.present().map_err(err)?;
         }
         out.push((path, k.to_string()));

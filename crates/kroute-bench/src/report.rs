@@ -660,7 +660,11 @@ fn losses(groups: &[Group]) -> String {
 fn domains(groups: &[Group]) -> String {
     let classes: Vec<Class> = Class::ALL
         .into_iter()
-        .filter(|&c| groups.iter().any(|g| g.ours(Some(c)).is_some() && g.peer(Some(c)).is_some()))
+        .filter(|&c| {
+            groups
+                .iter()
+                .any(|g| g.ours(Some(c)).is_some() && g.peer(Some(c)).is_some())
+        })
         .collect();
     let mut s = String::from(
         "## Per domain\n\nWinners count the fastest verified row of each (kernel, size) over kroute and every peer. \
@@ -690,7 +694,10 @@ fn domains(groups: &[Group]) -> String {
             s,
             "| {d} | {} | {} |",
             gs.len(),
-            w.iter().map(|(k, c)| format!("{k} {c}")).collect::<Vec<_>>().join(", ")
+            w.iter()
+                .map(|(k, c)| format!("{k} {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         for &c in &classes {
             let v: Vec<f64> = gs
