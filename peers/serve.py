@@ -67,6 +67,7 @@ def xp_table(xp, special):
     allocates and returns its outputs."""
     f = lambda v: F32(v)
     z1 = lambda i: [xp.empty_like(i[0])]
+    zt = lambda i: [xp.empty(i[0].shape[::-1], dtype=i[0].dtype)]  # the transposed shape
     rows = lambda i: [xp.empty(i[0].shape[0], dtype=xp.float32)]
     s2pi, isq2 = F32(np.sqrt(2.0 / np.pi)), F32(1.0 / np.sqrt(2.0))
 
@@ -178,6 +179,12 @@ def xp_table(xp, special):
                                  # One ufunc computing in f32 and rounding into the f16 output.
                                  ("multiply(q, s, dtype=f32, out=f16)", CALL, lambda i, o, p: xp.multiply(i[0], i[1][:, None], out=o[0], dtype=xp.float32, casting="unsafe"),
                                   lambda i: [xp.empty(i[0].shape, dtype=xp.float16)])],
+        "transpose_2d": [("ascontiguousarray(a.T)", CALL, lambda i, o, p: [xp.ascontiguousarray(i[0].T)], None),
+                         ("copyto(out, a.T)", CALL, lambda i, o, p: xp.copyto(o[0], i[0].T), z1)],
+        "repack_aos_to_soa": [("ascontiguousarray(aos.T)", CALL, lambda i, o, p: [xp.ascontiguousarray(i[0].T)], None),
+                              ("copyto(out, aos.T)", CALL, lambda i, o, p: xp.copyto(o[0], i[0].T), zt)],
+        "repack_soa_to_aos": [("ascontiguousarray(soa.T)", CALL, lambda i, o, p: [xp.ascontiguousarray(i[0].T)], None),
+                              ("copyto(out, soa.T)", CALL, lambda i, o, p: xp.copyto(o[0], i[0].T), zt)],
         "window_apply": [("multiply(x, w, out=) (window made once)", CALL, cached_window(hann, xp.multiply), z1),
                          ("x * hanning(M)", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
     }
@@ -199,6 +206,7 @@ def torch_table(torch, dev):
     import torch.nn.functional as Fn
     nn = torch._C._nn
     like = lambda i: [torch.empty_like(i[0])]
+    flipped = lambda i: [torch.empty(tuple(i[0].shape[::-1]), dtype=i[0].dtype, device=dev)]
     scalar = lambda dt: (lambda i: [torch.empty((), dtype=dt, device=dev)])
     rows = lambda i: [torch.empty(i[0].shape[0], dtype=torch.float32, device=dev)]
     # A tensor 127, not the Python number: torch turns division by a Python scalar into a
@@ -280,6 +288,12 @@ def torch_table(torch, dev):
         "dequantize_i8_to_f16": [("torch.mul(q, s, out=f16)", CALL, lambda i, o, p: torch.mul(i[0], i[1][:, None], out=o[0]),
                                   lambda i: [torch.empty(i[0].shape, dtype=torch.float16, device=dev)]),
                                  ("(q.float() * s).half()", CHAIN, lambda i, o, p: [(i[0].float() * i[1][:, None]).half()], None)],
+        "transpose_2d": [("a.T.contiguous()", CALL, lambda i, o, p: [i[0].T.contiguous()], None),
+                         ("out.copy_(a.T)", CALL, lambda i, o, p: o[0].copy_(i[0].T), like)],
+        "repack_aos_to_soa": [("aos.T.contiguous()", CALL, lambda i, o, p: [i[0].T.contiguous()], None),
+                              ("out.copy_(aos.T)", CALL, lambda i, o, p: o[0].copy_(i[0].T), flipped)],
+        "repack_soa_to_aos": [("soa.T.contiguous()", CALL, lambda i, o, p: [i[0].T.contiguous()], None),
+                              ("out.copy_(soa.T)", CALL, lambda i, o, p: o[0].copy_(i[0].T), flipped)],
         "window_apply": [("torch.mul(x, w, out=) (window made once)", CALL, cached_window(hann, torch.mul), like),
                          ("x * hann_window(M, f64).float()", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
     }
@@ -354,6 +368,9 @@ def jax_table(jax, jnp):
         "quantize_f16_to_i8": lambda p: one("abs-max, rint, clip", jit(quant_i8)),
         "dequantize_i8_to_f16": lambda p: one("(q * s).astype(f16)", jit(lambda q, s: (q.astype(jnp.float32) * s[:, None]).astype(jnp.float16))),
         "window_apply": lambda p: one("x * hanning(M)", jit(lambda x: x * hann(x.shape[1]))),
+        "transpose_2d": lambda p: one("jnp.transpose(a)", jit(jnp.transpose)),
+        "repack_aos_to_soa": lambda p: one("aos.T", jit(lambda a: a.T)),
+        "repack_soa_to_aos": lambda p: one("soa.T", jit(lambda a: a.T)),
     }
 
 
@@ -767,6 +784,9 @@ class Server:
                         got = fn(inputs, outs, p)
                     lib.sync()
                     res = outs if alloc else got
+                    if not alloc:
+                        for v in res:
+                            materialised(v, inputs)
                     files = []
                     for j, (v, want) in enumerate(zip(res, req["outputs"])):
                         path = os.path.join(req["dir"], f"{lname}-{k}-out{j}.npy")
@@ -817,6 +837,28 @@ class Server:
         self.sets, self.copies = {}, {}
         for lib in self.libs.values():
             lib.cleanup()
+
+
+def materialised(v, inputs):
+    """An allocating idiom's result must be a new dense row-major array, not a view of an input
+    (numpy's `a.T` costs nothing and is not a transpose; `ascontiguousarray` hands back its input
+    when that is already contiguous). Raises otherwise, and the idiom fails verification."""
+    if hasattr(v, "is_contiguous"):  # torch
+        contiguous = v.is_contiguous()
+        start, size = v.data_ptr(), v.numel() * v.element_size()
+        aliases = any(hasattr(x, "data_ptr") and x.data_ptr() < start + size and start < x.data_ptr() + x.numel() * x.element_size()
+                      for x in inputs if size)
+    elif hasattr(v, "flags") and hasattr(v, "nbytes"):  # numpy, CuPy
+        contiguous = v.flags.c_contiguous
+        mod = sys.modules.get(type(v).__module__.split(".")[0])
+        shares = getattr(mod, "may_share_memory", np.may_share_memory)
+        aliases = v.size > 0 and any(type(x) is type(v) and shares(v, x) for x in inputs)
+    else:  # JAX arrays are immutable values: nothing to alias
+        return
+    if not contiguous:
+        raise ValueError("the result is not C-contiguous (a strided view, not materialised)")
+    if aliases:
+        raise ValueError("the result shares memory with an input (a view, not a new buffer)")
 
 
 def poison(lib, o):

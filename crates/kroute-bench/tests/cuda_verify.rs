@@ -173,3 +173,6 @@ sanitize!(
     "dequantize_i8_to_f16"
 );
 sanitize!(sanitize_signal_window_apply, "window_apply");
+// The tiled transpose shares memory between a block's warps: racecheck's case.
+sanitize!(sanitize_layout_transpose_2d, "transpose_2d");
+sanitize!(sanitize_layout_repack_soa_to_aos, "repack_soa_to_aos");

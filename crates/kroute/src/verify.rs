@@ -7,13 +7,16 @@ use crate::tensor::{DType, Tensor, TensorDesc};
 use half::f16;
 use serde::Serialize;
 
-/// The reference result for one output: values in f64 (exact for integers), and for the
-/// `sum` class the condition scale S = Σ|terms| of each element.
+/// The reference result for one output: values in f64 (exact for integers), for the `sum`
+/// class the condition scale S = Σ|terms| of each element, and for kernels that copy f32 words
+/// (layout) the exact bit patterns, which f64 values cannot carry (a signalling NaN is quieted
+/// by the conversion, and every NaN payload is lost to the NaN-matches-NaN rule).
 #[derive(Clone, Debug)]
 pub struct Expected {
     pub desc: TensorDesc,
     pub values: Vec<f64>,
     pub scale: Option<Vec<f64>>,
+    pub bits: Option<Vec<u32>>,
 }
 
 impl Expected {
@@ -22,6 +25,15 @@ impl Expected {
             desc: TensorDesc::new(dtype, shape),
             values,
             scale: None,
+            bits: None,
+        }
+    }
+    /// An f32 output that must equal these words bit for bit (tolerance `bits`).
+    pub fn f32_bits(shape: &[usize], bits: Vec<u32>) -> Expected {
+        let values = bits.iter().map(|&b| f32::from_bits(b) as f64).collect();
+        Expected {
+            bits: Some(bits),
+            ..Expected::new(DType::F32, shape, values)
         }
     }
     pub fn with_scale(mut self, scale: Vec<f64>) -> Expected {
@@ -83,6 +95,28 @@ pub fn compare(tol: Tolerance, got: &Tensor, exp: &Expected) -> Agreement {
             got.shape(),
             exp.desc.shape
         ));
+    }
+    if let (Tolerance::Bits, Some(want), Ok(have)) = (tol, &exp.bits, got.as_f32()) {
+        let mut agreement = Agreement {
+            passed: true,
+            worst_ratio: 0.0,
+            failures: 0,
+            first_failure: None,
+        };
+        for (i, (&w, h)) in want.iter().zip(have).enumerate() {
+            if h.to_bits() != w {
+                agreement.failures += 1;
+                agreement.passed = false;
+                agreement.worst_ratio = f64::INFINITY;
+                agreement.first_failure.get_or_insert_with(|| {
+                    format!(
+                        "element {i}: bits {:#010x}, expected {w:#010x}",
+                        h.to_bits()
+                    )
+                });
+            }
+        }
+        return agreement;
     }
     let g = got.to_f64_vec();
     let dtype = exp.desc.dtype;
@@ -253,5 +287,43 @@ mod tests {
         assert!(compare(tol, &Tensor::f32(vec![one_up]), &exp1(1.0)).passed);
         let two_up = f32::from_bits(1.0f32.to_bits() + 2);
         assert!(!compare(tol, &Tensor::f32(vec![two_up]), &exp1(1.0)).passed);
+    }
+
+    #[test]
+    fn bits_references_catch_a_quieted_nan_and_a_changed_payload() {
+        let exp = Expected::f32_bits(&[3], vec![0x7F80_0001, 0x7FC0_0001, 0x8000_0000]);
+        let got = |w: [u32; 3]| Tensor::f32(w.iter().map(|&b| f32::from_bits(b)).collect());
+        assert!(
+            compare(
+                Tolerance::Bits,
+                &got([0x7F80_0001, 0x7FC0_0001, 0x8000_0000]),
+                &exp
+            )
+            .passed
+        );
+        // A float copy that quiets the signalling NaN, or one that canonicalises payloads.
+        let quieted = compare(
+            Tolerance::Bits,
+            &got([0x7FC0_0001, 0x7FC0_0001, 0x8000_0000]),
+            &exp,
+        );
+        assert!(!quieted.passed);
+        assert!(quieted.first_failure.unwrap().contains("0x7fc00001"));
+        assert!(
+            !compare(
+                Tolerance::Bits,
+                &got([0x7F80_0001, 0x7FC0_0000, 0x8000_0000]),
+                &exp
+            )
+            .passed
+        );
+        assert!(
+            !compare(
+                Tolerance::Bits,
+                &got([0x7F80_0001, 0x7FC0_0001, 0x0000_0000]),
+                &exp
+            )
+            .passed
+        );
     }
 }
