@@ -12,7 +12,7 @@ venv="${KROUTE_PEERS_VENV:-${KROUTE_NVRTC_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/
 cargo build -q -p kroute-cli
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-k=target/debug/kroute
+k="${CARGO_TARGET_DIR:-target}/debug/kroute"
 $k bench --peers numpy --repeats 0 --impl scalar --n 10007 --n 131073 --python "$venv/bin/python" \
     --json "$out/verify.json" >"$out/verify.log" 2>&1 || { cat "$out/verify.log"; exit 1; }
 $k bench --peers selftest --kernel map_add --kernel reduce_sum --impl simd --n 1000000 --budget-ms 150 \
