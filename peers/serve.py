@@ -456,6 +456,9 @@ class Library:
     def idiom_threads(self, idiom):
         return self.threads
 
+    def idioms(self, kernel, p):
+        return self.table.get(kernel, [])
+
     def sync(self):
         pass
 
@@ -499,9 +502,6 @@ class Numpy(Library):
     def place(self, a):
         return a.copy()
 
-    def idioms(self, kernel, p):
-        return self.table.get(kernel, [])
-
     def time(self, call, sets, budget):
         with np.errstate(all="ignore"):
             return sample_wall(call, sets, budget, self.sync)
@@ -528,18 +528,19 @@ class TorchCpu(Library):
     def host(self, v):
         return v.numpy() if hasattr(v, "numpy") else np.asarray(v)
 
-    def idioms(self, kernel, p):
-        return self.table.get(kernel, [])
-
     def time(self, call, sets, budget):
         return sample_wall(call, sets, budget, self.sync)
 
 
-class TorchCuda(Library):
-    name = "torch-cuda"
+class EventTimed(Library):
+    """A GPU library timed as kroute times its cuda backend."""
     device = "cuda"
     threads = None
     timing = "cuda events around each call; L2 flushed (a read of 4x its size) before each sample"
+
+
+class TorchCuda(EventTimed):
+    name = "torch-cuda"
 
     def __init__(self):
         import torch
@@ -562,9 +563,6 @@ class TorchCuda(Library):
     def host(self, v):
         return v.cpu().numpy() if hasattr(v, "cpu") else np.asarray(v)
 
-    def idioms(self, kernel, p):
-        return self.table.get(kernel, [])
-
     def time(self, call, sets, budget):
         flush = lambda: self.torch.sum(self.flush_buf, dim=0, out=self.sink)
         return sample_events(call, sets[0], budget, lambda: self.torch.cuda.Event(enable_timing=True), flush, self.sync)
@@ -573,11 +571,8 @@ class TorchCuda(Library):
         self.torch.cuda.empty_cache()
 
 
-class Cupy(Library):
+class Cupy(EventTimed):
     name = "cupy"
-    device = "cuda"
-    threads = None
-    timing = "cuda events around each call; L2 flushed (a read of 4x its size) before each sample"
 
     def __init__(self):
         import cupy
@@ -599,9 +594,6 @@ class Cupy(Library):
 
     def host(self, v):
         return self.cp.asnumpy(v)
-
-    def idioms(self, kernel, p):
-        return self.table.get(kernel, [])
 
     def time(self, call, sets, budget):
         cp = self.cp
@@ -818,7 +810,7 @@ class Server:
                 if i not in self.sets:
                     set_bytes = sum(a.nbytes for a in host) + 1
                     rotate = req["rotate_bytes"] if lib.device == "cpu" else req.get("device_rotate_bytes", 0)
-                    if isinstance(lib, (TorchCuda, Cupy)):
+                    if isinstance(lib, EventTimed):
                         copies = 1  # the event clock flushes the L2 instead
                     else:
                         copies = int(max(1, min(4096, -(-rotate // set_bytes), (6 << 30) // set_bytes)))

@@ -204,8 +204,9 @@ fn transpose_cases() -> Vec<Case> {
     ]
 }
 
-fn aos_cases() -> Vec<Case> {
-    let t = |r: usize| tensor_of_words(special_words(4 * r), &[r, 4]);
+/// Records holding the special words, shaped by `shape(R)`: [R, 4] or [4, R].
+fn record_cases(shape: fn(usize) -> [usize; 2]) -> Vec<Case> {
+    let t = |r: usize| tensor_of_words(special_words(4 * r), &shape(r));
     vec![
         Case {
             label: "one record",
@@ -222,22 +223,12 @@ fn aos_cases() -> Vec<Case> {
     ]
 }
 
+fn aos_cases() -> Vec<Case> {
+    record_cases(|r| [r, 4])
+}
+
 fn soa_cases() -> Vec<Case> {
-    let t = |r: usize| tensor_of_words(special_words(4 * r), &[4, r]);
-    vec![
-        Case {
-            label: "one record",
-            inputs: vec![t(1)],
-        },
-        Case {
-            label: "NaN payloads, −0, denormals in 37 records",
-            inputs: vec![t(37)],
-        },
-        Case {
-            label: "no records",
-            inputs: vec![t(0)],
-        },
-    ]
+    record_cases(|r| [4, r])
 }
 
 pub static OPS: &[Op] = &[
