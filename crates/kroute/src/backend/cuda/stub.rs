@@ -51,10 +51,6 @@ impl Device {
     }
 }
 
-pub fn launched(dev: &Device) -> Result<()> {
-    match *dev {}
-}
-
 pub fn unavailable_reason() -> Option<String> {
     Some(WHY.into())
 }

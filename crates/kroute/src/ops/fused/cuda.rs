@@ -17,11 +17,11 @@ pub(crate) static CUDA: Table = Table {
 };
 
 /// The kernel flags mask bytes other than 0 and 1; reading the flag waits for the kernel,
-/// which only this op's error contract requires.
+/// which only this op's error contract requires. The read-back is part of the op — a caller
+/// cannot have the sum without it — so a timed call's end event is recorded after it (the
+/// harness records it once this returns) and the benchmark counts what the caller pays.
 fn masked_sum(call: &Call) -> Result<()> {
     call.run(Launch::Reduce)?;
-    // A timed call's end event goes before the read-back: it measures the kernel.
-    crate::backend::cuda::launched(call.dev)?;
     if call.dev.read_scratch_u32(SCRATCH_FLAG)? != 0 {
         // Clear the flag for the next call (4 bytes, then wait).
         call.dev.clear_u32(call.dev.scratch()? + SCRATCH_FLAG)?;

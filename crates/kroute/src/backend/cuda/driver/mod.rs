@@ -10,7 +10,7 @@ mod timing;
 
 pub use device::{Device, DeviceInfo};
 pub use memory::DeviceBuffer;
-pub use timing::{launched, timed_launch, Event};
+pub use timing::{timed_launch, Event};
 
 use super::{Bound, Source, UTIL};
 use crate::backend::{Backend, Clock, DeviceBackend, DeviceData, GpuProbe};
@@ -233,7 +233,7 @@ pub fn run(
         outs,
     };
     call.run(k.kernel.launch)?;
-    launched(&dev)?;
+    timing::launched(&dev)?;
     for (t, s) in outputs.iter_mut().zip(staged_out) {
         if let Some(s) = s {
             s.download_into(t)?;

@@ -105,10 +105,9 @@ thread_local! {
     static END_EVENT: std::cell::Cell<Option<sys::CUevent>> = const { std::cell::Cell::new(None) };
 }
 
-/// Run `f` (an `Op::run_into` on `Backend::Cuda`, say) and record `end` on the stream as soon
-/// as its kernels are queued: before any host-side check that has to wait for them (the mask
-/// check of `map_reduce_masked_sum` reads a flag back), so events time the kernels, not the
-/// host's round trip. Returns `f`'s result.
+/// Run `f` (an `Op::run_into` on `Backend::Cuda`, say) and record `end` on the stream once its
+/// launches are queued (`launched`, called by the run after the kernel's own work, which for
+/// `map_reduce_masked_sum` includes reading its mask flag back). Returns `f`'s result.
 pub fn timed_launch<R>(end: &Event, f: impl FnOnce() -> R) -> Result<R> {
     END_EVENT.with(|e| e.set(Some(end.raw)));
     let r = f();
@@ -120,7 +119,7 @@ pub fn timed_launch<R>(end: &Event, f: impl FnOnce() -> R) -> Result<R> {
 
 /// Called once a kernel's launches are queued: records a pending end event (see
 /// `timed_launch`).
-pub fn launched(dev: &Device) -> Result<()> {
+pub(crate) fn launched(dev: &Device) -> Result<()> {
     if let Some(ev) = END_EVENT.with(|e| e.take()) {
         dev.bind()?;
         // SAFETY: the event is live (its owner waits in `timed_launch`) and belongs to this
