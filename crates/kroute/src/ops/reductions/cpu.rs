@@ -95,9 +95,11 @@ impl<const MAX: bool> WithSimd for Extreme<'_, MAX> {
         let (v, tail) = S::as_simd_f32s(x);
         let start = s.splat_f32s(x[0]);
         let mut acc = [start; 4];
-        // NaN is tracked apart from the min/max (the instructions drop it): `ordered`
-        // stays all-true until some lane compares unequal to itself.
-        let mut ordered = s.equal_f32s(start, start);
+        // NaN is tracked apart from the min/max (the instructions drop it): Σ v·0 per lane is 0
+        // for finite data and NaN once a lane has met a NaN (or ±inf: inf·0), on four
+        // independent FMA chains beside the four max chains — no mask-register traffic.
+        let zero = s.splat_f32s(0.0);
+        let mut poison = [zero; 4];
         let mut quads = v.chunks_exact(4);
         for q in &mut quads {
             for k in 0..4 {
@@ -106,7 +108,7 @@ impl<const MAX: bool> WithSimd for Extreme<'_, MAX> {
                 } else {
                     s.min_f32s(acc[k], q[k])
                 };
-                ordered = s.and_m32s(ordered, s.equal_f32s(q[k], q[k]));
+                poison[k] = s.mul_add_f32s(q[k], zero, poison[k]);
             }
         }
         for &a in quads.remainder() {
@@ -115,11 +117,14 @@ impl<const MAX: bool> WithSimd for Extreme<'_, MAX> {
             } else {
                 s.min_f32s(acc[0], a)
             };
-            ordered = s.and_m32s(ordered, s.equal_f32s(a, a));
+            poison[0] = s.mul_add_f32s(a, zero, poison[0]);
         }
-        let flags = s.select_u32s(ordered, s.splat_u32s(0), s.splat_u32s(1));
-        let nan_lanes: &[u32] = crate::backend::cpu::lanes(&flags);
-        if nan_lanes.iter().any(|&w| w != 0) || tail.iter().any(|v| v.is_nan()) {
+        let p = s.add_f32s(s.add_f32s(poison[0], poison[1]), s.add_f32s(poison[2], poison[3]));
+        // NaN here means a NaN or an infinity somewhere: look for the NaN itself (rare data).
+        if s.reduce_sum_f32s(p).is_nan() && x.iter().any(|v| v.is_nan()) {
+            return f32::NAN;
+        }
+        if tail.iter().any(|v| v.is_nan()) {
             return f32::NAN;
         }
         let pick = |a, b| {
