@@ -156,29 +156,6 @@ fn host_to_result(
     Ok(times_of(&v).median_s)
 }
 
-/// Verify, then time one implementation at one size. `sets` are host copies of the inputs
-/// (the first is verified; CPU implementations rotate through all of them, devices take the
-/// first); `expected` is the reference on the first.
-pub fn bench_one(
-    k: &Kernel,
-    imp: &Implementation,
-    n: usize,
-    sets: &[Vec<Tensor>],
-    expected: &[Expected],
-    probe: &Probe,
-    settings: &Settings,
-) -> Record {
-    let mut record = verify_one(k, imp, n, sets, expected);
-    if record.error.is_some() {
-        return record;
-    }
-    match time_one(k, imp, sets, settings) {
-        Ok(t) => finish_one(&mut record, k, imp, sets, &[t], probe),
-        Err(e) => return record.failed(format!("run failed while timing: {e}")),
-    }
-    record
-}
-
 /// A record for `imp` at n, verified on the first input set: a failing implementation is
 /// reported (`error` set), never timed.
 pub fn verify_one(
@@ -256,6 +233,16 @@ pub fn time_one(
     Ok((times, clock.describe(), used))
 }
 
+/// The median of sorted values, the mean of the middle two for an even count (NaN if none).
+pub fn median(sorted: &[f64]) -> f64 {
+    let m = sorted.len();
+    match m {
+        0 => f64::NAN,
+        _ if m % 2 == 1 => sorted[m / 2],
+        _ => 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]),
+    }
+}
+
 /// Several timings of one thing as one: the median of their medians, the lowest minimum, the
 /// highest p90, every sample counted; and the medians themselves (the spread across repeats).
 pub fn combine(rounds: &[Times]) -> (Times, Vec<f64>) {
@@ -263,32 +250,13 @@ pub fn combine(rounds: &[Times]) -> (Times, Vec<f64>) {
     let mut sorted = medians.clone();
     sorted.sort_by(f64::total_cmp);
     let m = sorted.len();
-    let median = if m == 0 {
-        f64::NAN
-    } else if m % 2 == 1 {
-        sorted[m / 2]
-    } else {
-        0.5 * (sorted[m / 2 - 1] + sorted[m / 2])
-    };
     let times = Times {
         min_s: rounds.iter().map(|t| t.min_s).fold(f64::INFINITY, f64::min),
-        median_s: median,
+        median_s: median(&sorted),
         p90_s: rounds.iter().map(|t| t.p90_s).fold(0.0, f64::max),
         samples: rounds.iter().map(|t| t.samples).sum(),
     };
     (times, if m > 1 { medians } else { Vec::new() })
-}
-
-/// The probe's figure for a pattern where a record ran: one thread, all threads, or the GPU's
-/// copy bandwidth (its only streaming loop: a GPU read or triad gets NaN here, and its figure
-/// from the run's ceilings).
-pub fn probe_peak(probe: &Probe, device: &str, threads: Option<usize>, pattern: Pattern) -> f64 {
-    match (device, threads) {
-        ("cpu", Some(1)) => probe.one_thread.get(pattern),
-        ("cpu", _) => probe.all_threads.get(pattern),
-        _ if pattern == Pattern::Copy => probe.gpus.first().map_or(f64::NAN, |g| g.d2d_copy_gbps),
-        _ => f64::NAN,
-    }
 }
 
 /// Time figures of a verified record from its timings (one per repeat), compared with the
@@ -307,7 +275,7 @@ pub fn finish_one(
     let (times, repeats) = combine(&rounds.iter().map(|r| r.0.clone()).collect::<Vec<_>>());
     let pattern = record.pattern.unwrap_or(Pattern::Copy);
     let device = record.device.clone().unwrap_or_default();
-    let peak = probe_peak(probe, &device, record.threads, pattern);
+    let peak = crate::ceilings::probe_peak(probe, &device, record.threads, pattern);
     // The host's samples rotate copies through the last-level cache; the device clock flushes
     // its L2 before every sample.
     let cache = if imp.backend.is_cpu() {

@@ -13,7 +13,18 @@ pub const IMPLAUSIBLE: f64 = 2.0;
 
 pub const PATTERNS: [Pattern; 3] = [Pattern::Read, Pattern::Copy, Pattern::Triad];
 
-/// Where a record ran, as a ceiling's key: "cpu, 1 thread", "cpu, 16 threads" or "cuda".
+/// A ceiling's key for where something ran: "cpu, 1 thread", "cpu, 16 threads" or the device
+/// ("cuda").
+pub fn key(device: &str, threads: Option<usize>) -> String {
+    match (device, threads) {
+        ("cpu", Some(1) | None) => "cpu, 1 thread".into(),
+        ("cpu", Some(t)) => format!("cpu, {t} threads"),
+        (d, _) => d.into(),
+    }
+}
+
+/// Where a record ran, as a ceiling's key (a kroute.bench/2 record has no `device`: it is
+/// taken from the backend).
 pub fn device_key(r: &Record) -> String {
     let device = r.device.clone().unwrap_or_else(|| {
         if matches!(
@@ -25,15 +36,10 @@ pub fn device_key(r: &Record) -> String {
             "cpu".into()
         }
     });
-    if device != "cpu" {
-        return device;
+    if device == "cpu" && r.threads.is_none() && r.backend == "parallel" {
+        return "cpu, all threads".into();
     }
-    match r.threads {
-        Some(1) => "cpu, 1 thread".into(),
-        Some(t) => format!("cpu, {t} threads"),
-        None if r.backend == "parallel" => "cpu, all threads".into(),
-        None => "cpu, 1 thread".into(),
-    }
+    key(&device, r.threads)
 }
 
 /// The probe's figure for a device key and pattern, if it measured one.
@@ -53,44 +59,62 @@ pub fn probe_figure(probe: &Probe, key: &str, pattern: Pattern) -> Option<f64> {
     }
 }
 
+/// The probe's figure where something ran (NaN where the probe has none: a GPU read or triad,
+/// whose figure comes from the run's ceilings).
+pub fn probe_peak(probe: &Probe, device: &str, threads: Option<usize>, pattern: Pattern) -> f64 {
+    probe_figure(probe, &key(device, threads), pattern).unwrap_or(f64::NAN)
+}
+
+/// Whether `gbps` for `pattern` is beyond belief on the device `key`.
+pub fn implausible_at(probe: &Probe, key: &str, pattern: Pattern, gbps: f64) -> bool {
+    // A GPU read or triad is judged against the copy loop, the only one its probe runs.
+    let figure =
+        probe_figure(probe, key, pattern).or_else(|| probe_figure(probe, key, Pattern::Copy));
+    figure.is_some_and(|f| f > 0.0 && gbps > IMPLAUSIBLE * f)
+}
+
 /// Whether a record's bandwidth is beyond belief for where it ran.
 pub fn implausible(probe: &Probe, r: &Record) -> bool {
-    let (Some(g), Some(p)) = (r.gbps, r.pattern) else {
-        return false;
-    };
-    let key = device_key(r);
-    // A GPU read or triad is judged against the copy loop, the only one its probe runs.
-    let figure = probe_figure(probe, &key, p).or_else(|| probe_figure(probe, &key, Pattern::Copy));
-    figure.is_some_and(|f| f > 0.0 && g > IMPLAUSIBLE * f)
+    match (r.gbps, r.pattern) {
+        (Some(g), Some(p)) => implausible_at(probe, &device_key(r), p, g),
+        _ => false,
+    }
+}
+
+/// The highest candidate per device and pattern (the first of equals), ignoring figures that
+/// are not positive and finite.
+pub fn best(candidates: impl IntoIterator<Item = Ceiling>) -> Vec<Ceiling> {
+    let mut best: BTreeMap<(String, u8), Ceiling> = BTreeMap::new();
+    for c in candidates {
+        if !(c.gbps.is_finite() && c.gbps > 0.0) {
+            continue;
+        }
+        match best.get_mut(&(c.device.clone(), c.pattern as u8)) {
+            Some(slot) if c.gbps <= slot.gbps => {}
+            Some(slot) => *slot = c,
+            None => {
+                best.insert((c.device.clone(), c.pattern as u8), c);
+            }
+        }
+    }
+    best.into_values().collect()
 }
 
 /// The ceilings of a run, from its probes (the start-of-run one and any re-measurements) and
 /// its verified, plausible records.
 pub fn ceilings(probes: &[Probe], records: &[Record]) -> Vec<Ceiling> {
-    let mut best: BTreeMap<(String, u8), Ceiling> = BTreeMap::new();
-    let mut offer = |key: &str, pattern: Pattern, gbps: f64, source: String| {
-        if !(gbps.is_finite() && gbps > 0.0) {
-            return;
-        }
-        let slot = best
-            .entry((key.to_string(), pattern as u8))
-            .or_insert(Ceiling {
-                device: key.to_string(),
-                pattern,
-                gbps: 0.0,
-                source: String::new(),
-            });
-        if gbps > slot.gbps {
-            slot.gbps = gbps;
-            slot.source = source;
-        }
-    };
+    let mut candidates = Vec::new();
     let keys: std::collections::BTreeSet<String> = records.iter().map(device_key).collect();
     for key in &keys {
         for probe in probes {
             for p in PATTERNS {
                 if let Some(f) = probe_figure(probe, key, p) {
-                    offer(key, p, f, "probe".into());
+                    candidates.push(Ceiling {
+                        device: key.clone(),
+                        pattern: p,
+                        gbps: f,
+                        source: "probe".into(),
+                    });
                 }
             }
         }
@@ -103,14 +127,14 @@ pub fn ceilings(probes: &[Probe], records: &[Record]) -> Vec<Ceiling> {
         if first.is_some_and(|pr| implausible(pr, r)) {
             continue;
         }
-        offer(
-            &device_key(r),
-            p,
-            g,
-            format!("{} on {} at n = {}", r.kernel, r.implementation, r.n),
-        );
+        candidates.push(Ceiling {
+            device: device_key(r),
+            pattern: p,
+            gbps: g,
+            source: format!("{} on {} at n = {}", r.kernel, r.implementation, r.n),
+        });
     }
-    best.into_values().collect()
+    best(candidates)
 }
 
 /// Compare every timed record with its ceiling: `peak_gbps` and `pct_of_peak` are set from it.

@@ -57,6 +57,16 @@ pub enum Pattern {
     Triad,
 }
 
+impl Pattern {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::Read => "read",
+            Pattern::Copy => "copy",
+            Pattern::Triad => "triad",
+        }
+    }
+}
+
 impl Bandwidth {
     pub fn get(&self, p: Pattern) -> f64 {
         match p {

@@ -49,19 +49,13 @@ pub fn load(paths: &[PathBuf]) -> Result<Run, String> {
         }
     }
     let probes: Vec<Probe> = files.iter().map(|(_, r)| r.machine.clone()).collect();
-    let mut all: Vec<Ceiling> = files.iter().flat_map(|(_, r)| r.ceilings.clone()).collect();
-    all.extend(ceilings::ceilings(&probes, &results));
-    // The highest figure per device and pattern across the files.
-    let mut best: BTreeMap<(String, u8), Ceiling> = BTreeMap::new();
-    for c in all {
-        let e = best
-            .entry((c.device.clone(), c.pattern as u8))
-            .or_insert(c.clone());
-        if c.gbps > e.gbps {
-            *e = c;
-        }
-    }
-    let ceilings: Vec<Ceiling> = best.into_values().collect();
+    // The highest figure per device and pattern across the files and the merged results.
+    let ceilings = ceilings::best(
+        files
+            .iter()
+            .flat_map(|(_, r)| r.ceilings.clone())
+            .chain(ceilings::ceilings(&probes, &results)),
+    );
     ceilings::apply(&ceilings, &mut results);
     Ok(Run {
         files,
@@ -202,15 +196,10 @@ pub fn stats(v: &[f64]) -> Option<Stats> {
     }
     s.sort_by(f64::total_cmp);
     let m = s.len();
-    let median = if m % 2 == 1 {
-        s[m / 2]
-    } else {
-        0.5 * (s[m / 2 - 1] + s[m / 2])
-    };
     Some(Stats {
         count: m,
         above_one: s.iter().filter(|&&x| x > 1.0).count(),
-        median,
+        median: crate::bench::median(&s),
         geomean: (s.iter().map(|x| x.ln()).sum::<f64>() / m as f64).exp(),
         min: s[0],
         max: s[m - 1],
@@ -454,11 +443,7 @@ fn machine(run: &Run) -> String {
             s,
             "| {} | {} | {:.1} | {} |",
             c.device,
-            match c.pattern {
-                crate::probe::Pattern::Read => "read",
-                crate::probe::Pattern::Copy => "copy",
-                crate::probe::Pattern::Triad => "triad",
-            },
+            c.pattern.name(),
             c.gbps,
             c.source
         );

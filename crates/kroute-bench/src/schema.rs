@@ -152,18 +152,11 @@ impl Record {
         outputs: &[kroute::Tensor],
         expected: &[kroute::verify::Expected],
     ) -> Result<(), String> {
-        let mut worst = 0.0f64;
-        for (o, e) in outputs.iter().zip(expected) {
-            let a = kroute::verify::compare(tol, o, e);
-            worst = worst.max(a.worst_ratio);
+        let (worst, verdict) = agreement(tol, outputs, expected);
+        if !outputs.is_empty() {
             self.verify_worst_ratio = Some(worst);
-            if !a.passed {
-                return Err(format!(
-                    "verification failed: {}",
-                    a.first_failure.unwrap_or_default()
-                ));
-            }
         }
+        verdict?;
         self.verified = true;
         Ok(())
     }
@@ -209,6 +202,28 @@ impl Record {
         self.rotation_sets = sets;
         self.times = Some(times);
     }
+}
+
+/// Outputs against their references under one tolerance, in order until the first that fails:
+/// the worst error over allowed error seen, and why the failing output failed.
+pub fn agreement(
+    tol: kroute::Tolerance,
+    outputs: &[kroute::Tensor],
+    expected: &[kroute::verify::Expected],
+) -> (f64, Result<(), String>) {
+    let mut worst = 0.0f64;
+    for (o, e) in outputs.iter().zip(expected) {
+        let a = kroute::verify::compare(tol, o, e);
+        worst = worst.max(a.worst_ratio);
+        if !a.passed {
+            let why = format!(
+                "verification failed: {}",
+                a.first_failure.unwrap_or_default()
+            );
+            return (worst, Err(why));
+        }
+    }
+    (worst, Ok(()))
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

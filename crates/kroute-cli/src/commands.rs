@@ -408,7 +408,7 @@ pub fn table_row(r: &Record) -> String {
                 fmt_time(t.p90_s),
                 r.gbps.unwrap_or(0.0),
                 r.pct_of_peak.unwrap_or(f64::NAN),
-                r.pattern.map_or("", pattern_name),
+                r.pattern.map_or("", Pattern::name),
                 r.gflops.unwrap_or(0.0),
                 t.samples,
                 notes.join(" ")
@@ -595,7 +595,7 @@ pub fn bench(
         println!(
             "ceiling {:<18} {:<5} {:>8.1} GB/s  ({})",
             c.device,
-            pattern_name(c.pattern),
+            c.pattern.name(),
             c.gbps,
             c.source
         );
@@ -628,14 +628,6 @@ pub fn bench(
     } else {
         ExitCode::from(1)
     })
-}
-
-pub fn pattern_name(p: Pattern) -> &'static str {
-    match p {
-        Pattern::Read => "read",
-        Pattern::Copy => "copy",
-        Pattern::Triad => "triad",
-    }
 }
 
 /// One of kroute's rows in a `Job`: its record, the implementation (none for a skipped row) and

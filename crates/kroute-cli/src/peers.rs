@@ -5,12 +5,12 @@
 //! of each library as that library's peer.
 
 use crate::npy;
-use kroute::verify::{compare, Expected};
+use kroute::verify::Expected;
 use kroute::{Error, Kernel, Result, Tensor, TensorDesc};
-use kroute_bench::bench::{combine, probe_peak};
-use kroute_bench::ceilings::implausible;
+use kroute_bench::bench::combine;
+use kroute_bench::ceilings::{implausible_at, key, probe_peak, IMPLAUSIBLE};
 use kroute_bench::probe::{Pattern, Probe};
-use kroute_bench::schema::{Alternative, Record, Times};
+use kroute_bench::schema::{agreement, Alternative, Record, Times};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -160,7 +160,7 @@ impl Peers {
             .map(|idiom| {
                 let verdict = match (&idiom.outputs, &idiom.error) {
                     (_, Some(e)) => Err((format!("raised {e}"), None)),
-                    (Some(outs), None) => check(k, outs, outputs, expected),
+                    (Some(outs), None) => check(k, outs, expected),
                     (None, None) => Err(("no outputs".into(), None)),
                 };
                 let (verified, worst, error) = match verdict {
@@ -225,43 +225,27 @@ impl Drop for Peers {
 fn check(
     k: &Kernel,
     files: &[PathBuf],
-    descs: &[TensorDesc],
     expected: &[Expected],
 ) -> std::result::Result<f64, (String, Option<f64>)> {
-    if files.len() != descs.len() {
+    if files.len() != expected.len() {
         return Err((
-            format!("{} outputs, {} has {}", files.len(), k.name(), descs.len()),
+            format!(
+                "{} outputs, {} has {}",
+                files.len(),
+                k.name(),
+                expected.len()
+            ),
             None,
         ));
     }
-    let mut worst = 0.0f64;
-    for ((f, d), e) in files.iter().zip(descs).zip(expected) {
-        let t = npy::read(f).map_err(|e| (format!("unreadable output: {e}"), None))?;
-        if t.dtype() != d.dtype || t.shape() != d.shape.as_slice() {
-            return Err((
-                format!(
-                    "output {:?} {}, expected {:?} {}",
-                    t.shape(),
-                    t.dtype().name(),
-                    d.shape,
-                    d.dtype.name()
-                ),
-                None,
-            ));
-        }
-        let a = compare(k.spec.tolerance, &t, e);
-        worst = worst.max(a.worst_ratio);
-        if !a.passed {
-            return Err((
-                format!(
-                    "verification failed: {}",
-                    a.first_failure.unwrap_or_default()
-                ),
-                Some(worst),
-            ));
-        }
+    let outputs: Vec<Tensor> = files
+        .iter()
+        .map(|f| npy::read(f).map_err(|e| (format!("unreadable output: {e}"), None)))
+        .collect::<std::result::Result<_, _>>()?;
+    match agreement(k.spec.tolerance, &outputs, expected) {
+        (worst, Ok(())) => Ok(worst),
+        (worst, Err(why)) => Err((why, Some(worst))),
     }
-    Ok(worst)
 }
 
 /// The records of one kernel at one n from every library's idioms: the fastest verified
@@ -302,17 +286,11 @@ pub fn records(
             };
             if t.verified && !t.rounds.is_empty() {
                 let (times, repeats) = combine(&t.rounds);
-                let mut probe_rec = Record::skipped(k, lib, n, &params);
-                probe_rec.device = Some(device.clone());
-                probe_rec.threads = t.idiom.threads;
-                probe_rec.pattern = Some(pattern);
-                probe_rec.gbps = Some(probe_rec.bytes / times.median_s / 1e9);
-                if implausible(probe, &probe_rec) {
+                let gbps = (k.spec.bytes)(n as u64) / times.median_s / 1e9;
+                if implausible_at(probe, &key(&device, t.idiom.threads), pattern, gbps) {
                     alt.error = Some(format!(
-                        "implausible: {:.1} GB/s is over {}× the probe's bandwidth here — a lazy or \
-                         asynchronous result, or a timing that missed the work; not counted",
-                        probe_rec.gbps.unwrap_or(0.0),
-                        kroute_bench::ceilings::IMPLAUSIBLE
+                        "implausible: {gbps:.1} GB/s is over {IMPLAUSIBLE}× the probe's bandwidth here — a \
+                         lazy or asynchronous result, or a timing that missed the work; not counted"
                     ));
                 } else {
                     candidates.push((i, times.clone(), repeats.clone()));
