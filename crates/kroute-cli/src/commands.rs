@@ -559,18 +559,25 @@ pub fn bench(
                 pb.suspend(|| println!("{}", table_row(&r)));
                 results.push(r);
             }
+            // Written after every kernel, so a run cut short (a time limit, a crash in a peer)
+            // still leaves every finished kernel in a valid file.
+            if let Some(path) = &json {
+                let report = bench_report(
+                    &machine,
+                    &probes,
+                    results.clone(),
+                    started_unix,
+                    seed,
+                    &peers,
+                );
+                write_json(path, &report)?;
+            }
         }
     }
     pb.finish_and_clear();
-    for r in results.iter_mut() {
-        if implausible(&machine, r) {
-            r.flags.push(format!(
-                "implausible: over {IMPLAUSIBLE}× the probe's bandwidth; not used as a ceiling"
-            ));
-        }
-    }
-    let ceilings = kroute_bench::ceilings::ceilings(&probes, &results);
-    kroute_bench::ceilings::apply(&ceilings, &mut results);
+    let report = bench_report(&machine, &probes, results, started_unix, seed, &peers);
+    let results = &report.results;
+    let ceilings = &report.ceilings;
     // A backend this machine lacks (no CUDA device) is skipped, not failed.
     let skipped = results
         .iter()
@@ -591,7 +598,7 @@ pub fn bench(
             String::new()
         }
     );
-    for c in &ceilings {
+    for c in ceilings {
         println!(
             "ceiling {:<18} {:<5} {:>8.1} GB/s  ({})",
             c.device,
@@ -601,25 +608,6 @@ pub fn bench(
         );
     }
     if let Some(path) = json {
-        let report = Report {
-            schema: SCHEMA.into(),
-            kroute_version: env!("CARGO_PKG_VERSION").into(),
-            started_unix,
-            command: std::env::args().collect::<Vec<_>>().join(" "),
-            seed,
-            machine,
-            results,
-            peers: peers
-                .as_ref()
-                .map(|p| {
-                    p.libraries
-                        .iter()
-                        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            ceilings,
-        };
         write_json(&path, &report)?;
         eprintln!("wrote {}", path.display());
     }
@@ -628,6 +616,46 @@ pub fn bench(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The results file of a run so far: implausible figures flagged, the run's ceilings (probes and
+/// verified kernels) applied to every record.
+fn bench_report(
+    machine: &Probe,
+    probes: &[Probe],
+    mut results: Vec<Record>,
+    started_unix: u64,
+    seed: u64,
+    peers: &Option<Peers>,
+) -> Report {
+    for r in results.iter_mut() {
+        if implausible(machine, r) {
+            r.flags.push(format!(
+                "implausible: over {IMPLAUSIBLE}× the probe's bandwidth; not used as a ceiling"
+            ));
+        }
+    }
+    let ceilings = kroute_bench::ceilings::ceilings(probes, &results);
+    kroute_bench::ceilings::apply(&ceilings, &mut results);
+    Report {
+        schema: SCHEMA.into(),
+        kroute_version: env!("CARGO_PKG_VERSION").into(),
+        started_unix,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        seed,
+        machine: machine.clone(),
+        results,
+        peers: peers
+            .as_ref()
+            .map(|p| {
+                p.libraries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ceilings,
+    }
 }
 
 /// One of kroute's rows in a `Job`: its record, the implementation (none for a skipped row) and
