@@ -120,6 +120,11 @@ def xp_table(xp, special):
     def hann(m):
         return xp.asarray(np.hanning(m).astype(np.float32))
 
+    def compacted(v):
+        # The kept values and their count (`v.size`, what a caller reads).
+        return [v, np.uint64(v.size)]
+
+    zu = lambda i: [xp.empty(i[0].shape, dtype=xp.uint32)]
     einsum_rows = lambda a, b: xp.einsum("ij,ij->i", a, b)
     t = {
         "map_add": [("add(out=)", CALL, lambda i, o, p: xp.add(i[0], i[1], out=o[0]), z1)],
@@ -185,6 +190,13 @@ def xp_table(xp, special):
                               ("copyto(out, aos.T)", CALL, lambda i, o, p: xp.copyto(o[0], i[0].T), zt)],
         "repack_soa_to_aos": [("ascontiguousarray(soa.T)", CALL, lambda i, o, p: [xp.ascontiguousarray(i[0].T)], None),
                               ("copyto(out, soa.T)", CALL, lambda i, o, p: xp.copyto(o[0], i[0].T), zt)],
+        "scan_inclusive": [("cumsum(dtype=uint32)", CALL, lambda i, o, p: [xp.cumsum(i[0], dtype=xp.uint32)], None),
+                           ("cumsum(dtype=uint32, out=)", CALL, lambda i, o, p: xp.cumsum(i[0], dtype=xp.uint32, out=o[0]), zu)],
+        "scan_exclusive": [("cumsum(out=); out -= x", CHAIN, lambda i, o, p: (xp.cumsum(i[0], dtype=xp.uint32, out=o[0]), xp.subtract(o[0], i[0], out=o[0])), zu)],
+        "scan_inclusive_f32": [("cumsum", CALL, lambda i, o, p: [xp.cumsum(i[0])], None),
+                               ("cumsum(dtype=f64).astype(f32)", CHAIN, lambda i, o, p: [xp.cumsum(i[0], dtype=xp.float64).astype(xp.float32)], None)],
+        "compact_if": [("x[x > 0]", CALL, lambda i, o, p: compacted(i[0][i[0] > 0]), None)],
+        "compact_mask": [("x[mask.view(bool)]", CALL, lambda i, o, p: compacted(i[0][i[1].view(xp.bool_)]), None)],
         "window_apply": [("multiply(x, w, out=) (window made once)", CALL, cached_window(hann, xp.multiply), z1),
                          ("x * hanning(M)", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
     }
@@ -220,6 +232,19 @@ def torch_table(torch, dev):
 
     def hann(m):
         return torch.hann_window(m, periodic=False, dtype=torch.float64, device=dev).float()
+
+    def exclusive_i32(x):
+        w = x.view(torch.int32)
+        return (torch.cumsum(w, 0, dtype=torch.int32) - w).view(torch.uint32)
+
+    def exclusive_i64(x):
+        w = x.to(torch.int64)
+        return (torch.cumsum(w, 0) - w) & 0xFFFFFFFF
+
+    def compacted(v):
+        # The kept values and their count (`numel()`: on CUDA the boolean index has already
+        # synchronised to size its result).
+        return [v, v.numel()]
 
     return {
         "map_add": [("torch.add(out=)", CALL, lambda i, o, p: torch.add(i[0], i[1], out=o[0]), like)],
@@ -294,6 +319,17 @@ def torch_table(torch, dev):
                               ("out.copy_(aos.T)", CALL, lambda i, o, p: o[0].copy_(i[0].T), flipped)],
         "repack_soa_to_aos": [("soa.T.contiguous()", CALL, lambda i, o, p: [i[0].T.contiguous()], None),
                               ("out.copy_(soa.T)", CALL, lambda i, o, p: o[0].copy_(i[0].T), flipped)],
+        # torch has no uint32 cumsum: the int32 view wraps the same bits (two's complement), and
+        # int64 then a mask is the variant that cannot overflow.
+        "scan_inclusive": [("cumsum(x.view(int32), dtype=int32)", CALL, lambda i, o, p: [torch.cumsum(i[0].view(torch.int32), 0, dtype=torch.int32).view(torch.uint32)], None),
+                           ("cumsum(x.to(int64)) & 0xFFFFFFFF", CHAIN, lambda i, o, p: [torch.cumsum(i[0].to(torch.int64), 0) & 0xFFFFFFFF], None)],
+        "scan_exclusive": [("cumsum(int32 view) - x", CHAIN, lambda i, o, p: [exclusive_i32(i[0])], None),
+                           ("(cumsum(int64) - x) & 0xFFFFFFFF", CHAIN, lambda i, o, p: [exclusive_i64(i[0])], None)],
+        "scan_inclusive_f32": [("torch.cumsum(x, 0, out=)", CALL, lambda i, o, p: torch.cumsum(i[0], 0, out=o[0]), like),
+                               ("cumsum(x, dtype=f64).float()", CHAIN, lambda i, o, p: [torch.cumsum(i[0], 0, dtype=torch.float64).float()], None)],
+        "compact_if": [("x[x > 0]", CALL, lambda i, o, p: compacted(i[0][i[0] > 0]), None)],
+        "compact_mask": [("x[mask.bool()]", CALL, lambda i, o, p: compacted(i[0][i[1].bool()]), None),
+                         ("masked_select(x, mask.bool())", CALL, lambda i, o, p: compacted(torch.masked_select(i[0], i[1].bool())), None)],
         "window_apply": [("torch.mul(x, w, out=) (window made once)", CALL, cached_window(hann, torch.mul), like),
                          ("x * hann_window(M, f64).float()", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
     }
@@ -325,6 +361,9 @@ def jax_table(jax, jnp):
 
     def hann(m):
         return jnp.asarray(np.hanning(m).astype(np.float32))
+
+    def compacted(v):
+        return v, np.uint64(v.size)
 
     one = lambda name, g: [(name, CALL, g)]
     return {
@@ -368,6 +407,12 @@ def jax_table(jax, jnp):
         "quantize_f16_to_i8": lambda p: one("abs-max, rint, clip", jit(quant_i8)),
         "dequantize_i8_to_f16": lambda p: one("(q * s).astype(f16)", jit(lambda q, s: (q.astype(jnp.float32) * s[:, None]).astype(jnp.float16))),
         "window_apply": lambda p: one("x * hanning(M)", jit(lambda x: x * hann(x.shape[1]))),
+        "scan_inclusive": lambda p: one("jnp.cumsum(dtype=uint32)", jit(lambda x: jnp.cumsum(x, dtype=jnp.uint32))),
+        "scan_exclusive": lambda p: one("cumsum(x) - x", jit(lambda x: jnp.cumsum(x, dtype=jnp.uint32) - x)),
+        "scan_inclusive_f32": lambda p: one("jnp.cumsum", jit(jnp.cumsum)),
+        # A data-dependent shape cannot be jit-compiled: eager, as a JAX user writes it.
+        "compact_if": lambda p: one("x[x > 0] (eager)", lambda x: compacted(x[x > 0])),
+        "compact_mask": lambda p: one("x[mask != 0] (eager)", lambda x, m: compacted(x[m != 0])),
         "transpose_2d": lambda p: one("jnp.transpose(a)", jit(jnp.transpose)),
         "repack_aos_to_soa": lambda p: one("aos.T", jit(lambda a: a.T)),
         "repack_soa_to_aos": lambda p: one("soa.T", jit(lambda a: a.T)),
@@ -712,12 +757,15 @@ class SelfTest(Numpy):
 DTYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8", "u32": "uint32", "u64": "uint64"}
 
 
-def coerce(a, dtype, shape):
+def coerce(a, dtype, shape, capacity=False):
     """The library's result as kroute's output dtype and shape. Only value-preserving changes:
     bool → u8, an integer type → another holding the same values, integral floats (torch.histc
-    counts) → integers. A float of another width is refused: rounding is the library's job."""
+    counts) → integers. A float of another width is refused: rounding is the library's job.
+    A capacity output (compaction's values: kroute writes into a buffer of N) may be shorter."""
     a = np.asarray(a)
     want = np.dtype(DTYPES.get(dtype, dtype))
+    if capacity and a.ndim == 1 and len(shape) == 1 and a.size <= shape[0]:
+        shape = [a.size]
     if a.size != int(np.prod(shape)):
         raise ValueError(f"{a.size} elements, kroute's output has {int(np.prod(shape))} (shape {shape})")
     a = a.reshape(shape)
@@ -782,7 +830,7 @@ class Server:
                     files = []
                     for j, (v, want) in enumerate(zip(res, req["outputs"])):
                         path = os.path.join(req["dir"], f"{lname}-{k}-out{j}.npy")
-                        np.save(path, coerce(lib.host(v), want["dtype"], want["shape"]))
+                        np.save(path, coerce(lib.host(v), want["dtype"], want["shape"], want.get("capacity", False)))
                         files.append(path)
                     if len(res) != len(req["outputs"]):
                         raise ValueError(f"{len(res)} outputs, kroute's kernel has {len(req['outputs'])}")

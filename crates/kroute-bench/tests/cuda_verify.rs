@@ -176,3 +176,9 @@ sanitize!(sanitize_signal_window_apply, "window_apply");
 // The tiled transpose shares memory between a block's warps: racecheck's case.
 sanitize!(sanitize_layout_transpose_2d, "transpose_2d");
 sanitize!(sanitize_layout_repack_soa_to_aos, "repack_soa_to_aos");
+// Every scan and compaction kernel (decoupled look-back: flags, fences, the ticket counter).
+sanitize!(sanitize_scans_scan_inclusive, "scan_inclusive");
+sanitize!(sanitize_scans_scan_exclusive, "scan_exclusive");
+sanitize!(sanitize_scans_scan_inclusive_f32, "scan_inclusive_f32");
+sanitize!(sanitize_scans_compact_if, "compact_if");
+sanitize!(sanitize_scans_compact_mask, "compact_mask");

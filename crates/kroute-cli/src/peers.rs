@@ -150,7 +150,10 @@ impl Peers {
         let params: BTreeMap<&str, f64> = kroute::Params::defaults(k.spec).iter().collect();
         let reply = self.call(json!({
             "op": "run", "kernel": k.name(), "n": n, "params": params, "inputs": files,
-            "outputs": outputs.iter().map(|d| json!({"dtype": d.dtype.name(), "shape": d.shape})).collect::<Vec<_>>(),
+            // A capacity output (compaction's values) may come back holding only the result.
+            "outputs": outputs.iter().zip(expected).map(|(d, e)| json!({
+                "dtype": d.dtype.name(), "shape": d.shape, "capacity": e.prefix.is_some(),
+            })).collect::<Vec<_>>(),
             "dir": dir,
         }))?;
         let idioms: Vec<Idiom> = serde_json::from_value(reply["idioms"].clone())

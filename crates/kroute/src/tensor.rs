@@ -201,6 +201,12 @@ impl Tensor {
             storage: Storage::Host(HostData::U8(v)),
         }
     }
+    pub fn u32(v: Vec<u32>) -> Tensor {
+        Tensor {
+            shape: vec![v.len()],
+            storage: Storage::Host(HostData::U32(v)),
+        }
+    }
     pub fn i8(v: Vec<i8>) -> Tensor {
         Tensor {
             shape: vec![v.len()],

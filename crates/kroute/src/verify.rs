@@ -17,6 +17,10 @@ pub struct Expected {
     pub values: Vec<f64>,
     pub scale: Option<Vec<f64>>,
     pub bits: Option<Vec<u32>>,
+    /// Only the first this-many elements are the result (compaction writes a count and the kept
+    /// values into a buffer of capacity N; the rest of the buffer is unspecified). An output
+    /// may then be the capacity buffer or exactly the kept values (a peer's `x[x > 0]`).
+    pub prefix: Option<usize>,
 }
 
 impl Expected {
@@ -26,6 +30,7 @@ impl Expected {
             values,
             scale: None,
             bits: None,
+            prefix: None,
         }
     }
     /// An f32 output that must equal these words bit for bit (tolerance `bits`).
@@ -35,6 +40,11 @@ impl Expected {
             bits: Some(bits),
             ..Expected::new(DType::F32, shape, values)
         }
+    }
+    /// Only the first `len` elements are checked (see `prefix`).
+    pub fn with_prefix(mut self, len: usize) -> Expected {
+        self.prefix = Some(len);
+        self
     }
     pub fn with_scale(mut self, scale: Vec<f64>) -> Expected {
         self.scale = Some(scale);
@@ -82,6 +92,9 @@ pub fn compare(tol: Tolerance, got: &Tensor, exp: &Expected) -> Agreement {
         failures: 1,
         first_failure: Some(msg),
     };
+    if let Some(len) = exp.prefix {
+        return compare_prefix(tol, got, exp, len);
+    }
     if got.dtype() != exp.desc.dtype {
         return fail(format!(
             "dtype {} where {} was expected",
@@ -227,6 +240,35 @@ pub fn compare(tol: Tolerance, got: &Tensor, exp: &Expected) -> Agreement {
     }
 }
 
+/// A capacity buffer (or an exactly sized result) against the first `len` elements of the
+/// reference: 1-D, at least `len` long, and equal there.
+fn compare_prefix(tol: Tolerance, got: &Tensor, exp: &Expected, len: usize) -> Agreement {
+    let fail = |msg: String| Agreement {
+        passed: false,
+        worst_ratio: f64::INFINITY,
+        failures: 1,
+        first_failure: Some(msg),
+    };
+    if got.shape().len() != 1 || got.len() < len {
+        return fail(format!(
+            "shape {:?} cannot hold the {len} result elements",
+            got.shape()
+        ));
+    }
+    let head = match got.as_f32() {
+        Ok(v) => Tensor::f32(v[..len].to_vec()),
+        Err(_) => return fail(format!("a {} prefix output", got.dtype().name())),
+    };
+    let e = Expected {
+        desc: TensorDesc::new(exp.desc.dtype, &[len]),
+        values: exp.values[..len].to_vec(),
+        scale: exp.scale.as_ref().map(|s| s[..len].to_vec()),
+        bits: exp.bits.as_ref().map(|b| b[..len].to_vec()),
+        prefix: None,
+    };
+    compare(tol, &head, &e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +319,16 @@ mod tests {
         let e = Expected::new(DType::F32, &[2], vec![1.0, 2.0]);
         assert!(!compare(Tolerance::Exact, &Tensor::f32(vec![1.0]), &e).passed);
         assert!(!compare(Tolerance::Exact, &Tensor::u8(vec![1, 2]), &e).passed);
+    }
+
+    #[test]
+    fn a_prefix_checks_only_the_result_part_of_a_capacity_buffer() {
+        let exp = Expected::f32_bits(&[4], vec![0x3F80_0000, 0x8000_0000, 0, 0]).with_prefix(2);
+        let t = |v: Vec<f32>| Tensor::f32(v);
+        assert!(compare(Tolerance::Bits, &t(vec![1.0, -0.0, 7.0, f32::NAN]), &exp).passed);
+        assert!(compare(Tolerance::Bits, &t(vec![1.0, -0.0]), &exp).passed);
+        assert!(!compare(Tolerance::Bits, &t(vec![1.0, 0.0, 0.0, 0.0]), &exp).passed);
+        assert!(!compare(Tolerance::Bits, &t(vec![1.0]), &exp).passed);
     }
 
     #[test]

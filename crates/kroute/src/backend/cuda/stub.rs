@@ -40,6 +40,9 @@ impl Device {
     pub fn allow_smem(&self, _: &'static Source, _: &'static str, _: u32) -> Result<()> {
         match *self {}
     }
+    pub fn tile_state(self: &Arc<Self>, _: usize) -> Result<(u64, usize)> {
+        match **self {}
+    }
     pub fn read_scratch_u32(self: &Arc<Self>, _: u64) -> Result<u32> {
         match **self {}
     }

@@ -42,6 +42,7 @@ pub struct Device {
     pub(super) scratch: OnceLock<DeviceBuffer>,
     pub(super) staging: Mutex<Option<Staging>>,
     pub(super) flush: Mutex<Option<DeviceBuffer>>,
+    tile_state: Mutex<Option<DeviceBuffer>>,
 }
 
 /// Scratch layout: a block counter for last-block-done, per-block partials, and 64 Ki u64
@@ -98,6 +99,7 @@ impl Device {
             scratch: OnceLock::new(),
             staging: Mutex::new(None),
             flush: Mutex::new(None),
+            tile_state: Mutex::new(None),
         })
     }
 
@@ -281,6 +283,28 @@ impl Device {
             .get()
             .map(|s| s.ptr)
             .ok_or_else(|| Error::Device("scratch allocation lost".into()))
+    }
+
+    /// An area of at least `bytes` for single-pass scans' per-tile state (flags tagged with a
+    /// call's epoch, so it is never cleared between calls), zeroed when made and grown by
+    /// doubling when a call needs more: its pointer and its size, which fixes the layout for
+    /// the area's lifetime. Growing waits for queued work, which may still use the old area.
+    pub fn tile_state(self: &Arc<Self>, bytes: usize) -> Result<(u64, usize)> {
+        let mut slot = self
+            .tile_state
+            .lock()
+            .map_err(|_| Error::Device("tile state lock poisoned".into()))?;
+        if let Some(buf) = slot.as_ref().filter(|b| b.bytes() >= bytes) {
+            return Ok((buf.ptr(), buf.bytes()));
+        }
+        self.synchronize()?;
+        let grown = bytes.next_power_of_two().max(1 << 20);
+        *slot = None;
+        let buf = DeviceBuffer::alloc(self, grown)?;
+        buf.memset(0)?;
+        let made = (buf.ptr(), buf.bytes());
+        *slot = Some(buf);
+        Ok(made)
     }
 
     /// Read a u32 the kernels left in the scratch area (synchronises).
