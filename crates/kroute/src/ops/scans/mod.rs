@@ -200,9 +200,23 @@ fn compact_mask_workload(n: usize, seed: u64, _p: &Params) -> Vec<Tensor> {
     ]
 }
 
-/// Lengths around the chunking of every implementation: a CPU chunk (2^16) and a CUDA tile
-/// (4096), each plus and minus one.
-const AWKWARD: [usize; 4] = [4095, 4097, 65535, 65537];
+/// Lengths around the chunking of every implementation: a CUDA tile (4096) and a CPU chunk
+/// (2^16), each minus and plus one; `inputs(n)` makes a case's inputs.
+fn awkward_cases(inputs: impl Fn(usize) -> Vec<Tensor>) -> Vec<Case> {
+    const AWKWARD: [(usize, &str); 4] = [
+        (4095, "4095 elements"),
+        (4097, "4097 elements"),
+        (65535, "65535 elements"),
+        (65537, "65537 elements"),
+    ];
+    AWKWARD
+        .iter()
+        .map(|&(n, label)| Case {
+            label,
+            inputs: inputs(n),
+        })
+        .collect()
+}
 
 fn u32_cases() -> Vec<Case> {
     let mut cases = vec![
@@ -219,12 +233,7 @@ fn u32_cases() -> Vec<Case> {
             inputs: vec![Tensor::u32(vec![0xFFFF_FFFF; 10_001])],
         },
     ];
-    for (k, &n) in AWKWARD.iter().enumerate() {
-        cases.push(Case {
-            label: ["4095 words", "4097 words", "65535 words", "65537 words"][k],
-            inputs: vec![Tensor::u32(philox::words(7, 0, n))],
-        });
-    }
+    cases.extend(awkward_cases(|n| vec![Tensor::u32(philox::words(7, 0, n))]));
     cases
 }
 
@@ -269,12 +278,9 @@ fn f32_cases() -> Vec<Case> {
             inputs: vec![Tensor::f32(vec![])],
         },
     ];
-    for (k, &n) in AWKWARD.iter().enumerate() {
-        cases.push(Case {
-            label: ["4095 elements", "4097 elements", "65535 elements", "65537 elements"][k],
-            inputs: vec![Tensor::f32(philox::normal(8, 0, n, 1.0, 1.0))],
-        });
-    }
+    cases.extend(awkward_cases(|n| {
+        vec![Tensor::f32(philox::normal(8, 0, n, 1.0, 1.0))]
+    }));
     cases
 }
 
@@ -323,12 +329,9 @@ fn compact_if_cases() -> Vec<Case> {
             inputs: vec![Tensor::f32(vec![])],
         },
     ];
-    for (k, &n) in AWKWARD.iter().enumerate() {
-        cases.push(Case {
-            label: ["4095 elements", "4097 elements", "65535 elements", "65537 elements"][k],
-            inputs: vec![Tensor::f32(philox::normal(9, 0, n, 0.0, 1.0))],
-        });
-    }
+    cases.extend(awkward_cases(|n| {
+        vec![Tensor::f32(philox::normal(9, 0, n, 0.0, 1.0))]
+    }));
     cases
 }
 
@@ -352,12 +355,9 @@ fn compact_mask_cases() -> Vec<Case> {
             inputs: vec![x(0), Tensor::u8(vec![])],
         },
     ];
-    for (k, &n) in AWKWARD.iter().enumerate() {
-        cases.push(Case {
-            label: ["4095 elements", "4097 elements", "65535 elements", "65537 elements"][k],
-            inputs: vec![x(n), Tensor::u8(philox::bernoulli(10, 1, n, 0.5))],
-        });
-    }
+    cases.extend(awkward_cases(|n| {
+        vec![x(n), Tensor::u8(philox::bernoulli(10, 1, n, 0.5))]
+    }));
     cases
 }
 

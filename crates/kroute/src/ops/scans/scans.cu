@@ -149,110 +149,75 @@ __device__ __forceinline__ void kr_tiles_done(KrTiles t) {
     if (kr_last_block(&t.counters[1]) && threadIdx.x == 0) t.counters[0] = 0;
 }
 
-// ---- u32 scans (mod 2^32) -------------------------------------------------------------------
+// ---- scans: u32 elements with u32 sums (mod 2^32), f32 elements with f64 sums ----------------
 
-template <bool INCLUSIVE>
-__device__ __forceinline__ void kr_scan_u32(const u32* __restrict__ x, u32* __restrict__ y, u64 n,
-                                            u8* state, u32 epoch, u64 tiles, u64 cap) {
-    __shared__ u32 sh[8];
+__device__ __forceinline__ u32 kr_word(u32 w, u32) { return w; }
+__device__ __forceinline__ float kr_word(u32 w, float) { return __uint_as_float(w); }
+__device__ __forceinline__ u32 kr_unword(u32 v) { return v; }
+__device__ __forceinline__ u32 kr_unword(float v) { return __float_as_uint(v); }
+
+// Elements E (u32 or float), running sums A (u32, wrapping, or double), each output rounded
+// back to E.
+template <typename E, typename A, bool INCLUSIVE>
+__device__ __forceinline__ void kr_scan(const E* __restrict__ x, E* __restrict__ y, u64 n, u8* state, u32 epoch, u64 tiles,
+                                        u64 cap) {
+    __shared__ A sh[8];
     __shared__ u32 ticket;
-    __shared__ u32 base;
+    __shared__ A base;
     const KrTiles t = kr_tiles(state, cap);
+    const u32* xw = (const u32*)x;
+    u32* yw = (u32*)y;
     for (u64 tile = kr_ticket(t, &ticket); tile < tiles; tile = kr_ticket(t, &ticket)) {
         const u64 i0 = tile * KR_TILE + (u64)threadIdx.x * KR_IPT;
-        u32 v[KR_IPT];
-        if (i0 + KR_IPT <= n) {
+        const bool full = i0 + KR_IPT <= n;
+        E v[KR_IPT];
+        if (full) {
 #pragma unroll
             for (int k = 0; k < KR_IPT; k += 4) {
-                uint4 q = *(const uint4*)(x + i0 + k);
-                v[k] = q.x; v[k + 1] = q.y; v[k + 2] = q.z; v[k + 3] = q.w;
+                uint4 q = *(const uint4*)(xw + i0 + k);
+                v[k] = kr_word(q.x, E()); v[k + 1] = kr_word(q.y, E()); v[k + 2] = kr_word(q.z, E()); v[k + 3] = kr_word(q.w, E());
             }
         } else {
 #pragma unroll
-            for (int k = 0; k < KR_IPT; k++) v[k] = i0 + k < n ? x[i0 + k] : 0u;
+            for (int k = 0; k < KR_IPT; k++) v[k] = i0 + k < n ? x[i0 + k] : E(0);
         }
-        u32 sum = 0;
+        A sum = A(0);
 #pragma unroll
-        for (int k = 0; k < KR_IPT; k++) sum += v[k];
-        u32 aggregate;
-        u32 before = kr_block_exclusive(sum, sh, &aggregate);
+        for (int k = 0; k < KR_IPT; k++) sum += (A)v[k];
+        A aggregate;
+        A before = kr_block_exclusive(sum, sh, &aggregate);
         if (threadIdx.x < 32) {
-            u32 e = kr_look_back<u32>(t, tile, epoch, aggregate);
+            A e = kr_look_back<A>(t, tile, epoch, aggregate);
             if (threadIdx.x == 0) base = e;
         }
         __syncthreads();
-        u32 acc = base + before;
+        A acc = base + before;
         u32 out[KR_IPT];
 #pragma unroll
         for (int k = 0; k < KR_IPT; k++) {
-            if (INCLUSIVE) { acc += v[k]; out[k] = acc; }
-            else { out[k] = acc; acc += v[k]; }
+            if (INCLUSIVE) { acc += (A)v[k]; out[k] = kr_unword((E)acc); }
+            else { out[k] = kr_unword((E)acc); acc += (A)v[k]; }
         }
-        if (i0 + KR_IPT <= n) {
+        if (full) {
 #pragma unroll
-            for (int k = 0; k < KR_IPT; k += 4) *(uint4*)(y + i0 + k) = make_uint4(out[k], out[k + 1], out[k + 2], out[k + 3]);
+            for (int k = 0; k < KR_IPT; k += 4) *(uint4*)(yw + i0 + k) = make_uint4(out[k], out[k + 1], out[k + 2], out[k + 3]);
         } else {
 #pragma unroll
-            for (int k = 0; k < KR_IPT; k++) if (i0 + k < n) y[i0 + k] = out[k];
+            for (int k = 0; k < KR_IPT; k++) if (i0 + k < n) yw[i0 + k] = out[k];
         }
     }
     kr_tiles_done(t);
 }
 
 extern "C" __global__ void __launch_bounds__(256) scan_inclusive(const u32* x, u32* y, u64 n, u8* state, u32 epoch, u64 tiles, u64 cap) {
-    kr_scan_u32<true>(x, y, n, state, epoch, tiles, cap);
+    kr_scan<u32, u32, true>(x, y, n, state, epoch, tiles, cap);
 }
 extern "C" __global__ void __launch_bounds__(256) scan_exclusive(const u32* x, u32* y, u64 n, u8* state, u32 epoch, u64 tiles, u64 cap) {
-    kr_scan_u32<false>(x, y, n, state, epoch, tiles, cap);
+    kr_scan<u32, u32, false>(x, y, n, state, epoch, tiles, cap);
 }
-
-// ---- f32 scan, f64 carries ------------------------------------------------------------------
-
-extern "C" __global__ void __launch_bounds__(256) scan_inclusive_f32(const float* __restrict__ x, float* __restrict__ y, u64 n,
-                                                                     u8* state, u32 epoch, u64 tiles, u64 cap) {
-    __shared__ double sh[8];
-    __shared__ u32 ticket;
-    __shared__ double base;
-    const KrTiles t = kr_tiles(state, cap);
-    for (u64 tile = kr_ticket(t, &ticket); tile < tiles; tile = kr_ticket(t, &ticket)) {
-        const u64 i0 = tile * KR_TILE + (u64)threadIdx.x * KR_IPT;
-        float v[KR_IPT];
-        if (i0 + KR_IPT <= n) {
-#pragma unroll
-            for (int k = 0; k < KR_IPT; k += 4) {
-                float4 q = *(const float4*)(x + i0 + k);
-                v[k] = q.x; v[k + 1] = q.y; v[k + 2] = q.z; v[k + 3] = q.w;
-            }
-        } else {
-#pragma unroll
-            for (int k = 0; k < KR_IPT; k++) v[k] = i0 + k < n ? x[i0 + k] : 0.0f;
-        }
-        double sum = 0.0;
-#pragma unroll
-        for (int k = 0; k < KR_IPT; k++) sum += (double)v[k];
-        double aggregate;
-        double before = kr_block_exclusive(sum, sh, &aggregate);
-        if (threadIdx.x < 32) {
-            double e = kr_look_back<double>(t, tile, epoch, aggregate);
-            if (threadIdx.x == 0) base = e;
-        }
-        __syncthreads();
-        double acc = base + before;
-        float out[KR_IPT];
-#pragma unroll
-        for (int k = 0; k < KR_IPT; k++) {
-            acc += (double)v[k];
-            out[k] = (float)acc;
-        }
-        if (i0 + KR_IPT <= n) {
-#pragma unroll
-            for (int k = 0; k < KR_IPT; k += 4) *(float4*)(y + i0 + k) = make_float4(out[k], out[k + 1], out[k + 2], out[k + 3]);
-        } else {
-#pragma unroll
-            for (int k = 0; k < KR_IPT; k++) if (i0 + k < n) y[i0 + k] = out[k];
-        }
-    }
-    kr_tiles_done(t);
+extern "C" __global__ void __launch_bounds__(256) scan_inclusive_f32(const float* x, float* y, u64 n, u8* state, u32 epoch, u64 tiles,
+                                                                     u64 cap) {
+    kr_scan<float, double, true>(x, y, n, state, epoch, tiles, cap);
 }
 
 // ---- compaction -----------------------------------------------------------------------------
