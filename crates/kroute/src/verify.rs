@@ -85,25 +85,31 @@ fn ulp_distance(a: f32, b: f32) -> u64 {
     (key(a) - key(b)).unsigned_abs()
 }
 
+impl Agreement {
+    /// A whole-output failure (wrong type, shape or length).
+    fn failed(msg: String) -> Agreement {
+        Agreement {
+            passed: false,
+            worst_ratio: f64::INFINITY,
+            failures: 1,
+            first_failure: Some(msg),
+        }
+    }
+}
+
 pub fn compare(tol: Tolerance, got: &Tensor, exp: &Expected) -> Agreement {
-    let fail = |msg: String| Agreement {
-        passed: false,
-        worst_ratio: f64::INFINITY,
-        failures: 1,
-        first_failure: Some(msg),
-    };
     if let Some(len) = exp.prefix {
         return compare_prefix(tol, got, exp, len);
     }
     if got.dtype() != exp.desc.dtype {
-        return fail(format!(
+        return Agreement::failed(format!(
             "dtype {} where {} was expected",
             got.dtype().name(),
             exp.desc.dtype.name()
         ));
     }
     if got.shape() != exp.desc.shape.as_slice() {
-        return fail(format!(
+        return Agreement::failed(format!(
             "shape {:?} where {:?} was expected",
             got.shape(),
             exp.desc.shape
@@ -243,21 +249,15 @@ pub fn compare(tol: Tolerance, got: &Tensor, exp: &Expected) -> Agreement {
 /// A capacity buffer (or an exactly sized result) against the first `len` elements of the
 /// reference: 1-D, at least `len` long, and equal there.
 fn compare_prefix(tol: Tolerance, got: &Tensor, exp: &Expected, len: usize) -> Agreement {
-    let fail = |msg: String| Agreement {
-        passed: false,
-        worst_ratio: f64::INFINITY,
-        failures: 1,
-        first_failure: Some(msg),
-    };
     if got.shape().len() != 1 || got.len() < len {
-        return fail(format!(
+        return Agreement::failed(format!(
             "shape {:?} cannot hold the {len} result elements",
             got.shape()
         ));
     }
     let head = match got.as_f32() {
         Ok(v) => Tensor::f32(v[..len].to_vec()),
-        Err(_) => return fail(format!("a {} prefix output", got.dtype().name())),
+        Err(_) => return Agreement::failed(format!("a {} prefix output", got.dtype().name())),
     };
     let e = Expected {
         desc: TensorDesc::new(exp.desc.dtype, &[len]),

@@ -155,14 +155,9 @@ fn scan_u32_chunk<const INCLUSIVE: bool>(x: &[u32], y: &mut [u32], carry: u32) -
     acc
 }
 
-fn scan_u32(cpu: Cpu, x: &[u32], y: &mut [u32], inclusive: bool) {
+fn scan_u32<const INCLUSIVE: bool>(cpu: Cpu, x: &[u32], y: &mut [u32]) {
     if cpu == Cpu::Scalar {
-        let mut acc = 0u32;
-        for (v, out) in x.iter().zip(y.iter_mut()) {
-            let before = acc;
-            acc = acc.wrapping_add(*v);
-            *out = if inclusive { acc } else { before };
-        }
+        scan_u32_chunk::<INCLUSIVE>(x, y, 0);
         return;
     }
     let n = x.len();
@@ -177,22 +172,18 @@ fn scan_u32(cpu: Cpu, x: &[u32], y: &mut [u32], inclusive: bool) {
             let r = range(c, n);
             // SAFETY: chunk c alone writes y[r].
             let y = unsafe { out.slice(r.start, r.len()) };
-            if inclusive {
-                scan_u32_chunk::<true>(&x[r], y, carry)
-            } else {
-                scan_u32_chunk::<false>(&x[r], y, carry)
-            }
+            scan_u32_chunk::<INCLUSIVE>(&x[r], y, carry)
         },
     );
 }
 
 pub fn scan_inclusive(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
-    scan_u32(cpu, i[0].as_u32()?, o[0].as_u32_mut()?, true);
+    scan_u32::<true>(cpu, i[0].as_u32()?, o[0].as_u32_mut()?);
     Ok(())
 }
 
 pub fn scan_exclusive(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
-    scan_u32(cpu, i[0].as_u32()?, o[0].as_u32_mut()?, false);
+    scan_u32::<false>(cpu, i[0].as_u32()?, o[0].as_u32_mut()?);
     Ok(())
 }
 
@@ -210,11 +201,7 @@ fn scan_f32_chunk(x: &[f32], y: &mut [f32], carry: f64) -> f64 {
 pub fn scan_inclusive_f32(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
     let (x, y) = (i[0].as_f32()?, o[0].as_f32_mut()?);
     if cpu == Cpu::Scalar {
-        let mut acc = 0f64;
-        for (v, out) in x.iter().zip(y.iter_mut()) {
-            acc += *v as f64;
-            *out = acc as f32;
-        }
+        scan_f32_chunk(x, y, 0.0);
         return Ok(());
     }
     let n = x.len();
@@ -244,33 +231,32 @@ enum Keep<'a> {
     Mask(&'a [u8]),
 }
 
+/// x > 0 exactly, on the word: w − 1 < 0x7F800000 (unsigned) means w in (0, +inf], i.e. a
+/// positive sign, not zero, not NaN (words above +inf are NaNs).
+#[inline(always)]
+fn positive(w: u32) -> bool {
+    w.wrapping_sub(1) < 0x7F80_0000
+}
+
 impl Keep<'_> {
     #[inline(always)]
     fn keeps(&self, x: &[u32], i: usize) -> bool {
         match self {
-            // x > 0 exactly: positive sign, not zero, not NaN (words above +inf are NaNs).
-            Keep::Positive => x[i] != 0 && x[i] <= 0x7F80_0000,
+            Keep::Positive => positive(x[i]),
             Keep::Mask(m) => m[i] != 0,
         }
     }
+    /// How many of x[r] are kept (a loop per kind over slices, which the compiler vectorises).
     fn count(&self, x: &[u32], r: std::ops::Range<usize>) -> u64 {
         match self {
-            Keep::Positive => x[r]
-                .iter()
-                .map(|&w| (w.wrapping_sub(1) < 0x7F80_0000) as u64)
-                .sum(),
+            Keep::Positive => x[r].iter().map(|&w| positive(w) as u64).sum(),
             Keep::Mask(m) => m[r].iter().map(|&b| (b != 0) as u64).sum(),
         }
     }
 }
 
-/// Copy the kept elements of x[r] to the front of `out`; returns how many.
-fn compact_range(keep: Keep, x: &[u32], r: std::ops::Range<usize>, out: &mut [u32]) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        // SAFETY: the features were detected at run time.
-        return unsafe { avx512::compact(keep, x, r, out) };
-    }
+/// Copy the kept elements of x[r] to the front of `out`, one branch each; returns how many.
+fn compact_plain(keep: Keep, x: &[u32], r: std::ops::Range<usize>, out: &mut [u32]) -> usize {
     let mut j = 0;
     for i in r {
         if keep.keeps(x, i) {
@@ -279,6 +265,16 @@ fn compact_range(keep: Keep, x: &[u32], r: std::ops::Range<usize>, out: &mut [u3
         }
     }
     j
+}
+
+/// `compact_plain` with AVX-512 where the CPU has it.
+fn compact_range(keep: Keep, x: &[u32], r: std::ops::Range<usize>, out: &mut [u32]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: the features were detected at run time.
+        return unsafe { avx512::compact(keep, x, r, out) };
+    }
+    compact_plain(keep, x, r, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -312,7 +308,7 @@ mod avx512 {
         while i + 16 <= r.end {
             let v = _mm512_loadu_si512(x.as_ptr().add(i) as *const _);
             let m: u16 = match keep {
-                // w − 1 < 0x7F800000 (unsigned): w in (0, +inf], i.e. x > 0.
+                // `positive`, sixteen at a time.
                 Keep::Positive => _mm512_cmplt_epu32_mask(_mm512_sub_epi32(v, one), inf),
                 Keep::Mask(mask) => {
                     let b = _mm_loadu_si128(mask.as_ptr().add(i) as *const _);
@@ -330,29 +326,14 @@ mod avx512 {
             j += k;
             i += 16;
         }
-        for i in i..r.end {
-            if keep.keeps(x, i) {
-                *out.get_unchecked_mut(j) = x[i];
-                j += 1;
-            }
-        }
-        j
+        j + super::compact_plain(keep, x, i..r.end, &mut out[j..])
     }
 }
 
 fn compact(cpu: Cpu, keep: Keep, x: &[u32], values: &mut [u32], count: &mut [u64]) {
     let n = x.len();
     let total = match cpu {
-        Cpu::Scalar => {
-            let mut j = 0;
-            for i in 0..n {
-                if keep.keeps(x, i) {
-                    values[j] = x[i];
-                    j += 1;
-                }
-            }
-            j as u64
-        }
+        Cpu::Scalar => compact_plain(keep, x, 0..n, values) as u64,
         Cpu::Simd | Cpu::Parallel => {
             let out = Out::new(values);
             chained(

@@ -7,7 +7,7 @@ mod cuda;
 
 pub(crate) use cuda::CUDA;
 
-use crate::op::{input, Case, Op};
+use crate::op::{input, shape, Case, Op};
 use crate::philox;
 use crate::spec::{Domain, KernelSpec, Metric, Tolerance};
 use crate::tensor::{DType, Tensor, TensorDesc};
@@ -92,40 +92,37 @@ fn one_d(name: &str, t: &Tensor) -> Result<usize> {
     }
 }
 
-fn scan_shapes(dtype: DType) -> impl Fn(&str, &[&Tensor]) -> Result<Vec<TensorDesc>> {
-    move |name, i| Ok(vec![TensorDesc::new(dtype, &[one_d(name, i[0])?])])
+/// A scan: y has x's length and the given element type.
+fn scan_shapes(name: &str, dtype: DType, i: &[&Tensor]) -> Result<Vec<TensorDesc>> {
+    Ok(vec![TensorDesc::new(dtype, &[one_d(name, i[0])?])])
 }
 
 fn inclusive_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
-    scan_shapes(DType::U32)("scan_inclusive", i)
+    scan_shapes("scan_inclusive", DType::U32, i)
 }
 fn exclusive_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
-    scan_shapes(DType::U32)("scan_exclusive", i)
+    scan_shapes("scan_exclusive", DType::U32, i)
 }
 fn f32_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
-    scan_shapes(DType::F32)("scan_inclusive_f32", i)
+    scan_shapes("scan_inclusive_f32", DType::F32, i)
 }
 
-/// Compaction: values f32[N] (capacity) and count u64[1].
-fn compact_if_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
-    let n = one_d("compact_if", i[0])?;
+/// Compaction of 1-D inputs of one length n: values f32[n] (capacity) and count u64[1].
+fn compaction_shapes(name: &str, i: &[&Tensor]) -> Result<Vec<TensorDesc>> {
+    for t in i {
+        one_d(name, t)?;
+    }
+    let n = shape::same_len(name, i)?;
     Ok(vec![
         TensorDesc::new(DType::F32, &[n]),
         TensorDesc::new(DType::U64, &[1]),
     ])
 }
+fn compact_if_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
+    compaction_shapes("compact_if", i)
+}
 fn compact_mask_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
-    let n = one_d("compact_mask", i[0])?;
-    let m = one_d("compact_mask", i[1])?;
-    if m != n {
-        return Err(Error::Shape(format!(
-            "compact_mask: mask has {m} elements but x has {n}"
-        )));
-    }
-    Ok(vec![
-        TensorDesc::new(DType::F32, &[n]),
-        TensorDesc::new(DType::U64, &[1]),
-    ])
+    compaction_shapes("compact_mask", i)
 }
 
 fn u32_scan_reference(i: &[&Tensor], inclusive: bool) -> Vec<Expected> {

@@ -149,6 +149,22 @@ __device__ __forceinline__ void kr_tiles_done(KrTiles t) {
     if (kr_last_block(&t.counters[1]) && threadIdx.x == 0) t.counters[0] = 0;
 }
 
+// A thread's 16 words at i0: four 16-byte loads when all lie below n (then returns true), else
+// one by one with 0 past n.
+__device__ __forceinline__ bool kr_load16(const u32* __restrict__ x, u64 i0, u64 n, u32* w) {
+    if (i0 + KR_IPT <= n) {
+#pragma unroll
+        for (int k = 0; k < KR_IPT; k += 4) {
+            uint4 q = *(const uint4*)(x + i0 + k);
+            w[k] = q.x; w[k + 1] = q.y; w[k + 2] = q.z; w[k + 3] = q.w;
+        }
+        return true;
+    }
+#pragma unroll
+    for (int k = 0; k < KR_IPT; k++) w[k] = i0 + k < n ? x[i0 + k] : 0u;
+    return false;
+}
+
 // ---- scans: u32 elements with u32 sums (mod 2^32), f32 elements with f64 sums ----------------
 
 __device__ __forceinline__ u32 kr_word(u32 w, u32) { return w; }
@@ -169,18 +185,11 @@ __device__ __forceinline__ void kr_scan(const E* __restrict__ x, E* __restrict__
     u32* yw = (u32*)y;
     for (u64 tile = kr_ticket(t, &ticket); tile < tiles; tile = kr_ticket(t, &ticket)) {
         const u64 i0 = tile * KR_TILE + (u64)threadIdx.x * KR_IPT;
-        const bool full = i0 + KR_IPT <= n;
+        u32 w[KR_IPT];
+        const bool full = kr_load16(xw, i0, n, w);
         E v[KR_IPT];
-        if (full) {
 #pragma unroll
-            for (int k = 0; k < KR_IPT; k += 4) {
-                uint4 q = *(const uint4*)(xw + i0 + k);
-                v[k] = kr_word(q.x, E()); v[k + 1] = kr_word(q.y, E()); v[k + 2] = kr_word(q.z, E()); v[k + 3] = kr_word(q.w, E());
-            }
-        } else {
-#pragma unroll
-            for (int k = 0; k < KR_IPT; k++) v[k] = i0 + k < n ? x[i0 + k] : E(0);
-        }
+        for (int k = 0; k < KR_IPT; k++) v[k] = kr_word(w[k], E());
         A sum = A(0);
 #pragma unroll
         for (int k = 0; k < KR_IPT; k++) sum += (A)v[k];
@@ -236,25 +245,16 @@ __device__ __forceinline__ void kr_compact(const u32* __restrict__ x, const u8* 
         const u64 i0 = tile * KR_TILE + (u64)threadIdx.x * KR_IPT;
         u32 v[KR_IPT];
         u32 keep = 0; // bit k: element k is kept
-        if (i0 + KR_IPT <= n) {
-#pragma unroll
-            for (int k = 0; k < KR_IPT; k += 4) {
-                uint4 q = *(const uint4*)(x + i0 + k);
-                v[k] = q.x; v[k + 1] = q.y; v[k + 2] = q.z; v[k + 3] = q.w;
-            }
+        if (kr_load16(x, i0, n, v)) {
             if (MASK) {
                 uint4 m = *(const uint4*)(mask + i0);
                 u32 w[4] = {m.x, m.y, m.z, m.w};
 #pragma unroll
                 for (int k = 0; k < KR_IPT; k++) keep |= (((w[k >> 2] >> ((k & 3) * 8)) & 0xffu) != 0u) << k;
             }
-        } else {
+        } else if (MASK) {
 #pragma unroll
-            for (int k = 0; k < KR_IPT; k++) {
-                const bool in = i0 + k < n;
-                v[k] = in ? x[i0 + k] : 0u;
-                if (MASK && in) keep |= (mask[i0 + k] != 0) << k;
-            }
+            for (int k = 0; k < KR_IPT; k++) if (i0 + k < n) keep |= (mask[i0 + k] != 0) << k;
         }
         if (!MASK) {
 #pragma unroll
