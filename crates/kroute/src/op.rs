@@ -85,6 +85,17 @@ pub mod shape {
         }
     }
 
+    /// The length n of a generator's size-only input (`Tensor::size_only`, shape [n, 0]).
+    pub fn generated(name: &str, t: &Tensor) -> Result<usize> {
+        match t.shape() {
+            [n, 0] => Ok(*n),
+            s => Err(Error::Shape(format!(
+                "{name} generates its output and reads no data: its input must be a size-only \
+                 tensor of shape [n, 0] (Tensor::size_only(n)), got shape {s:?}"
+            ))),
+        }
+    }
+
     pub fn nonempty(name: &str, t: &Tensor) -> Result<()> {
         if t.is_empty() {
             Err(Error::Empty(format!(

@@ -214,6 +214,17 @@ impl Tensor {
         }
     }
 
+    /// The input of a generator (the prng kernels, Monte Carlo), which reads no data, only a
+    /// length: a u8 tensor of shape [n, 0], which holds no elements and costs no bytes to move.
+    /// Every path that sizes work from its inputs (workloads, transfers, peers) then works for
+    /// generators unchanged; `op::shape::generated` reads n back.
+    pub fn size_only(n: usize) -> Tensor {
+        Tensor {
+            shape: vec![n, 0],
+            storage: Storage::Host(HostData::U8(Vec::new())),
+        }
+    }
+
     /// Reshape without moving data; the element count must not change.
     pub fn reshaped(mut self, shape: &[usize]) -> Result<Tensor> {
         if element_count(shape)? != self.len() {

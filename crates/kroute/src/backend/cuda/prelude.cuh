@@ -30,6 +30,26 @@ __device__ __forceinline__ float kr_f16_to_f32(u16 h) {
     return x;
 }
 
+// Philox4x32-10 (docs/kernels/KERNELS.md §2) on counter (j mod 2^32, j / 2^32, stream, 0) with
+// key (seed mod 2^32, seed / 2^32): the generator of every workload input, for the kernels
+// that generate their own numbers (prng, Monte Carlo).
+__device__ __forceinline__ uint4 kr_philox(u64 j, u32 stream, u64 seed) {
+    u32 c0 = (u32)j, c1 = (u32)(j >> 32), c2 = stream, c3 = 0;
+    u32 k0 = (u32)seed, k1 = (u32)(seed >> 32);
+#pragma unroll
+    for (int r = 0; r < 10; r++) {
+        const u32 hi0 = __umulhi(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;
+        const u32 hi1 = __umulhi(0xCD9E8D57u, c2), lo1 = 0xCD9E8D57u * c2;
+        c0 = hi1 ^ c1 ^ k0;
+        c1 = lo1;
+        c2 = hi0 ^ c3 ^ k1;
+        c3 = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return make_uint4(c0, c1, c2, c3);
+}
+
 // Grid-stride helpers.
 __device__ __forceinline__ u64 kr_tid() { return (u64)blockIdx.x * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ u64 kr_nthreads() { return (u64)gridDim.x * blockDim.x; }
