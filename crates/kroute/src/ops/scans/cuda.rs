@@ -38,7 +38,9 @@ fn launch(call: &Call, always: bool) -> Result<()> {
     // Counters (256 B), then per tile a u32 flag, a u64 aggregate and a u64 inclusive prefix;
     // the area's capacity in tiles fixes where each array starts.
     let (state, bytes) = call.dev.tile_state((256 + tiles * 20) as usize)?;
-    let cap = (bytes as u64 - 256) / 20;
+    // Even, so that the u64 arrays after the u32 flags start 8-byte aligned (the area is a
+    // power of two: (2^23 − 256)/20 would be odd, a misaligned fault above ~8.6e8 elements).
+    let cap = (bytes as u64 - 256) / 20 & !1;
     let grid = call.grid(0, tiles * crate::backend::cuda::BLOCK as u64)?;
     call.launch(
         grid,
