@@ -275,7 +275,7 @@ pub fn finish_one(
     let (times, repeats) = combine(&rounds.iter().map(|r| r.0.clone()).collect::<Vec<_>>());
     let pattern = record.pattern.unwrap_or(Pattern::Copy);
     let device = record.device.clone().unwrap_or_default();
-    let peak = crate::ceilings::probe_peak(probe, &device, record.threads, pattern);
+    let (pattern, peak) = crate::ceilings::probe_peak(probe, &device, record.threads, pattern);
     // The host's samples rotate copies through the last-level cache; the device clock flushes
     // its L2 before every sample.
     let cache = if imp.backend.is_cpu() {

@@ -61,8 +61,23 @@ pub fn probe_figure(probe: &Probe, key: &str, pattern: Pattern) -> Option<f64> {
 
 /// The probe's figure where something ran (NaN where the probe has none: a GPU read or triad,
 /// whose figure comes from the run's ceilings).
-pub fn probe_peak(probe: &Probe, device: &str, threads: Option<usize>, pattern: Pattern) -> f64 {
-    probe_figure(probe, &key(device, threads), pattern).unwrap_or(f64::NAN)
+/// The probe's figure a result is held to, and its pattern: the result's own pattern where the
+/// probe measured it, else the copy loop (a GPU's probe runs only that one, so a GPU triad is
+/// held to the copy peak, as `implausible_at` does, rather than to nothing).
+pub fn probe_peak(
+    probe: &Probe,
+    device: &str,
+    threads: Option<usize>,
+    pattern: Pattern,
+) -> (Pattern, f64) {
+    let key = key(device, threads);
+    match probe_figure(probe, &key, pattern) {
+        Some(f) => (pattern, f),
+        None => (
+            Pattern::Copy,
+            probe_figure(probe, &key, Pattern::Copy).unwrap_or(f64::NAN),
+        ),
+    }
 }
 
 /// Whether `gbps` for `pattern` is beyond belief on the device `key`.

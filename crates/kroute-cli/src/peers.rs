@@ -342,7 +342,7 @@ pub fn records(
                     r.threads = t.idiom.threads;
                     r.pattern = Some(pattern);
                     if times.samples > 0 {
-                        let peak = probe_peak(probe, &device, r.threads, pattern);
+                        let (pattern, peak) = probe_peak(probe, &device, r.threads, pattern);
                         let cache = if device == "cpu" { probe.llc_bytes } else { 0 };
                         r.finish(times, pattern, peak, t.sets, cache);
                         r.repeats = repeats;
