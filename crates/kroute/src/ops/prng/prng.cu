@@ -19,18 +19,18 @@ extern "C" __global__ void prng_philox(u32* __restrict__ y, u64 n, u64 seed) {
     for (u64 j = kr_tid(); j < blocks; j += kr_nthreads()) kr_store4<u32>(y, j, n, kr_philox(j, 0, seed));
 }
 
-// u = (w >> 8)·2^-24 exactly in f32 (a 24-bit integer scaled by a power of two), then one fma
-// with d = f32(b − a) (formed in f64) and f32(a): within 1 ulp of max(|a|, |b|), exact at
-// a = 0, b = 1. (Double arithmetic would match the reference bit for bit, but its conversions
-// run at a quarter of the f32 rate and cost a third of the bandwidth measured on the H200.)
-__device__ __forceinline__ float kr_uniform(u32 w, float d, float a) { return fmaf(d, (float)(w >> 8) * 0x1p-24f, a); }
-
+// u = (w >> 8)·2^-24, y = a + (b − a)·u in double, rounded once: the reference's value exactly.
+// (Measured on the H200 at 10^8: 129 µs, 73% of the copy peak, against 109 µs for the bare
+// words; the double conversions are the difference. An f32 fma would be within the tolerance
+// and likely as fast as the words; it has not yet run on a GPU.)
 extern "C" __global__ void prng_uniform_f32(float* __restrict__ y, u64 n, u64 seed, double a, double b) {
     const u64 blocks = (n + 3) / 4;
-    const float d = (float)(b - a), af = (float)a;
+    const double d = b - a;
     for (u64 j = kr_tid(); j < blocks; j += kr_nthreads()) {
         const uint4 w = kr_philox(j, 0, seed);
-        const float4 v = make_float4(kr_uniform(w.x, d, af), kr_uniform(w.y, d, af), kr_uniform(w.z, d, af), kr_uniform(w.w, d, af));
+        const double s = 0x1p-24;
+        const float4 v = make_float4((float)(a + d * ((w.x >> 8) * s)), (float)(a + d * ((w.y >> 8) * s)),
+                                     (float)(a + d * ((w.z >> 8) * s)), (float)(a + d * ((w.w >> 8) * s)));
         kr_store4<float>(y, j, n, v);
     }
 }
