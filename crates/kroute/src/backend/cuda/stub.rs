@@ -43,6 +43,9 @@ impl Device {
     pub fn tile_state(self: &Arc<Self>, _: usize) -> Result<(u64, usize)> {
         match **self {}
     }
+    pub fn work_area(self: &Arc<Self>, _: usize) -> Result<(u64, usize)> {
+        match **self {}
+    }
     pub fn read_scratch_u32(self: &Arc<Self>, _: u64) -> Result<u32> {
         match **self {}
     }

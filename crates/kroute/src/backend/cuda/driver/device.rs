@@ -43,6 +43,7 @@ pub struct Device {
     pub(super) staging: Mutex<Option<Staging>>,
     pub(super) flush: Mutex<Option<DeviceBuffer>>,
     tile_state: Mutex<Option<DeviceBuffer>>,
+    work: Mutex<Option<DeviceBuffer>>,
 }
 
 /// Scratch layout: a block counter for last-block-done, per-block partials, and 64 Ki u64
@@ -100,6 +101,7 @@ impl Device {
             staging: Mutex::new(None),
             flush: Mutex::new(None),
             tile_state: Mutex::new(None),
+            work: Mutex::new(None),
         })
     }
 
@@ -294,6 +296,28 @@ impl Device {
             .tile_state
             .lock()
             .map_err(|_| Error::Device("tile state lock poisoned".into()))?;
+        if let Some(buf) = slot.as_ref().filter(|b| b.bytes() >= bytes) {
+            return Ok((buf.ptr(), buf.bytes()));
+        }
+        self.synchronize()?;
+        let grown = bytes.next_power_of_two().max(1 << 20);
+        *slot = None;
+        let buf = DeviceBuffer::alloc(self, grown)?;
+        buf.memset(0)?;
+        let made = (buf.ptr(), buf.bytes());
+        *slot = Some(buf);
+        Ok(made)
+    }
+
+    /// A grow-only area of at least `bytes` for a kernel's temporaries (the sorting domain's
+    /// second key buffer, chunk offsets, selection state): zeroed when made, otherwise holding
+    /// what the last call left; its pointer and size. Separate from `tile_state`, whose layout
+    /// the scans own. Growing (by doubling) waits for queued work.
+    pub fn work_area(self: &Arc<Self>, bytes: usize) -> Result<(u64, usize)> {
+        let mut slot = self
+            .work
+            .lock()
+            .map_err(|_| Error::Device("work area lock poisoned".into()))?;
         if let Some(buf) = slot.as_ref().filter(|b| b.bytes() >= bytes) {
             return Ok((buf.ptr(), buf.bytes()));
         }
