@@ -203,7 +203,13 @@ pub fn run(
         .zip(&staged_in)
         .map(|(&t, s)| {
             let t = s.as_ref().unwrap_or(t);
-            Ok((buffer(t.device_data()?)?.ptr(), t.len()))
+            // A generator's size-only input (`Tensor::size_only(n)`, u8 [n, 0]) holds no
+            // elements; its length is n, which the kernel sizes its work by.
+            let len = match (t.dtype(), t.shape()) {
+                (crate::tensor::DType::U8, &[n, 0]) => n,
+                _ => t.len(),
+            };
+            Ok((buffer(t.device_data()?)?.ptr(), len))
         })
         .collect::<Result<Vec<_>>>()?;
     // Outputs: device tensors made unique; host outputs travel with their current contents
