@@ -62,6 +62,84 @@ def cached_window(hann, multiply):
     return windowed
 
 
+def philox4x32_words(xp, seed, stream, n):
+    """Words 0..n of Philox4x32-10 stream `stream` for `seed` (docs/kernels/KERNELS.md §2), one
+    array lane per block: word k is word k % 4 of the block on counter (k // 4, stream, 0)."""
+    blocks = (n + 3) // 4
+    j = xp.arange(blocks, dtype=xp.uint64)
+    c0, c1 = (j & 0xFFFFFFFF).astype(xp.uint32), (j >> 32).astype(xp.uint32)
+    c2, c3 = xp.full(blocks, stream, dtype=xp.uint32), xp.zeros(blocks, dtype=xp.uint32)
+    k0, k1 = seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF
+    m0, m1 = xp.uint64(0xD2511F53), xp.uint64(0xCD9E8D57)
+    for _ in range(10):
+        p0, p1 = c0.astype(xp.uint64) * m0, c2.astype(xp.uint64) * m1
+        c0, c1, c2, c3 = ((p1 >> 32).astype(xp.uint32) ^ c1 ^ xp.uint32(k0), p1.astype(xp.uint32),
+                          (p0 >> 32).astype(xp.uint32) ^ c3 ^ xp.uint32(k1), p0.astype(xp.uint32))
+        k0, k1 = (k0 + 0x9E3779B9) & 0xFFFFFFFF, (k1 + 0xBB67AE85) & 0xFFFFFFFF
+    return xp.stack([c0, c1, c2, c3], axis=1).reshape(-1)[:n]
+
+
+# sorting: helpers for the xp (numpy, CuPy) and torch tables.
+def sort_topk_k(n, p):
+    """topk_select's k: the default 100 means min(100, N); an explicit k is used as given."""
+    k = int(p["k"])
+    return min(100, n) if k == 100 else k
+
+
+def sort_percentiles(p):
+    return [p["q%d" % j] for j in range(5)]
+
+
+def xp_sort_kv(xp, k, v):
+    i = xp.argsort(k, kind="stable")
+    return [k[i], v[i]]
+
+
+def xp_topk_partition(xp, x, k):
+    # The entry's timed numpy form: argpartition, then order the k by (value desc, index asc).
+    q = xp.argpartition(x, -k)[-k:]
+    i = q[xp.lexsort(xp.stack([q, -x[q]]))]
+    return [x[i], i]
+
+
+def xp_topk_stable(xp, x, k):
+    i = xp.argsort(-x, kind="stable")[:k]
+    return [x[i], i]
+
+
+def torch_sort_kv(torch, k, v):
+    s, i = torch.sort(k, stable=True)
+    # No uint32 gather on every backend: the int32 view moves the same bits.
+    return [s, v.view(torch.int32)[i].view(torch.uint32)]
+
+
+def torch_median(torch, x):
+    # numpy's median: the mean of the two middle order statistics in f64, rounded once.
+    n = x.shape[0]
+    a = torch.kthvalue(x, (n + 1) // 2).values
+    b = torch.kthvalue(x, n // 2 + 1).values
+    return [((a.double() + b.double()) / 2).float()]
+
+
+def torch_percentile(torch, x, p):
+    q = torch.tensor([v / 100 for v in sort_percentiles(p)], dtype=x.dtype, device=x.device)
+    return [torch.quantile(x, q)]
+
+
+def torch_percentile_kth(torch, x, p):
+    # The entry's route past 2^24 elements: kthvalue per needed order statistic, numpy's lerp
+    # in f64 (torch.quantile lerps in f32, which the exact class refuses).
+    n, out = x.shape[0], []
+    for q in sort_percentiles(p):
+        h = (n - 1) * (q / 100)
+        lo = min(int(np.floor(h)), n - 1)
+        hi, g = min(lo + 1, n - 1), h - np.floor(h)
+        a = torch.kthvalue(x, lo + 1).values.double()
+        b = torch.kthvalue(x, hi + 1).values.double()
+        out.append(b - (b - a) * (1 - g) if g >= 0.5 else a + (b - a) * g)
+    return [torch.stack(out).float()]
+
+
 def xp_table(xp, special):
     """kernel -> [(idiom, kind, fn(i, o, p), alloc(i) or None)]. With alloc None the idiom
     allocates and returns its outputs."""
@@ -200,6 +278,96 @@ def xp_table(xp, special):
         "window_apply": [("multiply(x, w, out=) (window made once)", CALL, cached_window(hann, xp.multiply), z1),
                          ("x * hanning(M)", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
     }
+    # prng: the contract's Philox4x32-10 stream written with the library's array ops (numpy's own
+    # Philox is Philox4x64, CuPy's is cuRAND's layout: neither gives these bits).
+    n_of = lambda i: i[0].shape[0]  # the size-only input: shape (n, 0)
+    seed_of = lambda p: int(p["seed"])
+
+    def unit(w):
+        return (w >> 8).astype(xp.float64) * 2.0 ** -24
+
+    def box_muller(n, seed):
+        w = philox4x32_words(xp, seed, 0, n + n % 2)
+        u1 = ((w[0::2] >> 8).astype(xp.float64) + 1.0) * 2.0 ** -24
+        r, t = xp.sqrt(-2.0 * xp.log(u1)), 2.0 * np.pi * unit(w[1::2])
+        return xp.stack([r * xp.cos(t), r * xp.sin(t)], axis=1).reshape(-1)[:n].astype(xp.float32)
+
+    t["prng_philox"] = [("philox4x32_words", CHAIN, lambda i, o, p: [philox4x32_words(xp, seed_of(p), 0, n_of(i))], None)]
+    t["prng_uniform_f32"] = [("a + (b - a) * unit(words), f64 then f32", CHAIN, lambda i, o, p: [
+        (p["a"] + (p["b"] - p["a"]) * unit(philox4x32_words(xp, seed_of(p), 0, n_of(i)))).astype(xp.float32)], None)]
+    t["prng_normal_f32"] = [("Box-Muller on word pairs, f64 then f32", CHAIN, lambda i, o, p: [box_muller(n_of(i), seed_of(p))], None)]
+    t["prng_dropout_mask"] = [("(words >> 8) < ceil(keep * 2^24)", CHAIN, lambda i, o, p: [
+        ((philox4x32_words(xp, seed_of(p), 0, n_of(i)) >> 8) < int(np.ceil(p["keep"] * 2 ** 24))).astype(xp.uint8)], None)]
+    # simulation: the entries' slicing, all in f32 (f32 parameters, F32 constants); the
+    # integrators step in place on copies; Monte Carlo on the contract's Philox samples.
+    def sim_heat(u, r, steps):
+        for _ in range(steps):
+            v = u.copy()
+            c = u[1:-1, 1:-1]
+            v[1:-1, 1:-1] = c + r * (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - F32(4) * c)
+            u = v
+        return u
+
+    def sim_wave(up, u, c2):
+        v = u.copy()
+        c = u[1:-1, 1:-1]
+        v[1:-1, 1:-1] = F32(2) * c - up[1:-1, 1:-1] + c2 * (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - F32(4) * c)
+        return v
+
+    def sim_stencil_2d(u, p):
+        w = [f(p["w%d" % k]) for k in range(9)]
+        g = u.shape[0]
+        v = u.copy()
+        if g > 2:
+            v[1:-1, 1:-1] = sum(w[3 * (a + 1) + (b + 1)] * u[1 + a:g - 1 + a, 1 + b:g - 1 + b] for a in (-1, 0, 1) for b in (-1, 0, 1))
+        return v
+
+    def sim_stencil_3d(u, r):
+        v = u.copy()
+        c = u[1:-1, 1:-1, 1:-1]
+        v[1:-1, 1:-1, 1:-1] = c + r * (u[:-2, 1:-1, 1:-1] + u[2:, 1:-1, 1:-1] + u[1:-1, :-2, 1:-1] + u[1:-1, 2:, 1:-1]
+                                       + u[1:-1, 1:-1, :-2] + u[1:-1, 1:-1, 2:] - F32(6) * c)
+        return v
+
+    def sim_rk4(x, v, h, steps):
+        w2, h2, h6 = F32(1), h / F32(2), h / F32(6)
+        for _ in range(steps):
+            k1x, k1v = v, -w2 * x
+            k2x, k2v = v + h2 * k1v, -w2 * (x + h2 * k1x)
+            k3x, k3v = v + h2 * k2v, -w2 * (x + h2 * k2x)
+            k4x, k4v = v + h * k3v, -w2 * (x + h * k3x)
+            x, v = x + h6 * (k1x + F32(2) * k2x + F32(2) * k3x + k4x), v + h6 * (k1v + F32(2) * k2v + F32(2) * k3v + k4v)
+        return [x, v]
+
+    def sim_verlet(x, v, h, steps):
+        w2 = F32(1)
+        for _ in range(steps):
+            a = -w2 * x
+            x_new = x + h * v + (h * h / F32(2)) * a
+            a_new = -w2 * x_new
+            v = v + (h / F32(2)) * (a + a_new)
+            x = x_new
+        return [x, v]
+
+    def sim_monte_carlo(n, seed):
+        x = ((philox4x32_words(xp, seed, 0, n) >> 8).astype(xp.float32) * F32(2.0 ** -24))
+        return [xp.mean(F32(4) / (F32(1) + x * x), dtype=xp.float64).astype(xp.float32)]
+
+    t["sim_heat_equation"] = [("slicing per step (f32)", CHAIN, lambda i, o, p: [sim_heat(i[0], f(p["r"]), int(p["steps"]))], None)]
+    t["sim_wave_equation"] = [("slicing (f32)", CHAIN, lambda i, o, p: [sim_wave(i[0], i[1], f(p["c2"]))], None)]
+    t["sim_stencil_2d"] = [("sum of 9 shifted slices (f32)", CHAIN, lambda i, o, p: [sim_stencil_2d(i[0], p)], None)]
+    t["sim_stencil_3d"] = [("slicing (f32)", CHAIN, lambda i, o, p: [sim_stencil_3d(i[0], f(p["r"]))], None)]
+    t["integrate_rk4"] = [("RK4 stages per step (f32 arrays)", CHAIN, lambda i, o, p: sim_rk4(i[0], i[1], f(p["dt"]), int(p["steps"])), None)]
+    t["integrate_verlet"] = [("velocity Verlet per step (f32 arrays)", CHAIN, lambda i, o, p: sim_verlet(i[0], i[1], f(p["dt"]), int(p["steps"])), None)]
+    t["monte_carlo_integrate"] = [("Philox4x32 words, mean(4/(1+x*x), dtype=f64)", CHAIN, lambda i, o, p: sim_monte_carlo(n_of(i), seed_of(p)), None)]
+    # sorting: sorts, stable key-value sort, top-k and order statistics (docs/kernels/sorting.md).
+    t["sort_radix"] = [("sort", CALL, lambda i, o, p: [xp.sort(i[0])], None)]
+    t["sort_bitonic"] = [("sort", CALL, lambda i, o, p: [xp.sort(i[0])], None)]
+    t["sort_bitonic_kv"] = [("argsort(kind='stable'); (k[i], v[i])", CHAIN, lambda i, o, p: xp_sort_kv(xp, i[0], i[1]), None)]
+    t["topk_select"] = [("argpartition(x, -k)[-k:], lexsort((p, -x[p]))", CHAIN, lambda i, o, p: xp_topk_partition(xp, i[0], sort_topk_k(i[0].shape[0], p)), None),
+                        ("argsort(-x, kind='stable')[:k]", CHAIN, lambda i, o, p: xp_topk_stable(xp, i[0], sort_topk_k(i[0].shape[0], p)), None)]
+    t["median_select"] = [("median", CALL, lambda i, o, p: [xp.median(i[0])], None)]
+    t["percentile_select"] = [("percentile(x, q).astype(f32)", CALL, lambda i, o, p: [xp.percentile(i[0], sort_percentiles(p)).astype(xp.float32)], None)]
     vecdot = getattr(xp, "vecdot", None)  # numpy >= 2.0
     if vecdot is not None:
         t["dot_batched"].append(("vecdot(out=)", CALL, lambda i, o, p: vecdot(i[0], i[1], out=o[0]), rows))
@@ -245,6 +413,84 @@ def torch_table(torch, dev):
         # The kept values and their count (`numel()`: on CUDA the boolean index has already
         # synchronised to size its result).
         return [v, v.numel()]
+
+    # simulation helpers (float32 tensors; a Python float times a float32 tensor stays float32).
+    def sim_heat(u, r, steps):
+        for _ in range(steps):
+            v = u.clone()
+            c = u[1:-1, 1:-1]
+            v[1:-1, 1:-1] = c + r * (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4 * c)
+            u = v
+        return u
+
+    def sim_wave(up, u, c2):
+        v = u.clone()
+        c = u[1:-1, 1:-1]
+        v[1:-1, 1:-1] = 2 * c - up[1:-1, 1:-1] + c2 * (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4 * c)
+        return v
+
+    def sim_weights(p):
+        return [F32(p["w%d" % k]).item() for k in range(9)]
+
+    def sim_stencil_2d(u, p):
+        w, g = sim_weights(p), u.shape[0]
+        v = u.clone()
+        if g > 2:
+            v[1:-1, 1:-1] = sum(w[3 * (a + 1) + (b + 1)] * u[1 + a:g - 1 + a, 1 + b:g - 1 + b] for a in (-1, 0, 1) for b in (-1, 0, 1))
+        return v
+
+    def sim_conv2d(u, p):
+        torch.backends.cudnn.allow_tf32 = False
+        v = u.clone()
+        if u.shape[0] > 2:
+            w = torch.tensor(sim_weights(p), dtype=torch.float32, device=dev).view(1, 1, 3, 3)
+            v[1:-1, 1:-1] = Fn.conv2d(u[None, None], w)[0, 0]
+        return v
+
+    def sim_stencil_3d(u, r):
+        v = u.clone()
+        c = u[1:-1, 1:-1, 1:-1]
+        v[1:-1, 1:-1, 1:-1] = c + r * (u[:-2, 1:-1, 1:-1] + u[2:, 1:-1, 1:-1] + u[1:-1, :-2, 1:-1] + u[1:-1, 2:, 1:-1]
+                                       + u[1:-1, 1:-1, :-2] + u[1:-1, 1:-1, 2:] - 6 * c)
+        return v
+
+    def sim_rk4(x, v, h, steps):
+        h2, h6 = F32(h / F32(2)).item(), F32(h / F32(6)).item()
+        for _ in range(steps):
+            k1x, k1v = v, -x
+            k2x, k2v = v + h2 * k1v, -(x + h2 * k1x)
+            k3x, k3v = v + h2 * k2v, -(x + h2 * k2x)
+            k4x, k4v = v + h * k3v, -(x + h * k3x)
+            x, v = x + h6 * (k1x + 2 * k2x + 2 * k3x + k4x), v + h6 * (k1v + 2 * k2v + 2 * k3v + k4v)
+        return [x, v]
+
+    def sim_verlet(x, v, h, steps):
+        hh, h2 = F32(F32(h) * F32(h) / F32(2)).item(), F32(h / F32(2)).item()
+        for _ in range(steps):
+            a = -x
+            x_new = x + h * v + hh * a
+            v = v + h2 * (a - x_new)
+            x = x_new
+        return [x, v]
+
+    def sim_philox_words(n, seed):
+        # int64 lanes: a 32×32-bit product wraps past 2^63, but its bits mod 2^64 are right, and
+        # the masks take the high and low words.
+        blocks = (n + 3) // 4
+        m32 = 0xFFFFFFFF
+        c0 = torch.arange(blocks, dtype=torch.int64, device=dev) & m32
+        c1 = torch.arange(blocks, dtype=torch.int64, device=dev) >> 32
+        c2, c3 = torch.zeros_like(c0), torch.zeros_like(c0)
+        k0, k1 = seed & m32, (seed >> 32) & m32
+        for _ in range(10):
+            p0, p1 = c0 * 0xD2511F53, c2 * 0xCD9E8D57
+            c0, c1, c2, c3 = ((p1 >> 32) & m32) ^ c1 ^ k0, p1 & m32, ((p0 >> 32) & m32) ^ c3 ^ k1, p0 & m32
+            k0, k1 = (k0 + 0x9E3779B9) & m32, (k1 + 0xBB67AE85) & m32
+        return torch.stack([c0, c1, c2, c3], dim=1).reshape(-1)[:n]
+
+    def sim_monte_carlo(n, seed):
+        x = (sim_philox_words(n, seed) >> 8).to(torch.float32) * 2.0 ** -24
+        return [(4 / (1 + x * x)).mean(dtype=torch.float64).float()]
 
     return {
         "map_add": [("torch.add(out=)", CALL, lambda i, o, p: torch.add(i[0], i[1], out=o[0]), like)],
@@ -332,6 +578,24 @@ def torch_table(torch, dev):
                          ("masked_select(x, mask.bool())", CALL, lambda i, o, p: compacted(torch.masked_select(i[0], i[1].bool())), None)],
         "window_apply": [("torch.mul(x, w, out=) (window made once)", CALL, cached_window(hann, torch.mul), like),
                          ("x * hann_window(M, f64).float()", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
+        # sorting: sorts, stable key-value sort, top-k and order statistics (docs/kernels/sorting.md).
+        "sort_radix": [("torch.sort(x).values", CALL, lambda i, o, p: [torch.sort(i[0]).values], None)],
+        "sort_bitonic": [("torch.sort(x).values", CALL, lambda i, o, p: [torch.sort(i[0]).values], None)],
+        "sort_bitonic_kv": [("torch.sort(k, stable=True); (s, v[i])", CHAIN, lambda i, o, p: torch_sort_kv(torch, i[0], i[1]), None)],
+        "topk_select": [("torch.topk(x, k, sorted=True)", CALL, lambda i, o, p: list(torch.topk(i[0], sort_topk_k(i[0].shape[0], p), largest=True, sorted=True)), None)],
+        "median_select": [("two kthvalue, mean in f64", CHAIN, lambda i, o, p: torch_median(torch, i[0]), None)],
+        "percentile_select": [("kthvalue per order statistic, lerp in f64", CHAIN, lambda i, o, p: torch_percentile_kth(torch, i[0], p), None),
+                              ("torch.quantile(x, q)", CALL, lambda i, o, p: torch_percentile(torch, i[0], p), None)],
+        # simulation: the entries' slicing on float32 tensors (f32 parameters as Python floats
+        # rounded to f32 first, constants exact); Monte Carlo on the contract's Philox samples.
+        "sim_heat_equation": [("slicing per step (float32)", CHAIN, lambda i, o, p: [sim_heat(i[0], F32(p["r"]).item(), int(p["steps"]))], None)],
+        "sim_wave_equation": [("slicing (float32)", CHAIN, lambda i, o, p: [sim_wave(i[0], i[1], F32(p["c2"]).item())], None)],
+        "sim_stencil_2d": [("sum of 9 shifted slices (float32)", CHAIN, lambda i, o, p: [sim_stencil_2d(i[0], p)], None),
+                           ("F.conv2d on the interior (no TF32)", CALL, lambda i, o, p: [sim_conv2d(i[0], p)], None)],
+        "sim_stencil_3d": [("slicing (float32)", CHAIN, lambda i, o, p: [sim_stencil_3d(i[0], F32(p["r"]).item())], None)],
+        "integrate_rk4": [("RK4 stages per step (float32)", CHAIN, lambda i, o, p: sim_rk4(i[0], i[1], F32(p["dt"]).item(), int(p["steps"])), None)],
+        "integrate_verlet": [("velocity Verlet per step (float32)", CHAIN, lambda i, o, p: sim_verlet(i[0], i[1], F32(p["dt"]).item(), int(p["steps"])), None)],
+        "monte_carlo_integrate": [("Philox4x32 words, (4/(1+x*x)).mean(dtype=f64)", CHAIN, lambda i, o, p: sim_monte_carlo(i[0].shape[0], int(p["seed"])), None)],
     }
 
 
@@ -364,6 +628,40 @@ def jax_table(jax, jnp):
 
     def compacted(v):
         return v, np.uint64(v.size)
+
+    def jax_heat(u, r):
+        c = u[1:-1, 1:-1]
+        return u.at[1:-1, 1:-1].set(c + r * (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - F32(4) * c))
+
+    def jax_wave(up, u, c2):
+        c = u[1:-1, 1:-1]
+        return u.at[1:-1, 1:-1].set(F32(2) * c - up[1:-1, 1:-1] + c2 * (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - F32(4) * c))
+
+    def jax_stencil_2d(u, w):
+        g = u.shape[0]
+        if g <= 2:
+            return u
+        return u.at[1:-1, 1:-1].set(sum(w[3 * (a + 1) + (b + 1)] * u[1 + a:g - 1 + a, 1 + b:g - 1 + b] for a in (-1, 0, 1) for b in (-1, 0, 1)))
+
+    def jax_stencil_3d(u, r):
+        c = u[1:-1, 1:-1, 1:-1]
+        return u.at[1:-1, 1:-1, 1:-1].set(c + r * (u[:-2, 1:-1, 1:-1] + u[2:, 1:-1, 1:-1] + u[1:-1, :-2, 1:-1] + u[1:-1, 2:, 1:-1]
+                                                   + u[1:-1, 1:-1, :-2] + u[1:-1, 1:-1, 2:] - F32(6) * c))
+
+    def jax_rk4(s, h):
+        x, v = s
+        h2, h6 = h / F32(2), h / F32(6)
+        k1x, k1v = v, -x
+        k2x, k2v = v + h2 * k1v, -(x + h2 * k1x)
+        k3x, k3v = v + h2 * k2v, -(x + h2 * k2x)
+        k4x, k4v = v + h * k3v, -(x + h * k3x)
+        return x + h6 * (k1x + F32(2) * k2x + F32(2) * k3x + k4x), v + h6 * (k1v + F32(2) * k2v + F32(2) * k3v + k4v)
+
+    def jax_verlet(s, h):
+        x, v = s
+        a = -x
+        x_new = x + h * v + (h * h / F32(2)) * a
+        return x_new, v + (h / F32(2)) * (a - x_new)
 
     one = lambda name, g: [(name, CALL, g)]
     return {
@@ -416,6 +714,13 @@ def jax_table(jax, jnp):
         "transpose_2d": lambda p: one("jnp.transpose(a)", jit(jnp.transpose)),
         "repack_aos_to_soa": lambda p: one("aos.T", jit(lambda a: a.T)),
         "repack_soa_to_aos": lambda p: one("soa.T", jit(lambda a: a.T)),
+        # simulation: the entries' slicing as .at[].set (f32 parameters), steps in a fori_loop.
+        "sim_heat_equation": lambda p: one("slicing, .at[].set per step", jit(lambda u: jax.lax.fori_loop(0, int(p["steps"]), lambda _, u: jax_heat(u, F32(p["r"])), u))),
+        "sim_wave_equation": lambda p: one("slicing, .at[].set", jit(lambda up, u: jax_wave(up, u, F32(p["c2"])))),
+        "sim_stencil_2d": lambda p: one("sum of 9 shifted slices", jit(lambda u: jax_stencil_2d(u, [F32(p["w%d" % k]) for k in range(9)]))),
+        "sim_stencil_3d": lambda p: one("slicing, .at[].set", jit(lambda u: jax_stencil_3d(u, F32(p["r"])))),
+        "integrate_rk4": lambda p: one("RK4 stages in a fori_loop", jit(lambda x, v: jax.lax.fori_loop(0, int(p["steps"]), lambda _, s: jax_rk4(s, F32(p["dt"])), (x, v)))),
+        "integrate_verlet": lambda p: one("velocity Verlet in a fori_loop", jit(lambda x, v: jax.lax.fori_loop(0, int(p["steps"]), lambda _, s: jax_verlet(s, F32(p["dt"])), (x, v)))),
     }
 
 
@@ -858,8 +1163,9 @@ class Server:
                 if i not in self.sets:
                     set_bytes = sum(a.nbytes for a in host) + 1
                     rotate = req["rotate_bytes"] if lib.device == "cpu" else req.get("device_rotate_bytes", 0)
-                    if isinstance(lib, EventTimed):
-                        copies = 1  # the event clock flushes the L2 instead
+                    if isinstance(lib, EventTimed) or set_bytes <= 1:
+                        # The event clock flushes the L2 instead; a generator has no input to rotate.
+                        copies = 1
                     else:
                         copies = int(max(1, min(4096, -(-rotate // set_bytes), (6 << 30) // set_bytes)))
                     extra = self.copies.setdefault(lib.name, [])

@@ -176,9 +176,33 @@ sanitize!(sanitize_signal_window_apply, "window_apply");
 // The tiled transpose shares memory between a block's warps: racecheck's case.
 sanitize!(sanitize_layout_transpose_2d, "transpose_2d");
 sanitize!(sanitize_layout_repack_soa_to_aos, "repack_soa_to_aos");
+// simulation: the strip-walking stencils (halo loads at every grid edge), the fused
+// integrators, and Monte Carlo's last-block reduction.
+sanitize!(sanitize_simulation_sim_heat_equation, "sim_heat_equation");
+sanitize!(sanitize_simulation_sim_wave_equation, "sim_wave_equation");
+sanitize!(sanitize_simulation_sim_stencil_2d, "sim_stencil_2d");
+sanitize!(sanitize_simulation_sim_stencil_3d, "sim_stencil_3d");
+sanitize!(sanitize_simulation_integrate_rk4, "integrate_rk4");
+sanitize!(sanitize_simulation_integrate_verlet, "integrate_verlet");
+sanitize!(
+    sanitize_simulation_monte_carlo_integrate,
+    "monte_carlo_integrate"
+);
 // Every scan and compaction kernel (decoupled look-back: flags, fences, the ticket counter).
 sanitize!(sanitize_scans_scan_inclusive, "scan_inclusive");
 sanitize!(sanitize_scans_scan_exclusive, "scan_exclusive");
 sanitize!(sanitize_scans_scan_inclusive_f32, "scan_inclusive_f32");
 sanitize!(sanitize_scans_compact_if, "compact_if");
 sanitize!(sanitize_scans_compact_mask, "compact_mask");
+sanitize!(sanitize_prng_prng_philox, "prng_philox");
+sanitize!(sanitize_prng_prng_uniform_f32, "prng_uniform_f32");
+sanitize!(sanitize_prng_prng_normal_f32, "prng_normal_f32");
+sanitize!(sanitize_prng_prng_dropout_mask, "prng_dropout_mask");
+// sorting: the radix passes (per-digit look-back, shared-memory reorder), the bitonic
+// tiles and global steps, and the radix-select rounds (top-k ties, compaction).
+sanitize!(sanitize_sorting_sort_radix, "sort_radix");
+sanitize!(sanitize_sorting_sort_bitonic, "sort_bitonic");
+sanitize!(sanitize_sorting_sort_bitonic_kv, "sort_bitonic_kv");
+sanitize!(sanitize_sorting_topk_select, "topk_select");
+sanitize!(sanitize_sorting_median_select, "median_select");
+sanitize!(sanitize_sorting_percentile_select, "percentile_select");
