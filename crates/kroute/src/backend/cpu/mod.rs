@@ -64,6 +64,34 @@ pub fn par_map_ranges<T: Send>(
         .collect()
 }
 
+/// An output that parallel tasks write in disjoint parts — chunks (`slice`) or single
+/// positions (`write`) — fixed before any task writes (the scans' chained pass, the radix
+/// sort's scatter offsets).
+#[derive(Clone, Copy)]
+pub struct DisjointOut<T>(*mut T, usize);
+unsafe impl<T> Send for DisjointOut<T> {}
+unsafe impl<T> Sync for DisjointOut<T> {}
+impl<T> DisjointOut<T> {
+    pub fn new(v: &mut [T]) -> DisjointOut<T> {
+        DisjointOut(v.as_mut_ptr(), v.len())
+    }
+    /// SAFETY (caller): no two live slices, and no slice and a `write`, overlap.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
+        assert!(
+            start + len <= self.1,
+            "a chunk's output lies inside the buffer"
+        );
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+    /// SAFETY (caller): no other task writes index i.
+    #[inline(always)]
+    pub unsafe fn write(&self, i: usize, v: T) {
+        debug_assert!(i < self.1);
+        self.0.add(i).write(v)
+    }
+}
+
 /// View a SIMD register as its lanes.
 #[inline(always)]
 pub fn lanes<T: bytemuck::Pod, U: bytemuck::Pod>(v: &T) -> &[U] {

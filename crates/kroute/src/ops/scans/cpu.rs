@@ -20,7 +20,7 @@
 //! back (3e38 + 3e38 − 3e38) is still right, as in the reference.
 
 use crate::backend::cpu::drivers::lanes_sum;
-use crate::backend::cpu::Cpu;
+use crate::backend::cpu::{Cpu, DisjointOut};
 use crate::params::Params;
 use crate::tensor::Tensor;
 use crate::Result;
@@ -115,24 +115,6 @@ fn threads(cpu: Cpu, n: usize) -> usize {
     }
 }
 
-/// A pointer to an output that chunks write in disjoint parts (ranges fixed by the chained
-/// pass before any chunk writes).
-#[derive(Clone, Copy)]
-struct Out<T>(*mut T, usize);
-unsafe impl<T> Send for Out<T> {}
-unsafe impl<T> Sync for Out<T> {}
-impl<T> Out<T> {
-    fn new(v: &mut [T]) -> Out<T> {
-        Out(v.as_mut_ptr(), v.len())
-    }
-    /// SAFETY (caller): no two live slices overlap.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
-        assert!(start + len <= self.1, "a chunk's output lies inside the buffer");
-        std::slice::from_raw_parts_mut(self.0.add(start), len)
-    }
-}
-
 fn range(c: usize, n: usize) -> std::ops::Range<usize> {
     c * CHUNK..((c + 1) * CHUNK).min(n)
 }
@@ -161,7 +143,7 @@ fn scan_u32<const INCLUSIVE: bool>(cpu: Cpu, x: &[u32], y: &mut [u32]) {
         return;
     }
     let n = x.len();
-    let out = Out::new(y);
+    let out = DisjointOut::new(y);
     chained(
         n.div_ceil(CHUNK),
         threads(cpu, n),
@@ -205,7 +187,7 @@ pub fn scan_inclusive_f32(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]
         return Ok(());
     }
     let n = x.len();
-    let out = Out::new(y);
+    let out = DisjointOut::new(y);
     chained(
         n.div_ceil(CHUNK),
         threads(cpu, n),
@@ -335,7 +317,7 @@ fn compact(cpu: Cpu, keep: Keep, x: &[u32], values: &mut [u32], count: &mut [u64
     let total = match cpu {
         Cpu::Scalar => compact_plain(keep, x, 0..n, values) as u64,
         Cpu::Simd | Cpu::Parallel => {
-            let out = Out::new(values);
+            let out = DisjointOut::new(values);
             chained(
                 n.div_ceil(CHUNK),
                 threads(cpu, n),

@@ -24,7 +24,7 @@ use super::{
     is_nan_bits, key, median_ranks, median_value, percentile_ranks, percentile_values, percentiles,
     topk_k, unkey,
 };
-use crate::backend::cpu::{Cpu, GRAIN};
+use crate::backend::cpu::{Cpu, DisjointOut, GRAIN};
 use crate::params::Params;
 use crate::tensor::Tensor;
 use crate::Result;
@@ -42,23 +42,6 @@ fn words(t: &Tensor) -> Result<&[u32]> {
 }
 fn words_mut(t: &mut Tensor) -> Result<&mut [u32]> {
     Ok(bytemuck::cast_slice_mut(t.as_f32_mut()?))
-}
-
-/// A pointer to an output that tasks write at disjoint positions.
-#[derive(Clone, Copy)]
-struct Out<T>(*mut T, usize);
-unsafe impl<T> Send for Out<T> {}
-unsafe impl<T> Sync for Out<T> {}
-impl<T> Out<T> {
-    fn new(v: &mut [T]) -> Out<T> {
-        Out(v.as_mut_ptr(), v.len())
-    }
-    /// SAFETY (caller): no other task writes index i.
-    #[inline(always)]
-    unsafe fn write(&self, i: usize, v: T) {
-        debug_assert!(i < self.1);
-        self.0.add(i).write(v)
-    }
 }
 
 /// `n` split into `parts` near-equal ranges.
@@ -130,7 +113,7 @@ fn radix_sort<T: Item>(a: &mut [T], tmp: &mut [T], threads: usize) {
                 at += h[d];
             }
         }
-        let out = Out::new(dst);
+        let out = DisjointOut::new(dst);
         let scatter = |(r, mut off): (&std::ops::Range<usize>, [usize; 256])| {
             for &v in &src[r.clone()] {
                 let d = v.digit(shift);
@@ -197,7 +180,7 @@ fn key_pass(from: &[u32], to: &mut [u32], shift: u32, raw: bool, last: bool, par
             at += h[d];
         }
     }
-    let out = Out::new(to);
+    let out = DisjointOut::new(to);
     let scatter = |(r, mut off): (&std::ops::Range<usize>, [usize; 256])| {
         for &v in &from[r.clone()] {
             let (k, d) = digit(v);

@@ -288,36 +288,30 @@ impl Device {
     }
 
     /// An area of at least `bytes` for single-pass scans' per-tile state (flags tagged with a
-    /// call's epoch, so it is never cleared between calls), zeroed when made and grown by
-    /// doubling when a call needs more: its pointer and its size, which fixes the layout for
-    /// the area's lifetime. Growing waits for queued work, which may still use the old area.
+    /// call's epoch, so it is never cleared between calls): its pointer and its size, which
+    /// fixes the layout for the area's lifetime (see `grown`).
     pub fn tile_state(self: &Arc<Self>, bytes: usize) -> Result<(u64, usize)> {
-        let mut slot = self
-            .tile_state
-            .lock()
-            .map_err(|_| Error::Device("tile state lock poisoned".into()))?;
-        if let Some(buf) = slot.as_ref().filter(|b| b.bytes() >= bytes) {
-            return Ok((buf.ptr(), buf.bytes()));
-        }
-        self.synchronize()?;
-        let grown = bytes.next_power_of_two().max(1 << 20);
-        *slot = None;
-        let buf = DeviceBuffer::alloc(self, grown)?;
-        buf.memset(0)?;
-        let made = (buf.ptr(), buf.bytes());
-        *slot = Some(buf);
-        Ok(made)
+        self.grown(&self.tile_state, bytes, "tile state")
     }
 
-    /// A grow-only area of at least `bytes` for a kernel's temporaries (the sorting domain's
-    /// second key buffer, chunk offsets, selection state): zeroed when made, otherwise holding
-    /// what the last call left; its pointer and size. Separate from `tile_state`, whose layout
-    /// the scans own. Growing (by doubling) waits for queued work.
+    /// An area of at least `bytes` for a kernel's temporaries (the sorting domain's second key
+    /// buffer, chunk offsets, selection state), holding what the last call left; its pointer
+    /// and size. Separate from `tile_state`, whose layout the scans own.
     pub fn work_area(self: &Arc<Self>, bytes: usize) -> Result<(u64, usize)> {
-        let mut slot = self
-            .work
+        self.grown(&self.work, bytes, "work area")
+    }
+
+    /// A grow-only area in `slot`: zeroed when made, grown by doubling (at least 1 MiB) when a
+    /// call needs more. Growing waits for queued work, which may still use the old area.
+    fn grown(
+        self: &Arc<Self>,
+        slot: &Mutex<Option<DeviceBuffer>>,
+        bytes: usize,
+        what: &str,
+    ) -> Result<(u64, usize)> {
+        let mut slot = slot
             .lock()
-            .map_err(|_| Error::Device("work area lock poisoned".into()))?;
+            .map_err(|_| Error::Device(format!("{what} lock poisoned")))?;
         if let Some(buf) = slot.as_ref().filter(|b| b.bytes() >= bytes) {
             return Ok((buf.ptr(), buf.bytes()));
         }
