@@ -59,8 +59,6 @@ pub fn probe_figure(probe: &Probe, key: &str, pattern: Pattern) -> Option<f64> {
     }
 }
 
-/// The probe's figure where something ran (NaN where the probe has none: a GPU read or triad,
-/// whose figure comes from the run's ceilings).
 /// The probe's figure a result is held to, and its pattern: the result's own pattern where the
 /// probe measured it, else the copy loop (a GPU's probe runs only that one, so a GPU triad is
 /// held to the copy peak, as `implausible_at` does, rather than to nothing).

@@ -85,15 +85,25 @@ pub mod shape {
         }
     }
 
-    /// The length n of a generator's size-only input (`Tensor::size_only`, shape [n, 0]).
-    pub fn generated(name: &str, t: &Tensor) -> Result<usize> {
+    /// A 1-D input: returns its length.
+    pub fn one_d(name: &str, t: &Tensor) -> Result<usize> {
         match t.shape() {
-            [n, 0] => Ok(*n),
+            [n] => Ok(*n),
             s => Err(Error::Shape(format!(
-                "{name} generates its output and reads no data: its input must be a size-only \
-                 tensor of shape [n, 0] (Tensor::size_only(n)), got shape {s:?}"
+                "{name}: the input must be 1-D, got shape {s:?}"
             ))),
         }
+    }
+
+    /// The length n of a generator's size-only input (`Tensor::size_only`, shape [n, 0]).
+    pub fn generated(name: &str, t: &Tensor) -> Result<usize> {
+        t.size_only_len().ok_or_else(|| {
+            Error::Shape(format!(
+                "{name} generates its output and reads no data: its input must be a size-only \
+                 tensor of shape [n, 0] (Tensor::size_only(n)), got shape {:?}",
+                t.shape()
+            ))
+        })
     }
 
     pub fn nonempty(name: &str, t: &Tensor) -> Result<()> {

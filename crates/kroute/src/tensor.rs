@@ -217,11 +217,19 @@ impl Tensor {
     /// The input of a generator (the prng kernels, Monte Carlo), which reads no data, only a
     /// length: a u8 tensor of shape [n, 0], which holds no elements and costs no bytes to move.
     /// Every path that sizes work from its inputs (workloads, transfers, peers) then works for
-    /// generators unchanged; `op::shape::generated` reads n back.
+    /// generators unchanged; `size_only_len` reads n back.
     pub fn size_only(n: usize) -> Tensor {
         Tensor {
             shape: vec![n, 0],
             storage: Storage::Host(HostData::U8(Vec::new())),
+        }
+    }
+
+    /// n for a size-only tensor (u8, shape [n, 0]), else None.
+    pub fn size_only_len(&self) -> Option<usize> {
+        match (self.dtype(), self.shape()) {
+            (DType::U8, &[n, 0]) => Some(n),
+            _ => None,
         }
     }
 
@@ -416,6 +424,15 @@ impl Tensor {
     typed_access!(as_i8, as_i8_mut, I8, i8);
     typed_access!(as_u32, as_u32_mut, U32, u32);
     typed_access!(as_u64, as_u64_mut, U64, u64);
+
+    /// An f32 tensor's elements as their bit patterns, for kernels that move or order words
+    /// (layout, compaction, sorting) and must keep NaN payloads, −0 and denormals as they are.
+    pub fn as_f32_bits(&self) -> Result<&[u32]> {
+        Ok(bytemuck::cast_slice(self.as_f32()?))
+    }
+    pub fn as_f32_bits_mut(&mut self) -> Result<&mut [u32]> {
+        Ok(bytemuck::cast_slice_mut(self.as_f32_mut()?))
+    }
 
     /// Element i widened to f64 (for verification and display; integers convert exactly
     /// up to 2^53).

@@ -16,13 +16,7 @@ use crate::tensor::Tensor;
 use crate::Result;
 use rayon::prelude::*;
 
-fn words(t: &Tensor) -> Result<&[u32]> {
-    Ok(bytemuck::cast_slice(t.as_f32()?))
-}
 
-fn words_mut(t: &mut Tensor) -> Result<&mut [u32]> {
-    Ok(bytemuck::cast_slice_mut(t.as_f32_mut()?))
-}
 
 const TILE: usize = 64;
 const BLOCK: usize = 16;
@@ -50,7 +44,7 @@ fn transpose_band(a: &[u32], b: &mut [u32], s: usize, rows: std::ops::Range<usiz
 
 pub fn transpose_2d(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
     let s = i[0].shape()[0];
-    let (a, b) = (words(i[0])?, words_mut(&mut o[0])?);
+    let (a, b) = (i[0].as_f32_bits()?, o[0].as_f32_bits_mut()?);
     match cpu {
         Cpu::Scalar => {
             for (j, row) in b.chunks_exact_mut(s.max(1)).enumerate() {
@@ -107,7 +101,7 @@ fn rows4_mut(v: &mut [u32], r: usize) -> [&mut [u32]; 4] {
 
 pub fn repack_aos_to_soa(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
     let r = i[0].shape()[0];
-    let (aos, soa) = (words(i[0])?, words_mut(&mut o[0])?);
+    let (aos, soa) = (i[0].as_f32_bits()?, o[0].as_f32_bits_mut()?);
     let [x, y, z, w] = rows4_mut(soa, r);
     match cpu {
         Cpu::Scalar => {
@@ -133,7 +127,7 @@ pub fn repack_aos_to_soa(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor])
 
 pub fn repack_soa_to_aos(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
     let r = i[0].shape()[1];
-    let (soa, aos) = (words(i[0])?, words_mut(&mut o[0])?);
+    let (soa, aos) = (i[0].as_f32_bits()?, o[0].as_f32_bits_mut()?);
     let [x, y, z, w] = rows4(soa, r);
     match cpu {
         Cpu::Scalar => {

@@ -1,6 +1,5 @@
 //! prng on CUDA (`prng.cu`): one thread per Philox block, grid-stride. The kernels take
-//! `(y, n, seed, params…)`: the size-only input has no data to pass, and n is the output's
-//! length (the canonical n, the first input's element count, is 0 for it).
+//! `(y, n, seed, params…)`: the size-only input has no data to pass (n is its length).
 
 use crate::backend::cuda::{Arg, Call, Kernel, Source, Table, BLOCK};
 use crate::Result;
@@ -19,11 +18,12 @@ pub(crate) static CUDA: Table = Table {
 };
 
 fn generate(call: &Call) -> Result<()> {
-    let (y, n) = call.outs[0];
+    let n = call.n();
     if n == 0 {
         return Ok(());
     }
-    let mut args = vec![Arg::ptr(y), Arg::u64(n as u64), Arg::u64(super::seed(call.params))];
+    let y = call.outs[0].0;
+    let mut args = vec![Arg::ptr(y), Arg::u64(n), Arg::u64(super::seed(call.params))];
     match call.name {
         "prng_uniform_f32" => {
             args.push(Arg::f64(call.params.get("a")));
@@ -32,7 +32,7 @@ fn generate(call: &Call) -> Result<()> {
         "prng_dropout_mask" => args.push(Arg::u32(super::keep_threshold(call.params))),
         _ => {}
     }
-    let blocks = (n as u64).div_ceil(4);
+    let blocks = n.div_ceil(4);
     let grid = call.grid(0, blocks)?;
     call.dev.launch(call.source, call.name, grid, BLOCK, 0, &args)
 }

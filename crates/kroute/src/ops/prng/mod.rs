@@ -21,8 +21,8 @@ use crate::{Error, Params, Result};
 // NOTE: the entry says any u64 seed is valid, but parameters travel as f64, which holds every
 // integer only up to 2^53; a larger seed would silently become another one. The range is
 // therefore [0, 2^53] (a larger seed is Error::Param), which still covers keys with a nonzero
-// high word (s ≥ 2^32). The entry is corrected to say so.
-const SEED: ParamSpec = ParamSpec::int(
+// high word (s ≥ 2^32). The entry is corrected to say so. Monte Carlo (simulation) shares it.
+pub(crate) const SEED: ParamSpec = ParamSpec::int(
     "seed",
     42.0,
     0.0,
@@ -118,7 +118,7 @@ fn dropout_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
 }
 
 fn len(i: &[&Tensor]) -> usize {
-    i[0].shape().first().copied().unwrap_or(0)
+    i[0].size_only_len().unwrap_or(0)
 }
 
 fn philox_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {

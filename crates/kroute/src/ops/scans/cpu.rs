@@ -339,12 +339,9 @@ fn compact(cpu: Cpu, keep: Keep, x: &[u32], values: &mut [u32], count: &mut [u64
     count[0] = total;
 }
 
-fn words(t: &Tensor) -> Result<&[u32]> {
-    Ok(bytemuck::cast_slice(t.as_f32()?))
-}
 
 pub fn compact_if(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
-    let x = words(i[0])?;
+    let x = i[0].as_f32_bits()?;
     let (values, count) = o.split_at_mut(1);
     let values: &mut [u32] = bytemuck::cast_slice_mut(values[0].as_f32_mut()?);
     compact(cpu, Keep::Positive, x, values, count[0].as_u64_mut()?);
@@ -352,7 +349,7 @@ pub fn compact_if(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Res
 }
 
 pub fn compact_mask(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
-    let (x, mask) = (words(i[0])?, i[1].as_u8()?);
+    let (x, mask) = (i[0].as_f32_bits()?, i[1].as_u8()?);
     let (values, count) = o.split_at_mut(1);
     let values: &mut [u32] = bytemuck::cast_slice_mut(values[0].as_f32_mut()?);
     compact(cpu, Keep::Mask(mask), x, values, count[0].as_u64_mut()?);

@@ -12,7 +12,7 @@ use crate::philox;
 use crate::spec::{Domain, KernelSpec, Metric, Tolerance};
 use crate::tensor::{DType, Tensor, TensorDesc};
 use crate::verify::Expected;
-use crate::{Error, Params, Result};
+use crate::{Params, Result};
 
 // NOTE: compaction bytes depend on the data (the harness uses the actual count); as functions of
 // N they use the expected count N/2 (x > 0 on normal data; bernoulli(0.5) mask), which gives the
@@ -83,18 +83,9 @@ pub static SPECS: &[KernelSpec] = &[
     },
 ];
 
-fn one_d(name: &str, t: &Tensor) -> Result<usize> {
-    match t.shape() {
-        [n] => Ok(*n),
-        s => Err(Error::Shape(format!(
-            "{name}: the input must be 1-D, got shape {s:?}"
-        ))),
-    }
-}
-
 /// A scan: y has x's length and the given element type.
 fn scan_shapes(name: &str, dtype: DType, i: &[&Tensor]) -> Result<Vec<TensorDesc>> {
-    Ok(vec![TensorDesc::new(dtype, &[one_d(name, i[0])?])])
+    Ok(vec![TensorDesc::new(dtype, &[shape::one_d(name, i[0])?])])
 }
 
 fn inclusive_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
@@ -110,7 +101,7 @@ fn f32_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
 /// Compaction of 1-D inputs of one length n: values f32[n] (capacity) and count u64[1].
 fn compaction_shapes(name: &str, i: &[&Tensor]) -> Result<Vec<TensorDesc>> {
     for t in i {
-        one_d(name, t)?;
+        shape::one_d(name, t)?;
     }
     let n = shape::same_len(name, i)?;
     Ok(vec![

@@ -5,6 +5,8 @@
 //! with Philox in the kernel.
 
 use crate::backend::cuda::{Arg, Call, Kernel, Source, Table, BLOCK};
+// The side G of an output of G² or G³ cells (exact: the shape rule made the grid square or cubic).
+use crate::spec::{side2, side3};
 use crate::Result;
 
 pub(crate) static CUDA: Table = Table {
@@ -25,18 +27,6 @@ pub(crate) static CUDA: Table = Table {
 
 /// Rows (2-D) or planes (3-D) one thread walks (SIM_STRIP in simulation.cu).
 const STRIP: u64 = 16;
-
-/// The side G of a grid of `cells` = G^dim cells (the shape rule made it exact).
-fn side(cells: u64, dim: u32) -> u64 {
-    let mut g = (cells as f64).powf(1.0 / dim as f64).round() as u64;
-    while g.pow(dim) > cells {
-        g -= 1;
-    }
-    while (g + 1).pow(dim) <= cells {
-        g += 1;
-    }
-    g
-}
 
 fn blocks(call: &Call, threads: u64) -> Result<u32> {
     let blocks = threads.div_ceil(BLOCK as u64);
@@ -62,7 +52,7 @@ fn grid2(call: &Call) -> Result<()> {
     if cells == 0 {
         return Ok(());
     }
-    launch2(call, side(cells, 2), &[])
+    launch2(call, side2(cells), &[])
 }
 
 /// Blocks of 32 (k) × 8 (j) tiles, one per tile and strip of STRIP planes.
@@ -71,7 +61,7 @@ fn grid3(call: &Call) -> Result<()> {
     if cells == 0 {
         return Ok(());
     }
-    let g = side(cells, 3);
+    let g = side3(cells);
     let (tk, tj) = (g.div_ceil(32), g.div_ceil(8));
     let grid = blocks(call, tk * tj * g.div_ceil(STRIP) * BLOCK as u64)?;
     call.launch(grid, 0, &[Arg::u64(g), Arg::u64(tk), Arg::u64(tj)], false)
@@ -84,19 +74,15 @@ fn heat(call: &Call) -> Result<()> {
     if cells == 0 {
         return Ok(());
     }
-    let g = side(cells, 2);
+    let g = side2(cells);
     let steps = (call.params.get("steps") as u64).max(1);
     let (u, out) = (call.ins[0].0, call.outs[0].0);
     if steps == 1 {
         return launch2(call, g, &[Arg::ptr(u), Arg::ptr(out)]);
     }
-    // The scratch grid lives for this call (freeing it waits for the queued steps).
-    #[cfg(feature = "cuda")]
-    let buffer = crate::backend::cuda::DeviceBuffer::alloc(call.dev, cells as usize * 4)?;
-    #[cfg(feature = "cuda")]
-    let scratch = buffer.ptr();
-    #[cfg(not(feature = "cuda"))]
-    let scratch = 0u64;
+    // The scratch grid: the device's grow-only work area (every step writes all of its grid,
+    // boundary included, before the next reads it, so what an earlier call left is never read).
+    let (scratch, _) = call.dev.work_area(cells as usize * 4)?;
     let (mut a, mut b) = if steps % 2 == 1 {
         (out, scratch)
     } else {

@@ -16,6 +16,8 @@ mod cuda;
 pub(crate) use cuda::CUDA;
 
 use crate::op::{input, shape, Case, Op};
+// Monte Carlo's seed is the prng domain's parameter (range [0, 2^53]: the integers f64 holds).
+use crate::ops::prng::{seed, SEED};
 use crate::philox;
 use crate::spec::{side2, side3, Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 use crate::tensor::{DType, Tensor, TensorDesc};
@@ -32,15 +34,6 @@ use crate::{Error, Params, Result};
 // NOTE: monte_carlo_integrate's entry takes the harness's global seed, but an op sees only its
 // inputs and parameters (a size-only input carries n alone), so the seed is a parameter here,
 // `seed` (default 42, as the prng entries spell it).
-
-// NOTE: as in the prng domain, the u64 seed's range is written [0, u64::MAX as f64] (2^64).
-const SEED: ParamSpec = ParamSpec::int(
-    "seed",
-    42.0,
-    0.0,
-    u64::MAX as f64,
-    "Philox seed s; key = (s mod 2^32, ⌊s/2^32⌋)",
-);
 
 const STEPS: ParamSpec =
     ParamSpec::int("steps", 1.0, 1.0, 2147483647.0, "time steps (1 … 2^31 − 1)");
@@ -285,12 +278,6 @@ fn monte_carlo_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
 
 // ---- references --------------------------------------------------------------------------------
 
-fn f64s(t: &Tensor) -> Vec<f64> {
-    t.as_f32()
-        .map(|v| v.iter().map(|&x| x as f64).collect())
-        .unwrap_or_default()
-}
-
 /// The steps parameter (≥ 1 after the range check).
 fn steps(p: &Params) -> usize {
     (p.get("steps") as usize).max(1)
@@ -335,7 +322,7 @@ fn heat_scale(a: &[f64], g: usize, r: f64) -> Vec<f64> {
 fn heat_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     let g = i[0].shape()[0];
     let (r, k) = (p.f32("r") as f64, steps(p));
-    let u = f64s(i[0]);
+    let u = i[0].to_f64_vec();
     let mut cur = u.clone();
     let mut next = vec![0.0; u.len()];
     for _ in 0..k {
@@ -365,7 +352,7 @@ fn heat_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
 fn wave_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     let g = i[1].shape()[0];
     let c2 = p.f32("c2") as f64;
-    let (up, u) = (f64s(i[0]), f64s(i[1]));
+    let (up, u) = (i[0].to_f64_vec(), i[1].to_f64_vec());
     let mut y = u.clone();
     let mut s: Vec<f64> = u.iter().map(|v| v.abs()).collect();
     for a in 1..g.saturating_sub(1) {
@@ -389,7 +376,7 @@ fn weights(p: &Params) -> [f32; 9] {
 fn stencil2_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     let g = i[0].shape()[0];
     let w = weights(p).map(|v| v as f64);
-    let u = f64s(i[0]);
+    let u = i[0].to_f64_vec();
     let mut y = u.clone();
     let mut s: Vec<f64> = u.iter().map(|v| v.abs()).collect();
     for a in 1..g.saturating_sub(1) {
@@ -412,7 +399,7 @@ fn stencil2_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
 fn stencil3_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     let g = i[0].shape()[0];
     let r = p.f32("r") as f64;
-    let u = f64s(i[0]);
+    let u = i[0].to_f64_vec();
     let mut y = u.clone();
     let mut s: Vec<f64> = u.iter().map(|v| v.abs()).collect();
     let gg = g * g;
@@ -487,7 +474,7 @@ fn oscillator_reference(
     p: &Params,
     step: fn(f64, f64, f64) -> (f64, f64),
 ) -> Vec<Expected> {
-    let (x, v) = (f64s(i[0]), f64s(i[1]));
+    let (x, v) = (i[0].to_f64_vec(), i[1].to_f64_vec());
     let n = x.len();
     let (h, k) = (p.f32("dt") as f64, steps(p));
     let m = matrix_power(step, h, k);
@@ -525,11 +512,6 @@ fn verlet_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     oscillator_reference(i, p, verlet_step)
 }
 
-/// The seed parameter as a u64 (a value at or above 2^64 saturates).
-fn seed(p: &Params) -> u64 {
-    p.get("seed") as u64
-}
-
 /// f(x) = 4/(1 + x²), x = (w >> 8)·2^−24.
 fn mc_term(w: u32) -> f64 {
     let x = philox::unit(w);
@@ -538,7 +520,7 @@ fn mc_term(w: u32) -> f64 {
 
 /// (1/N) Σ f(x_i) in f64 over words 0..N of stream 0; all terms are positive, so S = the result.
 fn monte_carlo_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
-    let n = i[0].shape().first().copied().unwrap_or(0);
+    let n = i[0].size_only_len().unwrap_or(0);
     let key = philox::key(seed(p));
     let sum: f64 = (0..n.div_ceil(4))
         .map(|j| {

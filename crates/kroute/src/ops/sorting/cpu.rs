@@ -39,12 +39,6 @@ fn threads(cpu: Cpu, n: usize) -> usize {
     }
 }
 
-fn words(t: &Tensor) -> Result<&[u32]> {
-    Ok(bytemuck::cast_slice(t.as_f32()?))
-}
-fn words_mut(t: &mut Tensor) -> Result<&mut [u32]> {
-    Ok(bytemuck::cast_slice_mut(t.as_f32_mut()?))
-}
 
 /// `n` split into `parts` near-equal ranges.
 fn ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
@@ -257,8 +251,8 @@ fn sort_bucket(keys: &mut [u32], tmp: &mut [u32]) {
 }
 
 pub fn sort_radix(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
-    let x = words(i[0])?;
-    let y = words_mut(&mut o[0])?;
+    let x = i[0].as_f32_bits()?;
+    let y = o[0].as_f32_bits_mut()?;
     let n = x.len();
     if cpu == Cpu::Scalar || n < SMALL {
         y.iter_mut().zip(x).for_each(|(d, &s)| *d = key(s));
@@ -438,8 +432,8 @@ fn bitonic_blocked<T: Ord + Copy + Send + Sync>(a: &mut [T], block: usize, threa
 }
 
 pub fn sort_bitonic(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
-    let x = words(i[0])?;
-    let y = words_mut(&mut o[0])?;
+    let x = i[0].as_f32_bits()?;
+    let y = o[0].as_f32_bits_mut()?;
     let n = x.len();
     if n == 0 {
         return Ok(());
@@ -459,10 +453,10 @@ pub fn sort_bitonic(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> R
 /// Stable key–value sort: composites (k(key) << 32) | position, so no two are equal and the
 /// order by composite is the stable order by key.
 pub fn sort_bitonic_kv(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
-    let (x, v) = (words(i[0])?, i[1].as_u32()?);
+    let (x, v) = (i[0].as_f32_bits()?, i[1].as_u32()?);
     let n = x.len();
     let (ko, vo) = o.split_at_mut(1);
-    let (ko, vo) = (words_mut(&mut ko[0])?, vo[0].as_u32_mut()?);
+    let (ko, vo) = (ko[0].as_f32_bits_mut()?, vo[0].as_u32_mut()?);
     if n == 0 {
         return Ok(());
     }
@@ -571,7 +565,7 @@ fn topk_range(x: &[u32], base: usize, k: usize) -> Vec<Cand> {
 }
 
 pub fn topk_select(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
-    let x = words(i[0])?;
+    let x = i[0].as_f32_bits()?;
     let n = x.len();
     let k = topk_k(n, p)?;
     let mut best: Vec<Cand> = match cpu {
@@ -598,7 +592,7 @@ pub fn topk_select(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Res
     };
     best.sort_unstable_by(better);
     let (vals, idx) = o.split_at_mut(1);
-    let (vals, idx) = (words_mut(&mut vals[0])?, idx[0].as_u64_mut()?);
+    let (vals, idx) = (vals[0].as_f32_bits_mut()?, idx[0].as_u64_mut()?);
     for (q, c) in best.iter().enumerate() {
         vals[q] = unkey(c.0);
         idx[q] = c.1;
@@ -709,7 +703,7 @@ fn radix_select(x: &[u32], ranks: &[usize], threads: usize) -> Option<Vec<u32>> 
 }
 
 pub fn median_select(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> Result<()> {
-    let x = words(i[0])?;
+    let x = i[0].as_f32_bits()?;
     let n = x.len();
     let (lo, hi) = median_ranks(n);
     let m = match select(cpu, x, &[lo, hi][..if lo == hi { 1 } else { 2 }]) {
@@ -725,7 +719,7 @@ pub fn median_select(cpu: Cpu, i: &[&Tensor], _p: &Params, o: &mut [Tensor]) -> 
 }
 
 pub fn percentile_select(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
-    let x = words(i[0])?;
+    let x = i[0].as_f32_bits()?;
     let n = x.len();
     let qs = percentiles(p);
     let ranks = percentile_ranks(n, &qs);

@@ -7,7 +7,7 @@ mod cuda;
 
 pub(crate) use cuda::CUDA;
 
-use crate::op::{input, Case, Op};
+use crate::op::{input, shape, Case, Op};
 use crate::philox;
 use crate::spec::{Domain, KernelSpec, Metric, ParamSpec, Tolerance};
 use crate::tensor::{DType, Tensor, TensorDesc};
@@ -126,17 +126,8 @@ pub(crate) fn is_nan_bits(b: u32) -> bool {
 
 // ---- shapes and parameters -------------------------------------------------------------------
 
-fn one_d(name: &str, t: &Tensor) -> Result<usize> {
-    match t.shape() {
-        [n] => Ok(*n),
-        s => Err(Error::Shape(format!(
-            "{name}: the input must be 1-D, got shape {s:?}"
-        ))),
-    }
-}
-
 fn sort_shapes(name: &str, i: &[&Tensor]) -> Result<Vec<TensorDesc>> {
-    Ok(vec![TensorDesc::new(DType::F32, &[one_d(name, i[0])?])])
+    Ok(vec![TensorDesc::new(DType::F32, &[shape::one_d(name, i[0])?])])
 }
 fn radix_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
     sort_shapes("sort_radix", i)
@@ -146,8 +137,8 @@ fn bitonic_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
 }
 
 fn kv_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
-    let n = one_d("sort_bitonic_kv", i[0])?;
-    let m = one_d("sort_bitonic_kv", i[1])?;
+    let n = shape::one_d("sort_bitonic_kv", i[0])?;
+    let m = shape::one_d("sort_bitonic_kv", i[1])?;
     if n != m {
         return Err(Error::Shape(format!(
             "sort_bitonic_kv: keys and values must have the same length; got {n} keys and {m} values"
@@ -185,7 +176,7 @@ pub(crate) fn topk_k(n: usize, p: &Params) -> Result<usize> {
 }
 
 fn topk_shapes(i: &[&Tensor], p: &Params) -> Result<Vec<TensorDesc>> {
-    let n = one_d("topk_select", i[0])?;
+    let n = shape::one_d("topk_select", i[0])?;
     let k = topk_k(n, p)?;
     Ok(vec![
         TensorDesc::new(DType::F32, &[k]),
@@ -194,7 +185,7 @@ fn topk_shapes(i: &[&Tensor], p: &Params) -> Result<Vec<TensorDesc>> {
 }
 
 fn median_shapes(i: &[&Tensor], _p: &Params) -> Result<Vec<TensorDesc>> {
-    if one_d("median_select", i[0])? == 0 {
+    if shape::one_d("median_select", i[0])? == 0 {
         return Err(Error::Empty(
             "median_select of an empty input has no value".into(),
         ));
@@ -208,7 +199,7 @@ pub(crate) fn percentiles(p: &Params) -> [f64; 5] {
 }
 
 fn percentile_shapes(i: &[&Tensor], p: &Params) -> Result<Vec<TensorDesc>> {
-    if one_d("percentile_select", i[0])? == 0 {
+    if shape::one_d("percentile_select", i[0])? == 0 {
         return Err(Error::Empty(
             "percentile_select of an empty input has no value".into(),
         ));
@@ -289,9 +280,6 @@ pub(crate) fn percentile_values(n: usize, qs: &[f64], stat: impl Fn(usize) -> f3
 
 // ---- references --------------------------------------------------------------------------------
 
-fn words(t: &Tensor) -> &[u32] {
-    bytemuck::cast_slice(t.as_f32().unwrap_or_default())
-}
 
 /// x sorted by totalOrder, as bit patterns: a sort of the keys.
 fn sorted_bits(x: &[u32]) -> Vec<u32> {
@@ -301,12 +289,12 @@ fn sorted_bits(x: &[u32]) -> Vec<u32> {
 }
 
 fn sort_reference(i: &[&Tensor], _p: &Params) -> Vec<Expected> {
-    let x = words(i[0]);
+    let x = i[0].as_f32_bits().unwrap_or_default();
     vec![Expected::f32_bits(&[x.len()], sorted_bits(x))]
 }
 
 fn kv_reference(i: &[&Tensor], _p: &Params) -> Vec<Expected> {
-    let x = words(i[0]);
+    let x = i[0].as_f32_bits().unwrap_or_default();
     let v = i[1].as_u32().unwrap_or_default();
     let mut order: Vec<usize> = (0..x.len()).collect();
     // A stable sort by key: equal keys keep their input order.
@@ -322,7 +310,7 @@ fn kv_reference(i: &[&Tensor], _p: &Params) -> Vec<Expected> {
 }
 
 fn topk_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
-    let x = words(i[0]);
+    let x = i[0].as_f32_bits().unwrap_or_default();
     let k = topk_k(x.len(), p).unwrap_or(0);
     let mut order: Vec<usize> = (0..x.len()).collect();
     // Key descending, index ascending.
@@ -335,7 +323,7 @@ fn topk_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
 }
 
 fn median_reference(i: &[&Tensor], _p: &Params) -> Vec<Expected> {
-    let x = words(i[0]);
+    let x = i[0].as_f32_bits().unwrap_or_default();
     let s = sorted_bits(x);
     let m = if x.iter().any(|&b| is_nan_bits(b)) || s.is_empty() {
         f64::NAN
@@ -353,7 +341,7 @@ fn median_reference(i: &[&Tensor], _p: &Params) -> Vec<Expected> {
 }
 
 fn percentile_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
-    let x = words(i[0]);
+    let x = i[0].as_f32_bits().unwrap_or_default();
     let s = sorted_bits(x);
     let qs = percentiles(p);
     let nan = x.iter().any(|&b| is_nan_bits(b)) || s.is_empty();

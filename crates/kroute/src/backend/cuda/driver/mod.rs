@@ -205,10 +205,7 @@ pub fn run(
             let t = s.as_ref().unwrap_or(t);
             // A generator's size-only input (`Tensor::size_only(n)`, u8 [n, 0]) holds no
             // elements; its length is n, which the kernel sizes its work by.
-            let len = match (t.dtype(), t.shape()) {
-                (crate::tensor::DType::U8, &[n, 0]) => n,
-                _ => t.len(),
-            };
+            let len = t.size_only_len().unwrap_or(t.len());
             Ok((buffer(t.device_data()?)?.ptr(), len))
         })
         .collect::<Result<Vec<_>>>()?;
