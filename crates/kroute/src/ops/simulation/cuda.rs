@@ -1,6 +1,6 @@
-//! simulation on CUDA (`simulation.cu`): one thread per column of a 2-D grid and strip of 16
+//! simulation on CUDA (`simulation.cu`): one thread per column of a 2-D grid and strip of 8
 //! rows (the strip's column loaded into registers at once), 32×8 (k, j) tiles of a 3-D grid over
-//! strips of 16 planes likewise, the integrators as fused maps (each oscillator read and written
+//! strips of 8 planes likewise, the integrators as fused maps (each oscillator read and written
 //! once, its state in registers across the steps), and Monte Carlo as a one-launch reduction
 //! with Philox in the kernel.
 
@@ -26,7 +26,7 @@ pub(crate) static CUDA: Table = Table {
 };
 
 /// Rows (2-D) or planes (3-D) one thread walks (SIM_STRIP in simulation.cu).
-const STRIP: u64 = 16;
+const STRIP: u64 = 8;
 
 fn blocks(call: &Call, threads: u64) -> Result<u32> {
     let blocks = threads.div_ceil(BLOCK as u64);
