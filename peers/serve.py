@@ -121,6 +121,31 @@ def torch_median(torch, x):
     return [((a.double() + b.double()) / 2).float()]
 
 
+def torch_median_sort(torch, x):
+    # One sort, the two middle order statistics' mean in f64 (kthvalue is a full pass per call
+    # on CUDA and far slower; torch.median returns the lower middle alone).
+    n = x.shape[0]
+    s = torch.sort(x).values
+    return [((s[(n - 1) // 2].double() + s[n // 2].double()) / 2).float()]
+
+
+def torch_percentile_sort(torch, x, p):
+    # One sort, numpy's linear interpolation in f64 on the device for every q at once.
+    n = x.shape[0]
+    s = torch.sort(x).values
+    lo, hi, g = [], [], []
+    for q in sort_percentiles(p):
+        h = (n - 1) * (q / 100)
+        l = min(int(np.floor(h)), n - 1)
+        lo.append(l)
+        hi.append(min(l + 1, n - 1))
+        g.append(h - np.floor(h))
+    a = s[torch.tensor(lo, device=x.device)].double()
+    b = s[torch.tensor(hi, device=x.device)].double()
+    g = torch.tensor(g, dtype=torch.float64, device=x.device)
+    return [torch.where(g >= 0.5, b - (b - a) * (1 - g), a + (b - a) * g).float()]
+
+
 def torch_percentile(torch, x, p):
     q = torch.tensor([v / 100 for v in sort_percentiles(p)], dtype=x.dtype, device=x.device)
     return [torch.quantile(x, q)]
@@ -583,8 +608,10 @@ def torch_table(torch, dev):
         "sort_bitonic": [("torch.sort(x).values", CALL, lambda i, o, p: [torch.sort(i[0]).values], None)],
         "sort_bitonic_kv": [("torch.sort(k, stable=True); (s, v[i])", CHAIN, lambda i, o, p: torch_sort_kv(torch, i[0], i[1]), None)],
         "topk_select": [("torch.topk(x, k, sorted=True)", CALL, lambda i, o, p: list(torch.topk(i[0], sort_topk_k(i[0].shape[0], p), largest=True, sorted=True)), None)],
-        "median_select": [("two kthvalue, mean in f64", CHAIN, lambda i, o, p: torch_median(torch, i[0]), None)],
+        "median_select": [("two kthvalue, mean in f64", CHAIN, lambda i, o, p: torch_median(torch, i[0]), None),
+                          ("torch.sort, mean of the middle two in f64", CHAIN, lambda i, o, p: torch_median_sort(torch, i[0]), None)],
         "percentile_select": [("kthvalue per order statistic, lerp in f64", CHAIN, lambda i, o, p: torch_percentile_kth(torch, i[0], p), None),
+                              ("torch.sort, lerp in f64", CHAIN, lambda i, o, p: torch_percentile_sort(torch, i[0], p), None),
                               ("torch.quantile(x, q)", CALL, lambda i, o, p: torch_percentile(torch, i[0], p), None)],
         # simulation: the entries' slicing on float32 tensors (f32 parameters as Python floats
         # rounded to f32 first, constants exact); Monte Carlo on the contract's Philox samples.
