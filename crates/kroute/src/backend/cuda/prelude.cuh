@@ -196,6 +196,17 @@ __device__ __forceinline__ int kr_lane() { return threadIdx.x & 31; }
 __device__ __forceinline__ u64 kr_warp() { return kr_tid() >> 5; }
 __device__ __forceinline__ u64 kr_nwarps() { return kr_nthreads() >> 5; }
 
+// A warp's row of nv float4s held in registers: lane L holds float4 L + 32k in v[k], k < V, all
+// loads issued before any use. Slots past nv are left unset: guard every use by L + 32k < nv.
+template <int V>
+__device__ __forceinline__ void kr_warp_row_load(const float* __restrict__ row, u64 nv, float4 (&v)[V]) {
+    const float4* r4 = (const float4*)row;
+    const u64 lane = kr_lane();
+#pragma unroll
+    for (int k = 0; k < V; k++)
+        if (lane + 32 * k < nv) v[k] = r4[lane + 32 * k];
+}
+
 // ---- one-launch reductions ------------------------------------------------------------------
 
 // Σ term(x_i) of this thread, `term` returning the term in f64: an f32 term or partial

@@ -5,8 +5,8 @@
 //! underflows on the way. Layer, RMS and group norm take a row (group) while it sits in L1: Σx,
 //! then Σ(x − μ)² (two passes), then one f32 fma chain per element (`Norm`). batch_norm reduces
 //! columns over chunks of 64 rows (one pass shifted by the chunk's first row, then Chan's merge
-//! in f64) and writes y row by row. The scalar backend runs the same statistics without SIMD
-//! dispatch and writes y in f64.
+//! in f64) and writes y row by row. The scalar backend runs the same bodies without SIMD
+//! dispatch (pulp's one-lane type); its batch_norm writes y in f64.
 
 use crate::backend::cpu::drivers::{self, Rows};
 use crate::backend::cpu::{arch, Cpu};
@@ -138,23 +138,6 @@ struct RunsOp<'a, const RMS: bool> {
     eps: f64,
 }
 
-impl<const RMS: bool> RunsOp<'_, RMS> {
-    fn scalar(self) {
-        let len = self.len;
-        for (k, (xr, yr)) in self.x.chunks_exact(len).zip(self.y.chunks_exact_mut(len)).enumerate() {
-            let (mu, sq) = run_stats::<RMS>(xr);
-            let nm = Norm::new(mu, sq, len, self.eps);
-            let at = ((self.first + k) % self.period) * len;
-            let g = &self.g[at..at + len];
-            if RMS {
-                apply_wide::<false>(&nm, xr, g, &[], yr);
-            } else {
-                apply_wide::<true>(&nm, xr, g, &self.b[at..at + len], yr);
-            }
-        }
-    }
-}
-
 impl<const RMS: bool> WithSimd for RunsOp<'_, RMS> {
     type Output = ();
     #[inline(always)]
@@ -197,7 +180,8 @@ fn runs<const RMS: bool>(
             eps,
         };
         if cpu == Cpu::Scalar {
-            op.scalar()
+            // The same body on pulp's one-lane scalar type.
+            op.with_simd(pulp::Scalar)
         } else {
             arch().dispatch(op)
         }

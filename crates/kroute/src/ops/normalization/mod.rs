@@ -144,6 +144,11 @@ fn group_dims(i: &[&Tensor], p: &Params) -> Result<(usize, usize, usize)> {
     Ok((b, c, l))
 }
 
+/// One output y shaped as x, once the inputs passed their rule.
+fn y_like_x(checked: Result<&[&Tensor]>) -> Result<Vec<TensorDesc>> {
+    Ok(vec![TensorDesc::new(DType::F32, checked?[0].shape())])
+}
+
 // ---- reference -----------------------------------------------------------------------------
 
 /// (μ, biased σ²) of a run of values, two passes in f64.
@@ -368,10 +373,7 @@ pub static OPS: &[Op] = &[
         name: "layer_norm",
         inputs: XGB,
         outputs: &["y"],
-        shapes: |i, p| {
-            rows_shapes("layer_norm", i, p)?;
-            Ok(vec![TensorDesc::new(DType::F32, i[0].shape())])
-        },
+        shapes: |i, p| y_like_x(rows_shapes("layer_norm", i, p).map(|_| i)),
         reference: layer_norm_reference,
         workload: |n, s, p| rows_workload(n, s, p, true),
         edge_cases: || row_cases(true),
@@ -381,10 +383,7 @@ pub static OPS: &[Op] = &[
         name: "rms_norm",
         inputs: &[input("x", DType::F32), input("gamma", DType::F32)],
         outputs: &["y"],
-        shapes: |i, p| {
-            rows_shapes("rms_norm", i, p)?;
-            Ok(vec![TensorDesc::new(DType::F32, i[0].shape())])
-        },
+        shapes: |i, p| y_like_x(rows_shapes("rms_norm", i, p).map(|_| i)),
         reference: rms_norm_reference,
         workload: |n, s, p| rows_workload(n, s, p, false),
         edge_cases: || row_cases(false),
@@ -416,10 +415,7 @@ pub static OPS: &[Op] = &[
         name: "group_norm",
         inputs: XGB,
         outputs: &["y"],
-        shapes: |i, p| {
-            group_dims(i, p)?;
-            Ok(vec![TensorDesc::new(DType::F32, i[0].shape())])
-        },
+        shapes: |i, p| y_like_x(group_dims(i, p).map(|_| i)),
         reference: group_norm_reference,
         workload: group_workload,
         edge_cases: group_cases,

@@ -63,13 +63,8 @@ __device__ __forceinline__ void kr_norm_runs(const float* __restrict__ x, const 
         float* yr = y + r * len;
         double mu = 0.0, sq = 0.0;
         if (regs) {
-            const float4* x4 = (const float4*)xr;
             float4 v[KR_NRM_REGS];
-#pragma unroll
-            for (int k = 0; k < KR_NRM_REGS; k++) {
-                u64 j = lane + 32 * k;
-                if (j < nv) v[k] = x4[j];
-            }
+            kr_warp_row_load(xr, nv, v);
             if (KIND != KR_RMS) {
                 double s = 0.0;
 #pragma unroll

@@ -182,35 +182,24 @@ fn cases() -> Vec<Case> {
 
 const X: &[crate::op::Input] = &[input("x", DType::F32)];
 
+/// One softmax op: the row shape rule, the reference (log or not), the shared workload and cases.
+macro_rules! softmax_op {
+    ($name:literal, $log:expr, $cpu:path) => {
+        Op {
+            name: $name,
+            inputs: X,
+            outputs: &["y"],
+            shapes: |i, p| row_shapes($name, i, p),
+            reference: |i, p| reference(i, p, $log),
+            workload,
+            edge_cases: cases,
+            cpu: $cpu,
+        }
+    };
+}
+
 pub static OPS: &[Op] = &[
-    Op {
-        name: "softmax_stable",
-        inputs: X,
-        outputs: &["y"],
-        shapes: |i, p| row_shapes("softmax_stable", i, p),
-        reference: |i, p| reference(i, p, false),
-        workload,
-        edge_cases: cases,
-        cpu: cpu::softmax_stable,
-    },
-    Op {
-        name: "softmax_online",
-        inputs: X,
-        outputs: &["y"],
-        shapes: |i, p| row_shapes("softmax_online", i, p),
-        reference: |i, p| reference(i, p, false),
-        workload,
-        edge_cases: cases,
-        cpu: cpu::softmax_online,
-    },
-    Op {
-        name: "log_softmax",
-        inputs: X,
-        outputs: &["y"],
-        shapes: |i, p| row_shapes("log_softmax", i, p),
-        reference: |i, p| reference(i, p, true),
-        workload,
-        edge_cases: cases,
-        cpu: cpu::log_softmax,
-    },
+    softmax_op!("softmax_stable", false, cpu::softmax_stable),
+    softmax_op!("softmax_online", false, cpu::softmax_online),
+    softmax_op!("log_softmax", true, cpu::log_softmax),
 ];

@@ -55,13 +55,8 @@ __device__ __forceinline__ void kr_softmax_rows(const float* __restrict__ x, flo
         float m;
         double s;
         if (regs) {
-            const float4* x4 = (const float4*)xr;
             float4 v[KR_SM_REGS];
-#pragma unroll
-            for (int k = 0; k < KR_SM_REGS; k++) {
-                u64 j = lane + 32 * k;
-                if (j < nv) v[k] = x4[j];
-            }
+            kr_warp_row_load(xr, nv, v);
             if (KIND == KR_ONLINE) {
                 // One pass: per float4 a NaN-keeping max, one rescale, four new terms.
                 m = KR_NINF;
