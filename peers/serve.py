@@ -393,6 +393,41 @@ def xp_table(xp, special):
                         ("argsort(-x, kind='stable')[:k]", CHAIN, lambda i, o, p: xp_topk_stable(xp, i[0], sort_topk_k(i[0].shape[0], p)), None)]
     t["median_select"] = [("median", CALL, lambda i, o, p: [xp.median(i[0])], None)]
     t["percentile_select"] = [("percentile(x, q).astype(f32)", CALL, lambda i, o, p: [xp.percentile(i[0], sort_percentiles(p)).astype(xp.float32)], None)]
+    # softmax and normalization (docs/kernels/softmax.md, normalization.md): the entries' idioms.
+    def xp_softmax(x):
+        e = xp.exp(x - x.max(axis=1, keepdims=True))
+        return [e / e.sum(axis=1, keepdims=True)]
+
+    def xp_log_softmax(x):
+        m = x.max(axis=1, keepdims=True)
+        return [x - m - xp.log(xp.exp(x - m).sum(axis=1, keepdims=True))]
+
+    def xp_layer_norm(x, g, b, eps):
+        m, v = x.mean(1, keepdims=True), x.var(1, keepdims=True)
+        return [(x - m) / xp.sqrt(v + F32(eps)) * g + b]
+
+    def xp_batch_norm(x, g, b, eps, transpose):
+        if transpose:  # reduce contiguous rows: pairwise sums (the passing variant)
+            xt = xp.ascontiguousarray(x.T)
+            m, v = xt.mean(1), xt.var(1)
+        else:  # a strided axis: numpy reduces it row by row in f32 (fails at 10^7, as the entry says)
+            m, v = x.mean(0), x.var(0)
+        return [(x - m) / xp.sqrt(v + F32(eps)) * g + b, m, v]
+
+    def xp_group_norm(x, g, b, groups, eps):
+        xg = x.reshape(x.shape[0], groups, -1)
+        m, v = xg.mean(-1, keepdims=True), xg.var(-1, keepdims=True)
+        return [((xg - m) / xp.sqrt(v + F32(eps))).reshape(x.shape) * g[:, None] + b[:, None]]
+
+    t["softmax_stable"] = [("exp(x - max), / sum", CHAIN, lambda i, o, p: xp_softmax(i[0]), None)]
+    t["softmax_online"] = [("exp(x - max), / sum", CHAIN, lambda i, o, p: xp_softmax(i[0]), None)]
+    t["log_softmax"] = [("x - max - log(sum(exp(x - max)))", CHAIN, lambda i, o, p: xp_log_softmax(i[0]), None)]
+    t["layer_norm"] = [("mean, var, (x - m)/sqrt(v + eps)*g + b", CHAIN, lambda i, o, p: xp_layer_norm(i[0], i[1], i[2], p["eps"]), None)]
+    t["rms_norm"] = [("x / sqrt(mean(x*x) + eps) * g", CHAIN, lambda i, o, p: [i[0] / xp.sqrt((i[0] * i[0]).mean(1, keepdims=True) + F32(p["eps"])) * i[1]], None)]
+    t["batch_norm"] = [("mean(0), var(0), normalise", CHAIN, lambda i, o, p: xp_batch_norm(i[0], i[1], i[2], p["eps"], False), None),
+                       ("x.T contiguous, mean(1), var(1), normalise", CHAIN, lambda i, o, p: xp_batch_norm(i[0], i[1], i[2], p["eps"], True), None)]
+    t["group_norm"] = [("reshape (B, G, -1), mean, var, normalise, per-channel affine", CHAIN,
+                        lambda i, o, p: xp_group_norm(i[0], i[1], i[2], int(p["groups"]), p["eps"]), None)]
     vecdot = getattr(xp, "vecdot", None)  # numpy >= 2.0
     if vecdot is not None:
         t["dot_batched"].append(("vecdot(out=)", CALL, lambda i, o, p: vecdot(i[0], i[1], out=o[0]), rows))
@@ -513,6 +548,11 @@ def torch_table(torch, dev):
             k0, k1 = (k0 + 0x9E3779B9) & m32, (k1 + 0xBB67AE85) & m32
         return torch.stack([c0, c1, c2, c3], dim=1).reshape(-1)[:n]
 
+    def torch_batch_norm(x, g, b, eps):
+        y = Fn.batch_norm(x, None, None, g, b, training=True, eps=eps)
+        v, m = torch.var_mean(x, dim=0, correction=0)
+        return [y, m, v]
+
     def sim_monte_carlo(n, seed):
         x = (sim_philox_words(n, seed) >> 8).to(torch.float32) * 2.0 ** -24
         return [(4 / (1 + x * x)).mean(dtype=torch.float64).float()]
@@ -623,6 +663,16 @@ def torch_table(torch, dev):
         "integrate_rk4": [("RK4 stages per step (float32)", CHAIN, lambda i, o, p: sim_rk4(i[0], i[1], F32(p["dt"]).item(), int(p["steps"])), None)],
         "integrate_verlet": [("velocity Verlet per step (float32)", CHAIN, lambda i, o, p: sim_verlet(i[0], i[1], F32(p["dt"]).item(), int(p["steps"])), None)],
         "monte_carlo_integrate": [("Philox4x32 words, (4/(1+x*x)).mean(dtype=f64)", CHAIN, lambda i, o, p: sim_monte_carlo(i[0].shape[0], int(p["seed"])), None)],
+        # softmax and normalization: the fused library calls (batch_norm in training mode; its
+        # statistics from var_mean, since F.batch_norm does not return them).
+        "softmax_stable": [("torch.softmax(x, -1)", CALL, lambda i, o, p: [torch.softmax(i[0], dim=-1)], None)],
+        "softmax_online": [("torch.softmax(x, -1)", CALL, lambda i, o, p: [torch.softmax(i[0], dim=-1)], None)],
+        "log_softmax": [("torch.log_softmax(x, -1)", CALL, lambda i, o, p: [torch.log_softmax(i[0], dim=-1)], None)],
+        "layer_norm": [("F.layer_norm", CALL, lambda i, o, p: [Fn.layer_norm(i[0], (i[0].shape[-1],), i[1], i[2], eps=p["eps"])], None)],
+        "rms_norm": [("F.rms_norm", CALL, lambda i, o, p: [Fn.rms_norm(i[0], (i[0].shape[-1],), i[1], eps=p["eps"])], None)]
+                    if hasattr(Fn, "rms_norm") else [],
+        "batch_norm": [("F.batch_norm(training=True) + var_mean(correction=0)", CHAIN, lambda i, o, p: torch_batch_norm(i[0], i[1], i[2], p["eps"]), None)],
+        "group_norm": [("F.group_norm", CALL, lambda i, o, p: [Fn.group_norm(i[0], int(p["groups"]), i[1], i[2], eps=p["eps"])], None)],
     }
 
 
@@ -690,6 +740,10 @@ def jax_table(jax, jnp):
         x_new = x + h * v + (h * h / F32(2)) * a
         return x_new, v + (h / F32(2)) * (a - x_new)
 
+    def jax_norm(x, axis, eps):
+        m, v = x.mean(axis, keepdims=True), x.var(axis, keepdims=True)
+        return (x - m) / jnp.sqrt(v + eps)
+
     one = lambda name, g: [(name, CALL, g)]
     return {
         "map_add": lambda p: one("x + y", jit(lambda x, y: x + y)),
@@ -748,6 +802,14 @@ def jax_table(jax, jnp):
         "sim_stencil_3d": lambda p: one("slicing, .at[].set", jit(lambda u: jax_stencil_3d(u, F32(p["r"])))),
         "integrate_rk4": lambda p: one("RK4 stages in a fori_loop", jit(lambda x, v: jax.lax.fori_loop(0, int(p["steps"]), lambda _, s: jax_rk4(s, F32(p["dt"])), (x, v)))),
         "integrate_verlet": lambda p: one("velocity Verlet in a fori_loop", jit(lambda x, v: jax.lax.fori_loop(0, int(p["steps"]), lambda _, s: jax_verlet(s, F32(p["dt"])), (x, v)))),
+        "softmax_stable": lambda p: one("jax.nn.softmax", jit(lambda x: jax.nn.softmax(x, axis=-1))),
+        "softmax_online": lambda p: one("jax.nn.softmax", jit(lambda x: jax.nn.softmax(x, axis=-1))),
+        "log_softmax": lambda p: one("jax.nn.log_softmax", jit(lambda x: jax.nn.log_softmax(x, axis=-1))),
+        "layer_norm": lambda p: one("mean, var, normalise", jit(lambda x, g, b: jax_norm(x, -1, F32(p["eps"])) * g + b)),
+        "rms_norm": lambda p: one("x * rsqrt(mean(x*x) + eps) * g", jit(lambda x, g: x * jax.lax.rsqrt((x * x).mean(-1, keepdims=True) + F32(p["eps"])) * g)),
+        "batch_norm": lambda p: one("mean(0), var(0), normalise", jit(lambda x, g, b: (jax_norm(x, 0, F32(p["eps"])) * g + b, x.mean(0), x.var(0)))),
+        "group_norm": lambda p: one("reshape (B, G, -1), normalise, per-channel affine", jit(
+            lambda x, g, b: jax_norm(x.reshape(x.shape[0], int(p["groups"]), -1), -1, F32(p["eps"])).reshape(x.shape) * g[:, None] + b[:, None])),
     }
 
 

@@ -322,7 +322,7 @@ fn every_error_class_is_a_clear_message() {
     );
     fails_with(&kroute(&["bench", "--domain", "nope"]), "unknown domain");
     fails_with(
-        &kroute(&["verify", "--kernel", "softmax_stable"]),
+        &kroute(&["verify", "--kernel", "matvec"]),
         "no implementation yet",
     );
     fails_with(&kroute(&["bench", "--n", "1.5"]), "whole number");

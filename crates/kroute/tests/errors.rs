@@ -19,7 +19,7 @@ fn unknown_kernel_and_backend() {
     ));
     // In the catalog, not implemented yet.
     assert!(matches!(
-        run("softmax_stable", Backend::Simd, &[&x], &[]),
+        run("matvec", Backend::Simd, &[&x], &[]),
         Err(Error::NotImplemented { .. })
     ));
     // Implemented, but not on this backend (wgpu: cuda has it when built with the feature).

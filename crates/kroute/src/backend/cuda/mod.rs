@@ -160,6 +160,8 @@ pub struct Call<'a> {
     pub params: &'a Params,
     pub ins: Vec<(u64, usize)>,
     pub outs: Vec<(u64, usize)>,
+    /// The inputs' shapes (a launch whose sizes are not all parameters: group_norm's C and L).
+    pub in_shapes: Vec<Vec<usize>>,
 }
 
 impl Call<'_> {

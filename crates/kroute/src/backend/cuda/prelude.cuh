@@ -68,6 +68,19 @@ __device__ __forceinline__ u64 kr_warp_sum_u64(u64 v) {
     return v;
 }
 
+// Butterfly (xor) forms: every lane ends with the warp's total or max, the same value in every
+// lane (+ and a NaN-dropping fmaxf are commutative, so both lanes of each exchange compute it
+// alike). Row kernels that hold a row across a warp need the statistic in every lane.
+__device__ __forceinline__ double kr_warp_allsum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(KR_FULL, v, o);
+    return v;
+}
+__device__ __forceinline__ float kr_warp_allmaxf(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(KR_FULL, v, o));
+    return v;
+}
+#define KR_NINF __int_as_float(0xff800000)
+
 // Block sum of a double, result valid in thread 0. `sh` holds >= 32 doubles. Blocks are
 // multiples of 32 threads.
 __device__ __forceinline__ double kr_block_sum(double v, double* sh) {
@@ -182,6 +195,17 @@ __device__ __forceinline__ void kr_map2(const float* __restrict__ x, const float
 __device__ __forceinline__ int kr_lane() { return threadIdx.x & 31; }
 __device__ __forceinline__ u64 kr_warp() { return kr_tid() >> 5; }
 __device__ __forceinline__ u64 kr_nwarps() { return kr_nthreads() >> 5; }
+
+// A warp's row of nv float4s held in registers: lane L holds float4 L + 32k in v[k], k < V, all
+// loads issued before any use. Slots past nv are left unset: guard every use by L + 32k < nv.
+template <int V>
+__device__ __forceinline__ void kr_warp_row_load(const float* __restrict__ row, u64 nv, float4 (&v)[V]) {
+    const float4* r4 = (const float4*)row;
+    const u64 lane = kr_lane();
+#pragma unroll
+    for (int k = 0; k < V; k++)
+        if (lane + 32 * k < nv) v[k] = r4[lane + 32 * k];
+}
 
 // ---- one-launch reductions ------------------------------------------------------------------
 

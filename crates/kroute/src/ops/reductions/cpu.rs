@@ -280,7 +280,7 @@ pub struct Moments {
 }
 
 impl Moments {
-    const EMPTY: Moments = Moments {
+    pub const EMPTY: Moments = Moments {
         n: 0.0,
         mean: 0.0,
         m2: 0.0,

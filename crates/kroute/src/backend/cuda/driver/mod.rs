@@ -234,6 +234,7 @@ pub fn run(
         params,
         ins,
         outs,
+        in_shapes: inputs.iter().map(|t| t.shape().to_vec()).collect(),
     };
     call.run(k.kernel.launch)?;
     timing::launched(&dev)?;
