@@ -1,84 +1,105 @@
-# The scans' next step (issue 13): variants of the decoupled look-back scan of scans.cu — tile
-# size, block size, and acquire/release flags instead of __threadfence — on the u32 and f32
-# inclusive scans at 10^8, each checked against cp.cumsum and timed with CUDA events beside
-# torch.cumsum. Runs on the GPU machine (CuPy, torch): `python3 scripts/scan-variants.py .`
-# from the repo root. Not yet run: the session that wrote it ran out of device time.
-import re, sys, time
+# The scans' tuning experiment (issue 13): variants of scans.cu's decoupled look-back scan — block
+# size and chunks per tile — on the u32 and f32
+# inclusive scans and the two compactions at 10^8, each checked against CuPy and timed with CUDA
+# events beside torch. `python3 scripts/scan-variants.py . [OLD_SCANS_CU]` on the GPU machine
+# (CuPy, torch) from the repo root; OLD_SCANS_CU, if given, is timed too (the u32 scan only:
+# an earlier version of the file with KR_IPT 16, for a before/after in the same run).
+# Round 1 (12-02, the striped layout with split flag/value status): 4 chunks with __threadfence
+# 475 µs, with release/acquire flags 425, 8 chunks 367 (torch.cumsum 330); old layout 533.
+# Round 2 (packed status for 32-bit values): u32 256 × 8 311 µs, 128 × 8 288, 128 × 16 281;
+# f32 256 × 8 431 (torch 339); compact_if 128 × 8 358, compact_mask 128 × 8 329 (torch 796, 684).
+import re, sys
 import numpy as np, cupy as cp
 root = sys.argv[1] if len(sys.argv) > 1 else "."
 prelude = open(f"{root}/crates/kroute/src/backend/cuda/prelude.cuh").read()
 base = open(f"{root}/crates/kroute/src/ops/scans/scans.cu").read()
 
-ACQ_PUB = '''__device__ __forceinline__ void kr_publish(KrTiles t, u64 tile, u32 epoch, u32 kind, u64 bits) {
-    u64* slot = kind == KR_INC ? t.inclusives : t.aggregates;
-    ((volatile u64*)slot)[tile] = bits;
-    const u32 f = (epoch << 2) | kind;
-    asm volatile("st.release.gpu.global.u32 [%0], %1;" :: "l"(t.flags + tile), "r"(f) : "memory");
-}'''
-def variant(ipt, threads, acqrel):
-    s = base.replace("#define KR_IPT 16", f"#define KR_IPT {ipt}").replace("(256 * KR_IPT)", f"({threads} * KR_IPT)")
-    s = s.replace("__shared__ A sh[8];", f"__shared__ A sh[{threads // 32}];").replace("__shared__ u32 sh[8];", f"__shared__ u32 sh[{threads // 32}];")
-    s = s.replace("for (int w = 0; w < 8; w++)", f"for (int w = 0; w < {threads // 32}; w++)")
-    s = s.replace("__launch_bounds__(256)", f"__launch_bounds__({threads})")
-    if acqrel:
-        s = re.sub(r"__device__ __forceinline__ void kr_publish\(.*?\n}\n", ACQ_PUB + "\n", s, flags=re.S)
-        s = s.replace('''            do {
-                f = ((volatile u32*)t.flags)[idx];
-            } while ((f >> 2) != epoch);
-            __threadfence();''', '''            do {
-                asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(f) : "l"(t.flags + idx) : "memory");
-            } while ((f >> 2) != epoch);''')
-    return prelude + "\n" + s
+def variant(threads, chunks, src=base):
+    """Every kernel group (u32 scans, f32 scan, compaction) at `threads` × `chunks`."""
+    for group in ("U32", "F32", "COMPACT"):
+        src = re.sub(rf"#define KR_{group}_THREADS \d+", f"#define KR_{group}_THREADS {threads}", src)
+        src = re.sub(rf"#define KR_{group}_CHUNKS \d+", f"#define KR_{group}_CHUNKS {chunks}", src)
+    return prelude + "\n" + src
 
-def run(name, src, threads, ipt, x, y, kernel="scan_inclusive", ref=None):
+def timed(call, reps=30):
+    call(); cp.cuda.Device().synchronize()
+    s, e = cp.cuda.Event(), cp.cuda.Event()
+    ts = []
+    for _ in range(reps):
+        s.record(); call(); e.record(); e.synchronize(); ts.append(cp.cuda.get_elapsed_time(s, e) * 1e-3)
+    return float(np.median(ts)), float(np.min(ts)), float(np.max(ts))
+
+def run(name, src, threads, tile, args, n, bytes_, kernel, check):
     mod = cp.RawModule(code=src, options=("-arch=sm_90", "--fmad=true"))
     k = mod.get_function(kernel)
-    n = x.size; tile = threads * ipt; tiles = (n + tile - 1) // tile
-    attrs = k.attributes
-    per_sm = min(2048 // threads, 65536 // max(1, attrs["num_regs"] * threads), 32)
+    tiles = (n + tile - 1) // tile
+    a = k.attributes
+    per_sm = min(2048 // threads, 65536 // max(1, a["num_regs"] * threads), 32, (227 * 1024) // (a["shared_size_bytes"] + 1024))
     grid = min(tiles, per_sm * 132)
     cap = tiles + tiles % 2
-    state = cp.zeros(256 + cap * 20, dtype=cp.uint8)
+    state = cp.zeros(256 + cap * 28, dtype=cp.uint8)
     epoch = [0]
     def call():
         epoch[0] += 1
-        k((grid,), (threads,), (x, y, cp.uint64(n), state, cp.uint32(epoch[0]), cp.uint64(tiles), cp.uint64(cap)))
-    call(); cp.cuda.Device().synchronize()
-    ok = ref is None or bool(ref(y))
-    s, e = cp.cuda.Event(), cp.cuda.Event()
-    ts = []
-    for _ in range(30):
-        s.record(); call(); e.record(); e.synchronize(); ts.append(cp.cuda.get_elapsed_time(s, e) * 1e-3)
-    med = float(np.median(ts))
-    print(f"{name:<34} regs {attrs['num_regs']:>3} blocks/SM {per_sm:>2} grid {grid:>6}  median {med*1e6:8.1f} us  {8*n/med/1e12:5.2f} TB/s  {'ok' if ok else 'WRONG'}", flush=True)
+        k((grid,), (threads,), (*args, cp.uint64(n), state, cp.uint32(epoch[0]), cp.uint64(tiles), cp.uint64(cap)))
+    med, lo, hi = timed(call)
+    ok = check()
+    print(f"{name:<36} regs {a['num_regs']:>3} blocks/SM {per_sm:>2}  median {med*1e6:7.1f} us [{lo*1e6:.1f}, {hi*1e6:.1f}]  {bytes_/med/1e12:5.2f} TB/s  {'ok' if ok else 'WRONG'}", flush=True)
+
+def torch_time(name, f, bytes_):
+    try:
+        import torch
+        ts = []
+        f(); torch.cuda.synchronize()
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        for _ in range(30):
+            s.record(); f(); e.record(); e.synchronize(); ts.append(s.elapsed_time(e) * 1e-3)
+        med = float(np.median(ts))
+        print(f"{name:<36} median {med*1e6:7.1f} us [{min(ts)*1e6:.1f}, {max(ts)*1e6:.1f}]  {bytes_/med/1e12:5.2f} TB/s", flush=True)
+    except Exception as ex:
+        print(name, "torch:", ex)
+
+def attempt(label, f):
+    try:
+        f()
+    except Exception as ex:
+        print(f"{label}: {type(ex).__name__}: {str(ex)[:300]}", flush=True)
 
 n = 100_000_000
 x = cp.random.randint(0, 2**32, size=n, dtype=cp.uint64).astype(cp.uint32)
 y = cp.empty_like(x)
 want = cp.cumsum(x, dtype=cp.uint32)
-ref = lambda y: cp.array_equal(y, want)
-try:
-    import torch
-    xt = torch.as_tensor(x.view(cp.int32), device="cuda")
-    yt = torch.empty_like(xt)
-    torch.cumsum(xt, 0, out=yt); torch.cuda.synchronize()
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    ts = []
-    for _ in range(30):
-        s.record(); torch.cumsum(xt, 0, out=yt); e.record(); e.synchronize(); ts.append(s.elapsed_time(e) * 1e-3)
-    med = float(np.median(ts)); print(f"{'torch.cumsum int32':<34} median {med*1e6:8.1f} us  {8*n/med/1e12:5.2f} TB/s", flush=True)
-except Exception as ex:
-    print("torch:", ex)
-for threads, ipt, acq in [(256, 16, False), (256, 16, True), (256, 8, True), (256, 24, True), (256, 32, True),
-                          (128, 16, True), (128, 32, True), (512, 16, True), (512, 8, True), (384, 16, True)]:
-    try:
-        run(f"u32 t{threads} ipt{ipt} {'acqrel' if acq else 'fence'}", variant(ipt, threads, acq), threads, ipt, x, y, ref=ref)
-    except Exception as ex:
-        print(f"t{threads} ipt{ipt} acq{acq}: {type(ex).__name__}: {str(ex)[:300]}", flush=True)
+import torch
+xt = torch.as_tensor(x.view(cp.int32), device="cuda"); yt = torch.empty_like(xt)
+torch_time("torch.cumsum int32", lambda: torch.cumsum(xt, 0, out=yt), 8 * n)
+if len(sys.argv) > 2:
+    old = prelude + "\n" + open(sys.argv[2]).read()
+    attempt("old", lambda: run("u32 old (t256 ipt16 fence)", old, 256, 4096, (x, y), n, 8 * n, "scan_inclusive", lambda: bool(cp.array_equal(y, want))))
+for threads, chunks in [(256, 8), (256, 4), (256, 6), (256, 12), (128, 8), (128, 16), (512, 4)]:
+    name = f"u32 t{threads} c{chunks}"
+    attempt(name, lambda: run(name, variant(threads, chunks), threads, threads * 4 * chunks, (x, y), n, 8 * n, "scan_inclusive", lambda: bool(cp.array_equal(y, want))))
 xf = cp.random.standard_normal(n, dtype=cp.float32) + 1
 yf = cp.empty_like(xf)
-for threads, ipt, acq in [(256, 16, False), (256, 16, True), (256, 24, True), (128, 32, True)]:
-    try:
-        run(f"f32 t{threads} ipt{ipt} {'acqrel' if acq else 'fence'}", variant(ipt, threads, acq), threads, ipt, xf, yf, kernel="scan_inclusive_f32")
-    except Exception as ex:
-        print(f"f32 t{threads} ipt{ipt}: {type(ex).__name__}: {str(ex)[:300]}", flush=True)
+wantf = cp.cumsum(xf.astype(cp.float64)).astype(cp.float32)
+xft = torch.as_tensor(xf, device="cuda"); yft = torch.empty_like(xft)
+torch_time("torch.cumsum f32", lambda: torch.cumsum(xft, 0, out=yft), 8 * n)
+for threads, chunks in [(256, 8), (256, 4), (128, 8), (128, 16)]:
+    name = f"f32 t{threads} c{chunks}"
+    attempt(name, lambda: run(name, variant(threads, chunks), threads, threads * 4 * chunks, (xf, yf), n, 8 * n, "scan_inclusive_f32",
+                              lambda: bool(cp.allclose(yf, wantf, rtol=1e-4, atol=1e-2))))
+# compaction: x > 0 on normal data, and a bernoulli(0.5) mask
+xc = cp.random.standard_normal(n, dtype=cp.float32)
+m = (cp.random.random(n) < 0.5).astype(cp.uint8)
+vals = cp.empty_like(xc); cnt = cp.zeros(1, dtype=cp.uint64)
+keep_if = xc[xc > 0]; keep_m = xc[m != 0]
+xct = torch.as_tensor(xc, device="cuda"); mt = torch.as_tensor(m, device="cuda").bool()
+torch_time("torch x[x > 0]", lambda: xct[xct > 0], 4 * n + 4 * keep_if.size)
+torch_time("torch masked_select", lambda: torch.masked_select(xct, mt), 5 * n + 4 * keep_m.size)
+def ok_c(want):
+    c = int(cnt.get()[0])
+    return c == want.size and bool(cp.array_equal(vals[:c].view(cp.uint32), want.view(cp.uint32)))
+for threads, chunks in [(256, 4), (256, 2), (256, 8), (128, 8), (512, 2)]:
+    tag = f"t{threads} c{chunks}"
+    src = variant(threads, chunks)
+    attempt(tag, lambda: run("compact_if " + tag, src, threads, threads * 4 * chunks, (xc, vals, cnt), n, 4 * n + 4 * keep_if.size, "compact_if", lambda: ok_c(keep_if)))
+    attempt(tag, lambda: run("compact_mask " + tag, src, threads, threads * 4 * chunks, (xc, m, vals, cnt), n, 5 * n + 4 * keep_m.size, "compact_mask", lambda: ok_c(keep_m)))

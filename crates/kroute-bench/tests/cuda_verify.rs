@@ -206,3 +206,10 @@ sanitize!(sanitize_sorting_sort_bitonic_kv, "sort_bitonic_kv");
 sanitize!(sanitize_sorting_topk_select, "topk_select");
 sanitize!(sanitize_sorting_median_select, "median_select");
 sanitize!(sanitize_sorting_percentile_select, "percentile_select");
+// softmax and normalization: warp-per-row kernels (registers and the strided general path) and
+// batch_norm's three launches with their column partials.
+sanitize!(sanitize_softmax_softmax_stable, "softmax_stable");
+sanitize!(sanitize_softmax_softmax_online, "softmax_online");
+sanitize!(sanitize_normalization_layer_norm, "layer_norm");
+sanitize!(sanitize_normalization_batch_norm, "batch_norm");
+sanitize!(sanitize_normalization_group_norm, "group_norm");

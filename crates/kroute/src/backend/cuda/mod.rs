@@ -184,11 +184,28 @@ impl Call<'_> {
 
     /// Blocks of `BLOCK` threads for `items` work items, at most as many as are resident.
     pub fn grid(&self, smem: u32, items: u64) -> Result<u32> {
-        self.dev.grid(self.source, self.name, BLOCK, smem, items)
+        self.grid_of(BLOCK, smem, items)
+    }
+
+    /// `grid` for a kernel whose blocks have `block` threads (its `__launch_bounds__`).
+    pub fn grid_of(&self, block: u32, smem: u32, items: u64) -> Result<u32> {
+        self.dev.grid(self.source, self.name, block, smem, items)
     }
 
     /// Launch with the canonical arguments plus `extras` (and the scratch area when asked).
     pub fn launch(&self, grid: u32, smem: u32, extras: &[Arg], scratch: bool) -> Result<()> {
+        self.launch_of(BLOCK, grid, smem, extras, scratch)
+    }
+
+    /// `launch` with blocks of `block` threads.
+    pub fn launch_of(
+        &self,
+        block: u32,
+        grid: u32,
+        smem: u32,
+        extras: &[Arg],
+        scratch: bool,
+    ) -> Result<()> {
         let scratch = if scratch {
             Some(self.dev.scratch()?)
         } else {
@@ -196,7 +213,7 @@ impl Call<'_> {
         };
         let args = self.args(extras, scratch);
         self.dev
-            .launch(self.source, self.name, grid, BLOCK, smem, &args)
+            .launch(self.source, self.name, grid, block, smem, &args)
     }
 
     /// The standard launches; `Custom` calls its own function.

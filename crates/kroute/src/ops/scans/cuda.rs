@@ -1,4 +1,5 @@
-//! scans on CUDA (`scans.cu`): single-pass decoupled look-back over tiles of 4096 elements, the
+//! scans on CUDA (`scans.cu`): single-pass decoupled look-back over tiles of 4096 elements
+//! (the f32 scan: 8192), the
 //! per-tile state in the device's tile-state area. Each call takes a new epoch, which tags the
 //! flags it writes, so the area is never cleared between calls.
 
@@ -20,8 +21,16 @@ pub(crate) static CUDA: Table = Table {
     ],
 };
 
-/// Elements per tile: 256 threads × 16 (KR_TILE in scans.cu).
-const TILE: u64 = 4096;
+/// Threads per block and elements per tile (threads × 4 × chunks), as scans.cu's KR_U32_*,
+/// KR_F32_* and KR_COMPACT_* define them.
+const U32: Shape = Shape { block: 128, tile: 128 * 4 * 8 };
+const F32: Shape = Shape { block: 256, tile: 256 * 4 * 8 };
+const COMPACT: Shape = Shape { block: 128, tile: 128 * 4 * 8 };
+
+struct Shape {
+    block: u32,
+    tile: u64,
+}
 
 /// Epochs run through 1 … 2^30 − 1 (a flag holds epoch << 2; 0 is the zeroed area's).
 fn next_epoch() -> u32 {
@@ -29,20 +38,21 @@ fn next_epoch() -> u32 {
     EPOCH.fetch_add(1, Ordering::Relaxed) % ((1 << 30) - 1) + 1
 }
 
-/// One launch over `tiles` tiles (at least one when `always`: compaction writes its count 0).
-fn launch(call: &Call, always: bool) -> Result<()> {
-    let tiles = call.n().div_ceil(TILE).max(always as u64);
+/// One launch over the tiles (at least one when `always`: compaction writes its count 0).
+fn launch(call: &Call, shape: Shape, always: bool) -> Result<()> {
+    let tiles = call.n().div_ceil(shape.tile).max(always as u64);
     if tiles == 0 {
         return Ok(());
     }
-    // Counters (256 B), then per tile a u32 flag, a u64 aggregate and a u64 inclusive prefix;
-    // the area's capacity in tiles fixes where each array starts.
-    let (state, bytes) = call.dev.tile_state((256 + tiles * 20) as usize)?;
+    // Counters (256 B), then per tile a u32 flag, a u64 aggregate, a u64 inclusive prefix and
+    // a u64 packed status word; the area's capacity in tiles fixes where each array starts.
+    let (state, bytes) = call.dev.tile_state((256 + tiles * 28) as usize)?;
     // Even, so that the u64 arrays after the u32 flags start 8-byte aligned (the area is a
-    // power of two: (2^23 − 256)/20 would be odd, a misaligned fault above ~8.6e8 elements).
-    let cap = (bytes as u64 - 256) / 20 & !1;
-    let grid = call.grid(0, tiles * crate::backend::cuda::BLOCK as u64)?;
-    call.launch(
+    // power of two: (2^23 − 256)/20 was odd, a misaligned fault above ~8.6e8 elements).
+    let cap = (bytes as u64 - 256) / 28 & !1;
+    let grid = call.grid_of(shape.block, 0, tiles * shape.block as u64)?;
+    call.launch_of(
+        shape.block,
         grid,
         0,
         &[
@@ -56,9 +66,10 @@ fn launch(call: &Call, always: bool) -> Result<()> {
 }
 
 fn scan(call: &Call) -> Result<()> {
-    launch(call, false)
+    let shape = if call.name == "scan_inclusive_f32" { F32 } else { U32 };
+    launch(call, shape, false)
 }
 
 fn compact(call: &Call) -> Result<()> {
-    launch(call, true)
+    launch(call, COMPACT, true)
 }

@@ -188,12 +188,17 @@ fn compact_mask_workload(n: usize, seed: u64, _p: &Params) -> Vec<Tensor> {
     ]
 }
 
-/// Lengths around the chunking of every implementation: a CUDA tile (4096) and a CPU chunk
-/// (2^16), each minus and plus one; `inputs(n)` makes a case's inputs.
+/// Lengths around the chunking of every implementation: a CUDA tile (4096, the f32 scan's
+/// 8192; a chunk of a tile is 512 or 1024) and a CPU chunk (2^16), each minus and plus one;
+/// `inputs(n)` makes a case's inputs.
 fn awkward_cases(inputs: impl Fn(usize) -> Vec<Tensor>) -> Vec<Case> {
-    const AWKWARD: [(usize, &str); 4] = [
+    const AWKWARD: [(usize, &str); 8] = [
+        (1023, "1023 elements"),
+        (1025, "1025 elements"),
         (4095, "4095 elements"),
         (4097, "4097 elements"),
+        (8191, "8191 elements"),
+        (8193, "8193 elements"),
         (65535, "65535 elements"),
         (65537, "65537 elements"),
     ];
