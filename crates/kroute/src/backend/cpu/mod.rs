@@ -39,6 +39,17 @@ pub fn simd_level() -> &'static str {
 /// above that cost and small enough to balance 1e7 elements over many cores.
 pub const GRAIN: usize = 1 << 16;
 
+/// Whether this x86-64 CPU has AVX2 (for the few kernels written with `std::arch` shuffles that
+/// pulp's portable vectors do not offer: the sorts' networks, the transpose's 8×8 blocks).
+pub fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Split `len` into chunk ranges of `GRAIN` multiples for the parallel backend, about four
 /// per thread so uneven cores still finish together.
 pub fn chunk_len(len: usize) -> usize {

@@ -194,8 +194,16 @@ fn transpose_cases() -> Vec<Case> {
             inputs: vec![sq(5)],
         },
         Case {
-            label: "33×33: one full tile and partial tiles at both edges",
+            label: "33×33: one full 32-tile and partial tiles at both edges",
             inputs: vec![sq(33)],
+        },
+        Case {
+            label: "65×65: one full CUDA tile (64) and partial tiles at both edges",
+            inputs: vec![sq(65)],
+        },
+        Case {
+            label: "129×129: full tiles in both directions and partial edge tiles",
+            inputs: vec![sq(129)],
         },
         Case {
             label: "0×0",

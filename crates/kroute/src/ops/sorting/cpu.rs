@@ -334,17 +334,6 @@ fn block_steps<T: Ord + Copy>(a: &mut [T], base: usize, k_from: usize, k_to: usi
     }
 }
 
-fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx2"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn block_steps_avx2<T: Ord + Copy>(a: &mut [T], base: usize, k_from: usize, k_to: usize) {
@@ -359,7 +348,7 @@ unsafe fn exchange_avx2<T: Ord + Copy>(lo: &mut [T], hi: &mut [T], asc: bool) {
 
 fn block_steps_fast<T: Ord + Copy>(a: &mut [T], base: usize, k_from: usize, k_to: usize) {
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
+    if crate::backend::cpu::avx2() {
         // SAFETY: AVX2 was detected at run time.
         return unsafe { block_steps_avx2(a, base, k_from, k_to) };
     }
@@ -368,7 +357,7 @@ fn block_steps_fast<T: Ord + Copy>(a: &mut [T], base: usize, k_from: usize, k_to
 
 fn exchange_fast<T: Ord + Copy>(lo: &mut [T], hi: &mut [T], asc: bool) {
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
+    if crate::backend::cpu::avx2() {
         // SAFETY: AVX2 was detected at run time.
         return unsafe { exchange_avx2(lo, hi, asc) };
     }
