@@ -1,7 +1,7 @@
 //! `kroute probe`: what this machine is and what its memory actually delivers, measured by our
 //! own STREAM-style loops (best of several passes over arrays ≥ 4× the last-level cache).
 
-use kroute::backend::cpu::{arch, simd_level};
+use kroute::backend::cpu::{arch, cpu_model, simd_level};
 use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -75,18 +75,6 @@ impl Bandwidth {
             Pattern::Triad => self.triad,
         }
     }
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 fn parse_size(s: &str) -> Option<u64> {

@@ -3,7 +3,8 @@
 //!
 //! Layers: `spec` (what a kernel computes: the catalog of `docs/kernels/KERNELS.md`), `ops`
 //! (per domain: reference and implementations), `registry` (every kernel joined with its
-//! implementations), `backend` (shared machinery per backend), and — in a later issue — `router`.
+//! implementations), `backend` (shared machinery per backend), and `router` (which
+//! implementation runs a call: measured profiles, a cost model, forcing and explaining).
 
 pub mod backend;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod ops;
 pub mod params;
 pub mod philox;
 pub mod registry;
+pub mod router;
 pub mod spec;
 pub mod tensor;
 pub mod verify;
@@ -54,6 +56,19 @@ pub fn kernel(name: &str) -> Result<&'static Kernel> {
     })
 }
 
+/// Run a kernel by name on the implementation the router chooses for these inputs (the
+/// machine's profile, else the cost model; `KROUTE_BACKEND` forces a backend or
+/// implementation), with `name=value` parameter overrides.
+pub fn run_auto(
+    kernel_name: &str,
+    inputs: &[&Tensor],
+    params: &[(String, String)],
+) -> Result<Vec<Tensor>> {
+    let k = kernel(kernel_name)?;
+    let params = Params::resolve(k.spec, params)?;
+    router::router()?.run(k, inputs, &params)
+}
+
 /// Run a kernel by name on a backend's first implementation, with `name=value` parameter
 /// overrides.
 pub fn run(
@@ -65,4 +80,17 @@ pub fn run(
     let k = kernel(kernel_name)?;
     let params = Params::resolve(k.spec, params)?;
     k.run(k.on(backend)?, inputs, &params)
+}
+
+/// Where kroute keeps files between runs (compiled CUBINs, the router's profiles):
+/// `$KROUTE_CACHE_DIR`, else `$XDG_CACHE_HOME/kroute`, else `~/.cache/kroute`.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if let Some(d) = std::env::var_os("KROUTE_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(d).join("kroute"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("kroute"))
 }

@@ -127,6 +127,11 @@ pub trait DeviceBackend: Sync {
     fn clock(&self, ordinal: usize) -> Result<Box<dyn Clock>>;
     /// Every device of the machine and what it measures, or a note on why there is none.
     fn probe(&self) -> (Vec<GpuProbe>, String);
+    /// What identifies each device cheaply (model and driver, no measurement): the router's
+    /// machine fingerprint. Empty when there is none.
+    fn identity(&self) -> Vec<String>;
+    /// Free memory of device `ordinal` in bytes, as the driver reports it now.
+    fn free_memory(&self, ordinal: usize) -> Result<u64>;
 }
 
 /// A kernel's evaluation on a device backend, as the registry stores it.

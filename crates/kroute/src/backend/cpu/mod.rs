@@ -15,6 +15,19 @@ pub enum Cpu {
     Parallel,
 }
 
+/// The CPU's model name (`/proc/cpuinfo`), or the architecture where the system does not say.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
 /// The SIMD architecture pulp dispatches to on this machine, detected once.
 pub fn arch() -> pulp::Arch {
     static ARCH: OnceLock<pulp::Arch> = OnceLock::new();

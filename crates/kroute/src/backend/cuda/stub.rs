@@ -104,4 +104,10 @@ impl DeviceBackend for Cuda {
     fn probe(&self) -> (Vec<GpuProbe>, String) {
         (Vec::new(), WHY.into())
     }
+    fn identity(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn free_memory(&self, _: usize) -> Result<u64> {
+        no_cuda()
+    }
 }

@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use cudarc::nvrtc::{result as nvrtc, sys as nvrtc_sys};
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 /// Every kernel source starts with this prelude (types, NaN-aware helpers, f16 conversions,
@@ -138,17 +137,7 @@ fn get_cubin(prog: nvrtc_sys::nvrtcProgram) -> std::result::Result<Vec<u8>, Stri
     Ok(buf)
 }
 
-/// Where compiled CUBINs are kept between runs: `$KROUTE_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/kroute`, else `~/.cache/kroute`.
-pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("KROUTE_CACHE_DIR") {
-        return Some(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return Some(PathBuf::from(d).join("kroute"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("kroute"))
-}
+use crate::cache_dir;
 
 /// The CUBIN for `src` on `sm_{arch}`: from memory, else disk, else NVRTC (then stored in both).
 /// The disk cache is best effort: an unwritable or corrupt cache only costs a recompile.

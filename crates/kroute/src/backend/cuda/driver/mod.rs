@@ -156,6 +156,30 @@ impl DeviceBackend for Cuda {
     fn probe(&self) -> (Vec<GpuProbe>, String) {
         probe::probe()
     }
+    fn identity(&self) -> Vec<String> {
+        let Ok(devs) = devices() else {
+            return Vec::new();
+        };
+        devs.iter()
+            .map(|d| {
+                let v = d.info.driver_version;
+                format!(
+                    "cuda:{} {}, driver CUDA {}.{}",
+                    d.info.ordinal,
+                    d.info.name,
+                    v / 1000,
+                    (v % 1000) / 10
+                )
+            })
+            .collect()
+    }
+    fn free_memory(&self, ordinal: usize) -> Result<u64> {
+        let dev = device(ordinal)?;
+        dev.bind()?;
+        let (free, _total) =
+            cu::mem_get_info().map_err(|e| driver_err("reading free device memory", e))?;
+        Ok(free as u64)
+    }
 }
 
 // ---- running a kernel ------------------------------------------------------------------------
