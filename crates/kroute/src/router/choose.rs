@@ -300,8 +300,18 @@ impl Router {
         let mut eligible = true;
         if !self.assume_available {
             if let Some(why) = imp.unavailable_reason() {
-                eligible = false;
-                notes.push(format!("{} unavailable: {why}", imp.backend));
+                return Candidate {
+                    implementation: imp.id.into(),
+                    backend: imp.backend,
+                    runs_on,
+                    compute_s: None,
+                    transfer_s: 0.0,
+                    total_s: None,
+                    basis: Basis::None,
+                    transfer_measured: false,
+                    eligible: false,
+                    notes: vec![format!("{} unavailable: {why}", imp.backend)],
+                };
             }
         }
         // The GPU whose link the data crosses (the data's, or the candidate's).
@@ -316,7 +326,9 @@ impl Router {
                 Some(g) => Some(g),
                 None => {
                     assumed = GpuFigures::assumed(o, format!("cuda:{o}"));
-                    notes.push("no figures for this GPU: transfer at assumed PCIe rates".into());
+                    if self.machine().source != "assumed" {
+                        notes.push("no figures for this GPU: assumed ones".into());
+                    }
                     Some(&assumed)
                 }
             },

@@ -102,8 +102,9 @@ impl Machine {
 
     /// The cost model: predicted seconds of `spec` at size n on `backend` with its data
     /// resident, from the kernel's minimal bytes and counted flops — a call overhead plus the
-    /// larger of memory time and arithmetic time. A rough guide for when nothing was measured.
-    /// None for a device the figures do not describe.
+    /// larger of memory time and arithmetic time. A rough guide for when nothing was measured;
+    /// a GPU the figures do not describe gets `GpuFigures::assumed`. None for a backend the
+    /// model does not know.
     pub fn model_s(
         &self,
         spec: &KernelSpec,
@@ -125,7 +126,14 @@ impl Machine {
                 POOL_CALL_S + gb(self.cpu_all_threads_gbps).max(flops / (SIMD_FLOPS * threads))
             }
             Backend::Cuda | Backend::Wgpu => {
-                let g = self.gpu(ordinal)?;
+                let assumed;
+                let g = match self.gpu(ordinal) {
+                    Some(g) => g,
+                    None => {
+                        assumed = GpuFigures::assumed(ordinal, String::new());
+                        &assumed
+                    }
+                };
                 let sms = if g.sms == 0 { 100.0 } else { g.sms as f64 };
                 g.launch_s + gb(g.memory_gbps).max(flops / (SM_FLOPS * sms))
             }
