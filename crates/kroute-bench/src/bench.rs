@@ -126,7 +126,7 @@ fn clock_at(loc: Location) -> Result<Box<dyn Clock>> {
 }
 
 /// Median wall seconds from host inputs to host outputs (upload, run, download).
-fn host_to_result(
+pub fn host_to_result(
     k: &Kernel,
     imp: &Implementation,
     inputs: &[Tensor],

@@ -2,6 +2,7 @@
 //! schema results are shared in.
 
 pub mod bench;
+pub mod calibrate;
 pub mod ceilings;
 pub mod charts;
 pub mod probe;

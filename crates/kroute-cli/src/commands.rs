@@ -3,6 +3,7 @@
 use crate::peers::{self, Peers};
 use crate::{npy, Filters};
 use indicatif::{ProgressBar, ProgressStyle};
+use kroute::router::fmt_s as fmt_time;
 use kroute::verify::compare;
 use kroute::Implementation;
 use kroute::{registry, Backend, Error, Kernel, Params, Result, Tensor};
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-fn bar(len: u64) -> ProgressBar {
+pub fn bar(len: u64) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
@@ -29,12 +30,12 @@ fn bar(len: u64) -> ProgressBar {
     pb
 }
 
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Io(e.to_string()))?;
     std::fs::write(path, text).map_err(|e| Error::Io(format!("{}: {e}", path.display())))
 }
 
-fn size_arg(n: f64) -> Result<usize> {
+pub fn size_arg(n: f64) -> Result<usize> {
     if n >= 0.0 && n.fract() == 0.0 && n <= 1e12 {
         Ok(n as usize)
     } else {
@@ -379,16 +380,6 @@ pub fn probe(json: bool) -> Result<ExitCode> {
         print_probe(&p);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn fmt_time(s: f64) -> String {
-    if s < 1e-3 {
-        format!("{:.1} µs", s * 1e6)
-    } else if s < 1.0 {
-        format!("{:.3} ms", s * 1e3)
-    } else {
-        format!("{s:.3} s")
-    }
 }
 
 pub fn table_row(r: &Record) -> String {
@@ -844,18 +835,34 @@ pub fn run(
     outputs: &[PathBuf],
     backend: &str,
     implementation: Option<&str>,
+    verbose: bool,
 ) -> Result<ExitCode> {
     let op = kroute::kernel(kernel)?;
-    let imp = match implementation {
-        Some(id) => op.implementation(id)?,
-        None => op.on(Backend::from_name(backend)?)?,
-    };
     let names: Vec<&str> = op.inputs().iter().map(|i| i.name).collect();
     count_check(op, "--input", inputs.len(), op.inputs().len(), &names)?;
     count_check(op, "--out", outputs.len(), op.outputs().len(), op.outputs())?;
     let tensors: Vec<Tensor> = inputs.iter().map(|p| npy::read(p)).collect::<Result<_>>()?;
     let params = file_params(op, params, &tensors)?;
     let refs: Vec<&Tensor> = tensors.iter().collect();
+    let (imp, why) = match (implementation, backend) {
+        (Some(id), _) => (op.implementation(id)?, "named by --impl".to_string()),
+        (None, "auto") => {
+            let router = kroute::router::router()?;
+            let req = kroute::router::Request::for_inputs(op, &refs, &params)?;
+            let e = router.explain(op, &req)?;
+            (
+                op.implementation(&e.winner)?,
+                format!("routed at n = {}: {}", req.n, e.why),
+            )
+        }
+        (None, b) => (
+            op.on(Backend::from_name(b)?)?,
+            "named by --backend".to_string(),
+        ),
+    };
+    if verbose {
+        eprintln!("{} on {} ({why})", op.name(), imp.id);
+    }
     let result = op.run(imp, &refs, &params)?;
     for (path, t) in outputs.iter().zip(&result) {
         npy::write(path, t)?;

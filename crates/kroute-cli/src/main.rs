@@ -3,6 +3,7 @@
 mod commands;
 mod npy;
 mod peers;
+mod route;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -125,12 +126,57 @@ enum Command {
         /// Output files in the order the entry lists them (one per output).
         #[arg(long = "out", value_name = "FILE")]
         outputs: Vec<PathBuf>,
-        /// The backend whose first implementation runs it.
-        #[arg(long, default_value = "parallel")]
+        /// The backend whose first implementation runs it, or auto: the router chooses (the
+        /// machine's profile, else the cost model; KROUTE_BACKEND forces).
+        #[arg(long, default_value = "auto")]
         backend: String,
         /// The implementation that runs it (overrides --backend).
         #[arg(long = "impl", value_name = "ID")]
         implementation: Option<String>,
+        /// Say which implementation ran and why (on stderr).
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Which implementation the router picks for a kernel at size N, every candidate's
+    /// predicted time and transfer cost, and why the winner won.
+    Route {
+        kernel: String,
+        #[arg(long, default_value_t = 10_000_000.0)]
+        n: f64,
+        /// Where the data is: host, or cuda (cuda:ORDINAL).
+        #[arg(long, default_value = "host")]
+        on: String,
+        /// The profile to predict from (default: this machine's in the cache folder).
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+        /// Free GPU memory to assume, MiB (default: the driver's figure).
+        #[arg(long, value_name = "MIB")]
+        free_gpu_mib: Option<u64>,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time every implementation of the selected kernels at sizes 2^10 … 2^27 (data where each
+    /// runs, and for device implementations from host data too) and write the router's profile
+    /// to the cache folder (merged with what is there for this machine) and to --out.
+    Calibrate {
+        /// Only kernels of this domain (repeatable).
+        #[arg(long = "domain", value_name = "D")]
+        domains: Vec<String>,
+        /// Only this kernel (repeatable).
+        #[arg(long = "kernel", value_name = "K")]
+        kernels: Vec<String>,
+        /// Four sizes only: 2^10, 2^14, 2^18, 2^22.
+        #[arg(long)]
+        quick: bool,
+        /// Also write the profile here.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Time budget per (implementation, size), in milliseconds.
+        #[arg(long, default_value_t = 300)]
+        budget_ms: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
     /// Write a kernel's benchmark inputs at size N as .npy files (for peers, and to reproduce a
     /// sweep case).
@@ -232,6 +278,7 @@ fn main() -> ExitCode {
             outputs,
             backend,
             implementation,
+            verbose,
         } => commands::run(
             &kernel,
             &params,
@@ -239,7 +286,24 @@ fn main() -> ExitCode {
             &outputs,
             &backend,
             implementation.as_deref(),
+            verbose,
         ),
+        Command::Route {
+            kernel,
+            n,
+            on,
+            profile,
+            free_gpu_mib,
+            json,
+        } => crate::route::route(&kernel, n, &on, profile.as_deref(), free_gpu_mib, json),
+        Command::Calibrate {
+            domains,
+            kernels,
+            quick,
+            out,
+            budget_ms,
+            seed,
+        } => crate::route::calibrate(&domains, &kernels, quick, out.as_deref(), budget_ms, seed),
         Command::Workload {
             kernel,
             n,
