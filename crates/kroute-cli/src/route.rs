@@ -243,7 +243,7 @@ fn summary(p: &Profile, kernels: &[&'static kroute::Kernel]) {
                 .map(|&n| {
                     router.explain(k, &Request::new(n, data)).map_or_else(
                         |e| format!("{n}: {e}"),
-                        |e| format!("2^{} {}", n.ilog2(), e.winner),
+                        |e| format!("{} {}", size(n), e.winner),
                     )
                 })
                 .collect();
@@ -254,5 +254,14 @@ fn summary(p: &Profile, kernels: &[&'static kroute::Kernel]) {
                 picks.join(", ")
             );
         }
+    }
+}
+
+/// 2^k for a power of two, else the number.
+fn size(n: u64) -> String {
+    if n.is_power_of_two() {
+        format!("2^{}", n.ilog2())
+    } else {
+        n.to_string()
     }
 }

@@ -387,3 +387,153 @@ fn a_header_whose_shape_overflows_or_disagrees_with_the_data_is_refused() {
     );
     assert!(!o.exists(), "no output may be written for a refused input");
 }
+
+fn kroute_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kroute"));
+    c.args(args).env_remove("KROUTE_BACKEND");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("kroute runs")
+}
+
+#[test]
+fn route_explains_and_refuses_bad_input() {
+    let cache = tmp("route-cache");
+    let env = [("KROUTE_CACHE_DIR", s(&cache))];
+    let out = kroute_env(&["route", "map_add", "--n", "1e6"], &env);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "map_add at n = 1000000",
+        "no profile",
+        "cost model",
+        "winner",
+        "why",
+        "simd",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    let out = kroute_env(
+        &["route", "map_add", "--n", "1e6", "--on", "cuda", "--json"],
+        &env,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["candidates"].as_array().unwrap().len() >= 3);
+    assert!(json["winner"].is_string());
+    // Forced through the environment.
+    let out = kroute_env(
+        &["route", "map_add", "--n", "1e6"],
+        &[
+            ("KROUTE_CACHE_DIR", s(&cache)),
+            ("KROUTE_BACKEND", "scalar"),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("winner     scalar"));
+    fails_with(
+        &kroute_env(&["route", "map_add", "--on", "gpu"], &env),
+        "--on expects",
+    );
+    fails_with(
+        &kroute_env(&["route", "nope", "--n", "10"], &env),
+        "unknown kernel",
+    );
+    fails_with(
+        &kroute_env(&["route", "map_add", "--n", "1.5"], &env),
+        "whole number",
+    );
+    fails_with(
+        &kroute_env(
+            &["route", "map_add"],
+            &[("KROUTE_CACHE_DIR", s(&cache)), ("KROUTE_BACKEND", "warp")],
+        ),
+        "KROUTE_BACKEND",
+    );
+}
+
+#[test]
+fn run_routes_by_default_and_says_so() {
+    let (x, y, z) = (tmp("rx.npy"), tmp("ry.npy"), tmp("rz.npy"));
+    f32_npy(&x, &[2], &[1.0, 2.0]);
+    f32_npy(&y, &[2], &[3.0, 4.0]);
+    let cache = tmp("run-cache");
+    let args = [
+        "run",
+        "map_add",
+        "--input",
+        s(&x),
+        "--input",
+        s(&y),
+        "--out",
+        s(&z),
+        "-v",
+    ];
+    let out = kroute_env(&args, &[("KROUTE_CACHE_DIR", s(&cache))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("map_add on ") && err.contains("routed at n = 2"),
+        "{err}"
+    );
+    let out = kroute_env(
+        &args,
+        &[
+            ("KROUTE_CACHE_DIR", s(&cache)),
+            ("KROUTE_BACKEND", "scalar"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("map_add on scalar") && err.contains("forced"),
+        "{err}"
+    );
+}
+
+#[test]
+fn calibrate_writes_a_profile_that_route_then_uses() {
+    let cache = tmp("cal-cache");
+    let file = tmp("cal.json");
+    let env = [("KROUTE_CACHE_DIR", s(&cache))];
+    let out = kroute_env(
+        &[
+            "calibrate",
+            "--kernel",
+            "map_add",
+            "--quick",
+            "--budget-ms",
+            "10",
+            "--out",
+            s(&file),
+        ],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(p["schema"], "kroute.profile/1");
+    assert!(p["curves"].as_array().unwrap().len() >= 3);
+    let out = kroute_env(&["route", "map_add", "--n", "3e5"], &env);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("measured") && !text.contains("no profile"),
+        "{text}"
+    );
+    // A profile from another machine is ignored, with the reason.
+    let foreign = String::from_utf8(std::fs::read(&file).unwrap())
+        .unwrap()
+        .replacen("\"cpu\": \"", "\"cpu\": \"Another ", 1);
+    std::fs::write(&file, foreign).unwrap();
+    let out = kroute_env(&["route", "map_add", "--profile", s(&file)], &env);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ignoring the profile") && text.contains("another CPU"),
+        "{text}"
+    );
+}

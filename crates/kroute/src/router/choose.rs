@@ -78,16 +78,16 @@ impl Request {
     }
 }
 
-/// The smallest n whose spec bytes reach `bytes` (the spec's bytes grow with n), or None when
-/// they do not grow.
+/// The smallest n whose spec bytes reach `bytes` (the spec's bytes grow with n, at least a
+/// byte per element), or None when no n up to `bytes` reaches them.
 fn size_for_bytes(k: &Kernel, bytes: f64) -> Option<u64> {
     let f = k.spec.bytes;
-    let (mut lo, mut hi) = (1u64, 1u64 << 44);
-    if f(hi) <= f(lo) {
-        return None;
-    }
+    let (mut lo, mut hi) = (1u64, (bytes as u64).clamp(2, 1 << 44));
     if f(lo) >= bytes {
         return Some(lo);
+    }
+    if f(hi) < bytes {
+        return None;
     }
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;

@@ -132,8 +132,8 @@ impl Router {
     }
 }
 
-/// The process's router, made at first use (`Router::for_this_machine(None)`); an ignored
-/// profile is said once on stderr.
+/// The process's router, made at first use (`Router::for_this_machine(None)`: the profile and
+/// `KROUTE_BACKEND` are read once); an ignored profile is said once on stderr.
 pub fn router() -> Result<&'static Router> {
     static R: OnceLock<Result<Router>> = OnceLock::new();
     R.get_or_init(|| {

@@ -73,6 +73,13 @@ fn map_add() -> &'static Kernel {
     crate::kernel("map_add").unwrap()
 }
 
+fn cand<'e>(e: &'e Explanation, id: &str) -> &'e Candidate {
+    e.candidates
+        .iter()
+        .find(|c| c.implementation == id)
+        .unwrap()
+}
+
 fn winner(r: &Router, n: u64, data: Location) -> String {
     let req = Request::new(n, data).with_free_device_bytes(1 << 40);
     r.explain(map_add(), &req).unwrap().winner
@@ -111,11 +118,7 @@ fn transfer_cost_flips_the_choice() {
             &Request::new(n, Location::Host).with_free_device_bytes(1 << 40),
         )
         .unwrap();
-    let cuda = e
-        .candidates
-        .iter()
-        .find(|c| c.implementation == "cuda")
-        .unwrap();
+    let cuda = cand(&e, "cuda");
     assert!(cuda.transfer_measured && cuda.transfer_s > 0.0);
     // And a CPU candidate for device data pays the transfer from the figures.
     let e = r
@@ -124,11 +127,7 @@ fn transfer_cost_flips_the_choice() {
             &Request::new(n, Location::Cuda(0)).with_free_device_bytes(1 << 40),
         )
         .unwrap();
-    let par = e
-        .candidates
-        .iter()
-        .find(|c| c.implementation == "parallel")
-        .unwrap();
+    let par = cand(&e, "parallel");
     let bytes = 12.0 * n as f64;
     assert!(par.transfer_s >= bytes / 20e9, "{par:?}");
     assert!(!par.transfer_measured);
@@ -237,11 +236,7 @@ fn forced_unavailable_device_is_a_clear_error() {
     let e = r
         .explain(map_add(), &Request::new(1 << 22, Location::Host))
         .unwrap();
-    let cuda = e
-        .candidates
-        .iter()
-        .find(|c| c.implementation == "cuda")
-        .unwrap();
+    let cuda = cand(&e, "cuda");
     assert!(!cuda.eligible && cuda.notes.iter().any(|n| n.contains("cuda unavailable")));
     assert_ne!(e.winner, "cuda");
 }
@@ -256,11 +251,7 @@ fn a_gpu_without_room_for_the_working_set_is_not_chosen() {
     let full = Request::new(n, Location::Cuda(0)).with_free_device_bytes(16 << 20);
     let e = r.explain(map_add(), &full).unwrap();
     assert_ne!(e.winner, "cuda");
-    let cuda = e
-        .candidates
-        .iter()
-        .find(|c| c.implementation == "cuda")
-        .unwrap();
+    let cuda = cand(&e, "cuda");
     assert!(!cuda.eligible && cuda.notes.iter().any(|n| n.contains("device memory")));
     assert!(e.why.contains("not eligible"), "{}", e.why);
 }
@@ -280,6 +271,25 @@ fn requests_from_tensors_map_onto_profile_sizes() {
     assert_eq!(out[0].as_f32().unwrap()[0], 3.0);
     // Bad inputs are an error, not a panic.
     assert!(Request::for_inputs(k, &[&x], &params).is_err());
+}
+
+#[test]
+fn every_kernels_inputs_map_onto_a_size_with_the_same_bytes() {
+    for k in crate::kernels() {
+        let params = crate::Params::defaults(k.spec);
+        let n = 3 << 10;
+        let inputs = k.workload(n, 1);
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        let req = Request::for_inputs(k, &refs, &params).unwrap();
+        let io = req.in_bytes.unwrap() + req.out_bytes.unwrap();
+        let spec_at = |m: u64| (k.spec.bytes)(m);
+        // Where the spec's bytes are the call's, the size found has them too; elsewhere (a
+        // spec counting other bytes than the buffers) the first input's length is used.
+        if (spec_at(n as u64) - io).abs() <= 1e-9 * io {
+            assert_eq!(spec_at(req.n), spec_at(n as u64), "{}", k.name());
+        }
+        assert!(req.n > 0, "{}", k.name());
+    }
 }
 
 #[test]
