@@ -207,15 +207,7 @@ pub fn stats(v: &[f64]) -> Option<Stats> {
 }
 
 pub fn fmt_time(s: f64) -> String {
-    if !s.is_finite() {
-        "—".into()
-    } else if s < 1e-3 {
-        format!("{:.1} µs", s * 1e6)
-    } else if s < 1.0 {
-        format!("{:.2} ms", s * 1e3)
-    } else {
-        format!("{s:.2} s")
-    }
+    kroute::router::fmt_seconds(s, 2)
 }
 
 fn fmt_n(n: usize) -> String {

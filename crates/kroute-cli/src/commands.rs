@@ -30,8 +30,18 @@ pub fn bar(len: u64) -> ProgressBar {
     pb
 }
 
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Io(e.to_string()))
+}
+
+/// Print a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", json_text(value)?);
+    Ok(())
+}
+
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Io(e.to_string()))?;
+    let text = json_text(value)?;
     std::fs::write(path, text).map_err(|e| Error::Io(format!("{}: {e}", path.display())))
 }
 
@@ -372,10 +382,7 @@ fn print_probe(p: &Probe) {
 pub fn probe(json: bool) -> Result<ExitCode> {
     let p = run_probe();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&p).map_err(|e| Error::Io(e.to_string()))?
-        );
+        print_json(&p)?;
     } else {
         print_probe(&p);
     }

@@ -1,6 +1,6 @@
 //! `kroute route` (explain a routing decision) and `kroute calibrate` (measure the profile).
 
-use crate::commands::{bar, size_arg, write_json};
+use crate::commands::{bar, print_json, size_arg, write_json};
 use kroute::router::{fmt_s, profile, Basis, Explanation, Fingerprint, Profile, Request, Router};
 use kroute::{Error, Location, Result};
 use kroute_bench::calibrate::{calibrate as run_calibration, machine_of, settings, sizes};
@@ -53,10 +53,7 @@ pub fn route(
     req.free_device_bytes = free_gpu_mib.map(|m| m << 20);
     let e = router.explain(k, &req)?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&e).map_err(|e| Error::Io(e.to_string()))?
-        );
+        print_json(&e)?;
     } else {
         print_explanation(&e);
     }

@@ -87,6 +87,27 @@ fn run_add_on_files_and_check_the_result() {
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
         .collect();
     assert_eq!(v, [1.5, 3.0, f32::INFINITY]);
+    // Routed by default; -v says which implementation ran and why.
+    let cache = tmp("run-cache");
+    let verbose = |env: &[(&str, &str)]| {
+        let args = ["run", "map_add", "-v", "--input", s(&x), "--input", s(&y)];
+        let out = kroute_env(&[&args[..], &["--out", s(&z)]].concat(), env);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = verbose(&[("KROUTE_CACHE_DIR", s(&cache))]);
+    assert!(
+        err.contains("map_add on ") && err.contains("routed at n = 3"),
+        "{err}"
+    );
+    let err = verbose(&[
+        ("KROUTE_CACHE_DIR", s(&cache)),
+        ("KROUTE_BACKEND", "scalar"),
+    ]);
+    assert!(
+        err.contains("map_add on scalar") && err.contains("forced"),
+        "{err}"
+    );
     let ok = kroute(&[
         "check",
         "map_add",
@@ -452,44 +473,6 @@ fn route_explains_and_refuses_bad_input() {
             &[("KROUTE_CACHE_DIR", s(&cache)), ("KROUTE_BACKEND", "warp")],
         ),
         "KROUTE_BACKEND",
-    );
-}
-
-#[test]
-fn run_routes_by_default_and_says_so() {
-    let (x, y, z) = (tmp("rx.npy"), tmp("ry.npy"), tmp("rz.npy"));
-    f32_npy(&x, &[2], &[1.0, 2.0]);
-    f32_npy(&y, &[2], &[3.0, 4.0]);
-    let cache = tmp("run-cache");
-    let args = [
-        "run",
-        "map_add",
-        "--input",
-        s(&x),
-        "--input",
-        s(&y),
-        "--out",
-        s(&z),
-        "-v",
-    ];
-    let out = kroute_env(&args, &[("KROUTE_CACHE_DIR", s(&cache))]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(
-        err.contains("map_add on ") && err.contains("routed at n = 2"),
-        "{err}"
-    );
-    let out = kroute_env(
-        &args,
-        &[
-            ("KROUTE_CACHE_DIR", s(&cache)),
-            ("KROUTE_BACKEND", "scalar"),
-        ],
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("map_add on scalar") && err.contains("forced"),
-        "{err}"
     );
 }
 

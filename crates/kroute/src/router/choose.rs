@@ -431,15 +431,22 @@ impl Router {
     }
 }
 
-/// Seconds for people: µs below a millisecond, ms below a second.
+/// Seconds for people: µs (one decimal) below a millisecond, ms below a second, with three
+/// decimals.
 pub fn fmt_s(s: f64) -> String {
+    fmt_seconds(s, 3)
+}
+
+/// Seconds for people with `decimals` decimals in ms and s (µs always with one); — for a
+/// time that is not finite.
+pub fn fmt_seconds(s: f64, decimals: usize) -> String {
     if !s.is_finite() {
         "—".into()
     } else if s < 1e-3 {
         format!("{:.1} µs", s * 1e6)
     } else if s < 1.0 {
-        format!("{:.3} ms", s * 1e3)
+        format!("{:.*} ms", decimals, s * 1e3)
     } else {
-        format!("{s:.3} s")
+        format!("{s:.decimals$} s")
     }
 }

@@ -18,7 +18,7 @@ pub mod interpolate;
 pub mod machine;
 pub mod profile;
 
-pub use choose::{fmt_s, Basis, Candidate, Explanation, Request};
+pub use choose::{fmt_s, fmt_seconds, Basis, Candidate, Explanation, Request};
 pub use force::Force;
 pub use machine::{GpuFigures, Machine};
 pub use profile::{DataAt, Fingerprint, Point, Profile};
