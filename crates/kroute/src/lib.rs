@@ -58,7 +58,8 @@ pub fn kernel(name: &str) -> Result<&'static Kernel> {
 
 /// Run a kernel by name on the implementation the router chooses for these inputs (the
 /// machine's profile, else the cost model; `KROUTE_BACKEND` forces a backend or
-/// implementation), with `name=value` parameter overrides.
+/// implementation), with `name=value` parameter overrides. Outputs stay on the device when the
+/// inputs are there and the chosen implementation runs there; otherwise they are on the host.
 pub fn run_auto(
     kernel_name: &str,
     inputs: &[&Tensor],

@@ -26,7 +26,7 @@ pub use profile::{DataAt, Fingerprint, Point, Profile};
 use crate::error::Result;
 use crate::params::Params;
 use crate::registry::{Implementation, Kernel};
-use crate::tensor::Tensor;
+use crate::tensor::{Location, Tensor};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -125,10 +125,26 @@ impl Router {
         self.choose(k, &Request::for_inputs(k, inputs, params)?)
     }
 
-    /// Run `k` on the implementation routed for these inputs (host outputs).
+    /// Run `k` on the implementation routed for these inputs. The outputs live where the
+    /// inputs do when the chosen implementation runs there (device data stays on the device),
+    /// else on the host.
     pub fn run(&self, k: &Kernel, inputs: &[&Tensor], params: &Params) -> Result<Vec<Tensor>> {
-        let imp = self.choose_for(k, inputs, params)?;
-        k.run(imp, inputs, params)
+        let req = Request::for_inputs(k, inputs, params)?;
+        let imp = self.choose(k, &req)?;
+        let ordinal = match req.data {
+            Location::Cuda(o) => o,
+            Location::Host => 0,
+        };
+        if req.data == Location::Host || imp.location(ordinal) != req.data {
+            return k.run(imp, inputs, params);
+        }
+        let mut outs = k
+            .check(inputs, params)?
+            .iter()
+            .map(|d| Tensor::zeros_at(d, req.data))
+            .collect::<Result<Vec<_>>>()?;
+        k.run_into(imp, inputs, params, &mut outs)?;
+        Ok(outs)
     }
 }
 
