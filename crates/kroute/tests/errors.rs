@@ -135,12 +135,19 @@ fn class_targets_outside_the_classes() {
 #[test]
 fn loss_and_optimizer_params_and_shapes() {
     let (a, b) = (Tensor::f32(vec![1.0; 5]), Tensor::f32(vec![1.0; 4]));
-    for k in ["loss_mse", "loss_mae", "loss_huber", "loss_bce"] {
+    for k in ["loss_mse", "loss_mae", "loss_huber", "loss_bce", "opt_sgd"] {
         let e = run(k, Backend::Simd, &[&a, &b], &[]).unwrap_err();
         assert!(matches!(e, Error::Shape(_)), "{k}: {e}");
     }
     for (k, name, v) in [
         ("loss_huber", "delta", "0"),
+        ("opt_sgd", "lr", "0"),
+        ("opt_sgd_momentum", "momentum", "1"),
+        ("opt_adam", "beta2", "1"),
+        ("opt_adam", "t", "0"),
+        ("opt_adamw", "weight_decay", "-1"),
+        ("grad_clip_norm", "max_norm", "0"),
+        ("grad_clip_value", "clip_value", "0"),
     ] {
         let e = run(k, Backend::Simd, &[&a, &a, &a, &a], &p(name, v)).unwrap_err();
         assert!(matches!(e, Error::Param(_)), "{k} {name}={v}: {e}");
