@@ -8,6 +8,7 @@
 use super::{bad_target, target_error, C};
 use crate::backend::cpu::drivers::{sum2, SumTerms2};
 use crate::backend::cpu::{arch, vmath, Cpu, GRAIN};
+use crate::ops::common::f32_ok;
 use crate::ops::softmax::cpu::{exp_sum, row_max};
 use crate::params::Params;
 use crate::tensor::Tensor;
@@ -40,8 +41,7 @@ impl SumTerms2 for Mae {
     }
 }
 
-/// δ in f64 for the definition and in f32 (with δ/2) for the lanes; a δ beyond the f32 range
-/// is inf there, which only changes terms that are not finite, and those blocks are redone.
+/// δ in f64 for the definition and in f32 (with δ/2) for the lanes.
 struct Huber {
     delta: f64,
     d32: f32,
@@ -114,6 +114,8 @@ pub fn mae(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> 
     mean_of(cpu, &Mae, i, o, i[0].len() as f64)
 }
 
+/// A δ that is not a normal f32 (a subnormal rounds by up to 2^-149 absolute, which every term
+/// carries) takes the f64 terms throughout.
 pub fn huber(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
     let delta = p.get("delta");
     let h = Huber {
@@ -121,6 +123,7 @@ pub fn huber(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()
         d32: delta as f32,
         half: (0.5 * delta) as f32,
     };
+    let cpu = if f32_ok(delta) { cpu } else { Cpu::Scalar };
     mean_of(cpu, &h, i, o, i[0].len() as f64)
 }
 

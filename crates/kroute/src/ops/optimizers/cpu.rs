@@ -34,7 +34,9 @@ impl Map2 for Step {
 }
 
 /// a·x + b·y (momentum's μ·buf + g with b = 1, Adam's β1·m + (1 − β1)·g): one fma after one
-/// product; `SQUARE` takes y² (Adam's β2·v + (1 − β2)·g²).
+/// product. `SQUARE` takes y² (Adam's β2·v + (1 − β2)·g²) as fma((b·y), y, a·x): no g² is formed
+/// (it overflows from |g| = 1.9e19 and is subnormal below 1.1e-19, where the sum need not be),
+/// and the square's product is exact inside the fma.
 struct Blend<const SQUARE: bool> {
     a: f64,
     b: f64,
@@ -46,14 +48,17 @@ impl<const SQUARE: bool> Map2 for Blend<SQUARE> {
     }
     #[inline(always)]
     fn vector<S: Simd>(&self, s: S, x: S::f32s, y: S::f32s) -> S::f32s {
-        let y = if SQUARE { s.mul_f32s(y, y) } else { y };
         let by = if self.b == 1.0 { y } else { s.mul_f32s(s.splat_f32s(self.b as f32), y) };
+        if SQUARE {
+            return s.mul_add_f32s(by, y, s.mul_f32s(s.splat_f32s(self.a as f32), x));
+        }
         s.mul_add_f32s(s.splat_f32s(self.a as f32), x, by)
     }
 }
 
-/// Adam's parameter step from the new m and v: p·wd − (lr/bc1)·m / (√v/√bc2 + ε) (torch's
-/// association; wd = 1 − lr·λ for AdamW, 1 for Adam, where p·1 is exact).
+/// Adam's parameter step from the new m and v: p·wd − (lr/bc1)·(m / (√v/√bc2 + ε)) (wd = 1 − lr·λ
+/// for AdamW, 1 for Adam, where p·1 is exact). Where m/denominator is a non-zero f32 subnormal
+/// (and so has lost bits) the step is ((lr/bc1)·m)/denominator instead.
 struct AdamP {
     k: AdamConsts,
     f: [f32; 8],
@@ -69,7 +74,16 @@ impl Map3 for AdamP {
         let [_, _, _, _, step, sbc2, eps, wd] = self.f;
         let denom = s.add_f32s(s.div_f32s(s.sqrt_f32s(v), s.splat_f32s(sbc2)), s.splat_f32s(eps));
         let u = s.div_f32s(m, denom);
-        s.mul_add_f32s(s.splat_f32s(-step), u, s.mul_f32s(p, s.splat_f32s(wd)))
+        let pw = s.mul_f32s(p, s.splat_f32s(wd));
+        let fused = s.mul_add_f32s(s.splat_f32s(-step), u, pw);
+        // Subnormal and not zero (a zero quotient, say m/inf, is exact: the fused form keeps p).
+        let au = s.abs_f32s(u);
+        let small = s.and_m32s(
+            s.less_than_f32s(au, s.splat_f32s(f32::MIN_POSITIVE)),
+            s.greater_than_f32s(au, s.splat_f32s(0.0)),
+        );
+        let alt = s.sub_f32s(pw, s.div_f32s(s.mul_f32s(s.splat_f32s(step), m), denom));
+        s.select_f32s(small, alt, fused)
     }
 }
 

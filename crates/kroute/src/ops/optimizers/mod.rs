@@ -56,7 +56,8 @@ pub static SPECS: &[KernelSpec] = &[
         shapes: "p f32[N] ~ normal (stream 0), g f32[N] ~ normal(0, 0.01) (stream 1), buf f32[N] ~ normal(0, 0.01) (stream 2) → p, buf f32[N] in place",
         params: &[LR, ParamSpec::f64("momentum", 0.9, 0.0, BELOW_ONE, "momentum μ")],
         // NOTE: two outputs with different classes: p elementwise(5e-7, 1e-8) (this one, the first
-        // listed) and buf elementwise(5e-7, 5e-9); buf's check needs the smaller atol.
+        // listed) and buf elementwise(5e-7, 5e-9); the reference gives each its own, with the
+        // relative part on the update's terms (optimizers.md, "Tolerances").
         tolerance: Tolerance::Elementwise { rtol: 5e-7, atol: 1e-8 },
         metric: Metric::Bandwidth,
         bytes: |n| 20.0 * n as f64,
@@ -101,9 +102,9 @@ pub static SPECS: &[KernelSpec] = &[
         computes: "total = √(Σ g_i²); coef = min(1, c/(total + 1e-6)); g ← g·coef; returns total (torch clip_grad_norm_)",
         shapes: "g f32[N], g_i = z_i + copysign(1, z_i), z ~ normal (stream 0) → g f32[N] in place, total f32 scalar",
         params: &[ParamSpec::f64("max_norm", 1.0, POS, f64::INFINITY, "max_norm c")],
-        // NOTE: two outputs with different classes: total stat(5e-6) (this one, the first listed;
-        // being stat-class it also keeps needs_large_n(), which the Σg² trap needs) and g
-        // elementwise(6e-6, 0), the same |y − r| ≤ atol + rtol·|r| form with rtol 6e-6.
+        // NOTE: two outputs with different classes: total stat(5e-6) (this one; being stat-class
+        // it also keeps needs_large_n(), which the Σg² trap needs) and g elementwise(6e-6,
+        // 2^-149), each set by the reference.
         tolerance: Tolerance::Stat { rtol: 5e-6, atol: 0.0 },
         metric: Metric::Bandwidth,
         bytes: |n| 8.0 * n as f64 + 4.0,
@@ -125,12 +126,7 @@ pub static SPECS: &[KernelSpec] = &[
 
 // ---- constants (the entries' Notes: derived in f64, rounded once to f32) --------------------
 
-/// Whether an f64 constant keeps its meaning as an f32: 0 stays 0, anything else must round to
-/// a finite normal f32. When one does not (lr = 1e300, ε = 1e-60, a clip coefficient below
-/// 2^-126), a kernel evaluates the step in f64 instead (`wide`).
-pub fn f32_ok(c: f64) -> bool {
-    c == 0.0 || (c as f32).is_normal()
-}
+pub(crate) use super::common::f32_ok;
 
 /// One Adam/AdamW step's constants: β1, 1 − β1, β2, 1 − β2, lr/bc1, √bc2, ε and the decay
 /// factor 1 − lr·λ (1 for Adam), in f64; `f32s` rounds each once.
@@ -201,11 +197,19 @@ fn state_shapes(name: &str, i: &[&Tensor], outs: usize) -> Result<Vec<TensorDesc
 
 // ---- reference -------------------------------------------------------------------------------
 
-const M_TOL: Tolerance = Tolerance::Elementwise { rtol: 5e-7, atol: 5e-9 };
-const V_TOL: Tolerance = Tolerance::Elementwise { rtol: 5e-7, atol: 1e-12 };
+/// The entries' elementwise(rtol, atol) for p, buf or m, and v, with the relative part taken on
+/// the terms of each update (docs/kernels/optimizers.md, "Tolerances").
+const P_TOL: (f64, f64) = (5e-7, 1e-8);
+const M_TOL: (f64, f64) = (5e-7, 5e-9);
+const V_TOL: (f64, f64) = (5e-7, 1e-12);
 
-fn f32_out(shape: &[usize], v: Vec<f64>) -> Expected {
-    Expected::new(DType::F32, shape, v)
+/// a + b with its terms' size |a| + |b|.
+fn sum2(a: f64, b: f64) -> (f64, f64) {
+    (a + b, a.abs() + b.abs())
+}
+
+fn expected(shape: &[usize], v: Vec<(f64, f64)>, (rtol, atol): (f64, f64)) -> Expected {
+    super::common::terms_expected(shape, v, rtol, atol)
 }
 
 /// The new state as the f32 tensor that holds it, which the parameter update then reads (torch's
@@ -215,30 +219,65 @@ fn stored(x: f64) -> f64 {
     x as f32 as f64
 }
 
+/// One f32 subnormal step, 2^-149.
+const TINY: f64 = 1.401298464324817e-45;
+
+/// Whether a stored state value is an f32 subnormal: there a second rounding, which every f32
+/// evaluation of the update makes, moves it by a whole step of 2^-149, and p's step with it
+/// (optimizers.md, "Tolerances").
+fn subnormal(x: f64) -> bool {
+    x.abs() < f32::MIN_POSITIVE as f64
+}
+
 fn sgd_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     let lr = p.get("lr");
     let (w, g) = (i[0].to_f64_vec(), i[1].to_f64_vec());
-    vec![f32_out(i[0].shape(), w.iter().zip(&g).map(|(w, g)| w - lr * g).collect())]
+    let y = w.iter().zip(&g).map(|(w, g)| sum2(*w, -lr * g)).collect();
+    vec![expected(i[0].shape(), y, P_TOL)]
 }
 
 fn momentum_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     let (lr, mu) = (p.get("lr"), p.get("momentum"));
     let (w, g, b) = (i[0].to_f64_vec(), i[1].to_f64_vec(), i[2].to_f64_vec());
-    let buf: Vec<f64> = b.iter().zip(&g).map(|(b, g)| mu * b + g).collect();
-    let w = w.iter().zip(&buf).map(|(w, &b)| w - lr * stored(b)).collect();
-    vec![f32_out(i[0].shape(), w), f32_out(i[0].shape(), buf).with_tolerance(M_TOL)]
+    let buf: Vec<(f64, f64)> = b.iter().zip(&g).map(|(b, g)| sum2(mu * b, *g)).collect();
+    // p's step is lr·buf, and buf's error is relative to its terms: the step's size is lr·S_buf.
+    let w = w
+        .iter()
+        .zip(&buf)
+        .map(|(w, b)| {
+            let bs = stored(b.0);
+            let unc = if subnormal(bs) { lr * TINY } else { 0.0 };
+            (w - lr * bs, w.abs() + lr * b.1 + unc / P_TOL.0)
+        })
+        .collect();
+    let s = i[0].shape();
+    vec![expected(s, w, P_TOL), expected(s, buf, M_TOL)]
 }
 
 fn adam_reference(i: &[&Tensor], p: &Params, decay: bool) -> Vec<Expected> {
     let k = AdamConsts::new(p, decay);
     let [w, g, m, v] = [0, 1, 2, 3].map(|j| i[j].to_f64_vec());
-    let m: Vec<f64> = m.iter().zip(&g).map(|(m, g)| k.b1 * m + k.c1 * g).collect();
-    let v: Vec<f64> = v.iter().zip(&g).map(|(v, g)| k.b2 * v + k.c2 * (g * g)).collect();
+    let m: Vec<(f64, f64)> = m.iter().zip(&g).map(|(m, g)| sum2(k.b1 * m, k.c1 * g)).collect();
+    let v: Vec<(f64, f64)> = v.iter().zip(&g).map(|(v, g)| sum2(k.b2 * v, k.c2 * (g * g))).collect();
+    // The step's size is taken on m's terms (m's error is relative to them, not to m).
     let w = (0..w.len())
-        .map(|j| w[j] * k.wd - k.lr * (stored(m[j]) / k.bc1) / ((stored(v[j]) / k.bc2).sqrt() + k.eps))
+        .map(|j| {
+            let (mj, vj) = (stored(m[j].0), stored(v[j].0));
+            let denom = (vj / k.bc2).sqrt() + k.eps;
+            let (pw, step) = (w[j] * k.wd, k.lr * (mj / k.bc1) / denom);
+            let mut unc = 0.0;
+            if subnormal(mj) {
+                unc += k.lr / k.bc1 * TINY / denom;
+            }
+            if subnormal(vj) {
+                let moved = ((vj.abs() + TINY) / k.bc2).sqrt() - (vj.abs() / k.bc2).sqrt();
+                unc += step.abs() * moved / denom;
+            }
+            (pw - step, pw.abs() + k.lr * (m[j].1 / k.bc1) / denom + unc / P_TOL.0)
+        })
         .collect();
     let s = i[0].shape();
-    vec![f32_out(s, w), f32_out(s, m).with_tolerance(M_TOL), f32_out(s, v).with_tolerance(V_TOL)]
+    vec![expected(s, w, P_TOL), expected(s, m, M_TOL), expected(s, v, V_TOL)]
 }
 
 fn clip_norm_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
@@ -246,8 +285,8 @@ fn clip_norm_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     let total = g.iter().map(|v| v * v).sum::<f64>().sqrt();
     let coef = clip_coef(total, p.get("max_norm"));
     vec![
-        f32_out(i[0].shape(), g.iter().map(|v| v * coef).collect())
-            .with_tolerance(Tolerance::Elementwise { rtol: 6e-6, atol: 0.0 }),
+        Expected::new(DType::F32, i[0].shape(), g.iter().map(|v| v * coef).collect())
+            .with_tolerance(Tolerance::Elementwise { rtol: 6e-6, atol: f32::from_bits(1) as f64 }),
         Expected::new(DType::F32, &[], vec![total]).with_tolerance(Tolerance::Stat { rtol: 5e-6, atol: 0.0 }),
     ]
 }
@@ -256,7 +295,7 @@ fn clip_value_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     let c = p.f32("clip_value") as f64;
     let g = i[0].to_f64_vec();
     let y = g.iter().map(|&v| if v.is_nan() { v } else { v.max(-c).min(c) }).collect();
-    vec![f32_out(i[0].shape(), y)]
+    vec![Expected::new(DType::F32, i[0].shape(), y)]
 }
 
 // ---- workloads -------------------------------------------------------------------------------

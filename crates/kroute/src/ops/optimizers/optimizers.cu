@@ -47,10 +47,16 @@ __device__ __forceinline__ void kr_adam1(float p, float g, float m, float v, flo
         vo = (float)(k.b264 * (double)v + (1.0 - k.b264) * (gd * gd));
         po = (float)((double)p * k.wd64 - k.lr64 * ((double)mo / k.bc1) / (sqrt((double)vo / k.bc2) + k.eps64));
     } else {
+        // (1 − β2)·g² as fma((1 − β2)·g, g, β2·v): no g² is formed (it overflows from |g| = 1.9e19
+        // and is subnormal below 1.1e-19, where the sum need not be).
         mo = fmaf(k.b1, m, k.c1 * g);
-        vo = fmaf(k.b2, v, k.c2 * (g * g));
+        vo = fmaf(k.c2 * g, g, k.b2 * v);
         float denom = sqrtf(vo) / k.sbc2 + k.eps;
-        po = fmaf(-k.step, mo / denom, p * k.wd);
+        float u = mo / denom, pw = p * k.wd;
+        // A non-zero subnormal m/denominator has lost bits: then ((lr/bc1)·m)/denominator (a zero
+        // quotient, m/inf say, is exact and keeps p).
+        float au = fabsf(u);
+        po = (au < 1.17549435e-38f && au > 0.0f) ? pw - (k.step * mo) / denom : fmaf(-k.step, u, pw);
     }
 }
 
