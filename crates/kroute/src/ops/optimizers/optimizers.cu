@@ -60,8 +60,9 @@ __device__ __forceinline__ void kr_adam1(float p, float g, float m, float v, flo
     }
 }
 
-// The grid-stride skeleton over float4s of every stream: ELEM(j) handles component j of the
-// loaded vectors (named a0/a1 … by the kernel), TAIL(t) one element of the n % 4 tail.
+// The grid-stride skeleton over float4s of every stream: LOAD(u, j) loads set u (P0, G0, … or
+// P1, G1, …) from float4 j, ELEM4(u) computes set u's four elements, STORE(u, j) writes them, and
+// TAIL(t) handles one element of the n % 4 tail.
 #define KR_OPT_LOOP(LOAD, ELEM4, STORE, TAIL)                                    \
     {                                                                            \
         u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();                        \
