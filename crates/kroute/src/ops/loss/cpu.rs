@@ -69,9 +69,11 @@ fn clamp_log<S: Simd>(s: S, v: S::f32s) -> S::f32s {
     s.select_f32s(s.less_than_f32s(v, lo), lo, v)
 }
 
+/// y·ln p rounds to the subnormal grid where y does (the sweep's 1e-43 scale): blocks summing
+/// below 2^-100 are redone in f64.
 struct Bce;
 impl SumTerms2 for Bce {
-    const UNDERFLOWS: bool = false;
+    const UNDERFLOWS: bool = true;
     fn term(&self, p: f32, y: f32) -> f64 {
         super::bce_term(p, y)
     }
