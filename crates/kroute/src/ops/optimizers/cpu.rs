@@ -57,8 +57,8 @@ impl<const SQUARE: bool> Map2 for Blend<SQUARE> {
 }
 
 /// Adam's parameter step from the new m and v: p·wd − (lr/bc1)·(m / (√v/√bc2 + ε)) (wd = 1 − lr·λ
-/// for AdamW, 1 for Adam, where p·1 is exact). Where m/denominator is a non-zero f32 subnormal
-/// (and so has lost bits) the step is ((lr/bc1)·m)/denominator instead.
+/// for AdamW, 1 for Adam, where p·1 is exact). Where m/denominator falls below the normal range
+/// (and so has lost bits, or all of them) the step is ((lr/bc1)·m)/denominator instead.
 struct AdamP {
     k: AdamConsts,
     f: [f32; 8],
@@ -76,11 +76,15 @@ impl Map3 for AdamP {
         let u = s.div_f32s(m, denom);
         let pw = s.mul_f32s(p, s.splat_f32s(wd));
         let fused = s.mul_add_f32s(s.splat_f32s(-step), u, pw);
-        // Subnormal and not zero (a zero quotient, say m/inf, is exact: the fused form keeps p).
-        let au = s.abs_f32s(u);
+        // Below the normal range (subnormal, or flushed to 0) while m is not 0 and the
+        // denominator is finite (m/inf = 0 is exact: the fused form keeps p).
+        let zero = s.splat_f32s(0.0);
         let small = s.and_m32s(
-            s.less_than_f32s(au, s.splat_f32s(f32::MIN_POSITIVE)),
-            s.greater_than_f32s(au, s.splat_f32s(0.0)),
+            s.less_than_f32s(s.abs_f32s(u), s.splat_f32s(f32::MIN_POSITIVE)),
+            s.and_m32s(
+                s.greater_than_f32s(s.abs_f32s(m), zero),
+                s.less_than_f32s(denom, s.splat_f32s(f32::INFINITY)),
+            ),
         );
         let alt = s.sub_f32s(pw, s.div_f32s(s.mul_f32s(s.splat_f32s(step), m), denom));
         s.select_f32s(small, alt, fused)

@@ -53,10 +53,10 @@ __device__ __forceinline__ void kr_adam1(float p, float g, float m, float v, flo
         vo = fmaf(k.c2 * g, g, k.b2 * v);
         float denom = sqrtf(vo) / k.sbc2 + k.eps;
         float u = mo / denom, pw = p * k.wd;
-        // A non-zero subnormal m/denominator has lost bits: then ((lr/bc1)·m)/denominator (a zero
-        // quotient, m/inf say, is exact and keeps p).
-        float au = fabsf(u);
-        po = (au < 1.17549435e-38f && au > 0.0f) ? pw - (k.step * mo) / denom : fmaf(-k.step, u, pw);
+        // An m/denominator below the normal range has lost bits (or all of them) while m is not 0
+        // and the denominator finite: then ((lr/bc1)·m)/denominator (m/inf = 0 is exact).
+        bool small = fabsf(u) < 1.17549435e-38f && mo != 0.0f && denom < __int_as_float(0x7f800000);
+        po = small ? pw - (k.step * mo) / denom : fmaf(-k.step, u, pw);
     }
 }
 
