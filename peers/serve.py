@@ -39,6 +39,9 @@ import numpy as np
 
 CALL, CHAIN = "call", "chain"
 F32 = np.float32
+# torch's optimizers (and clip_grad's dummy parameters) of the current run, made once per state
+# tensor; each holds its tensors, so none is freed or its address reused until `release`.
+OPTIMIZERS = {}
 
 
 def log(*a):
@@ -428,6 +431,73 @@ def xp_table(xp, special):
                        ("x.T contiguous, mean(1), var(1), normalise", CHAIN, lambda i, o, p: xp_batch_norm(i[0], i[1], i[2], p["eps"], True), None)]
     t["group_norm"] = [("reshape (B, G, -1), mean, var, normalise, per-channel affine", CHAIN,
                         lambda i, o, p: xp_group_norm(i[0], i[1], i[2], int(p["groups"]), p["eps"]), None)]
+    # loss (docs/kernels/loss.md): the entries' idioms.
+    def xp_cross_entropy(x, y):
+        m = x.max(1, keepdims=True)
+        lse = m[:, 0] + xp.log(xp.exp(x - m).sum(1))
+        return [xp.mean(lse - x[xp.arange(x.shape[0]), y])]
+
+    def xp_huber(p, t, delta):
+        d = xp.abs(p - t)
+        return [xp.mean(xp.where(d < delta, F32(0.5) * d * d, delta * (d - F32(0.5) * delta)))]
+
+    def xp_bce(p, y):
+        lp, l1 = xp.maximum(xp.log(p), F32(-100)), xp.maximum(xp.log1p(-p), F32(-100))
+        return [xp.mean(-(y * lp + (F32(1) - y) * l1))]
+
+    def xp_kl(lq, p):
+        xlogx = xp.where(p > 0, p * xp.log(xp.where(p > 0, p, F32(1))), F32(0))
+        return [xp.sum(xlogx - p * lq) / F32(lq.shape[0])]
+
+    t["loss_mse"] = [("mean((p - t) ** 2)", CHAIN, lambda i, o, p: [xp.mean((i[0] - i[1]) ** 2)], None)]
+    t["loss_mae"] = [("mean(abs(p - t))", CHAIN, lambda i, o, p: [xp.mean(xp.abs(i[0] - i[1]))], None)]
+    t["loss_huber"] = [("where(|d| < δ, d²/2, δ(|d| − δ/2)).mean()", CHAIN, lambda i, o, p: xp_huber(i[0], i[1], F32(p["delta"])), None)]
+    t["loss_cross_entropy"] = [("max, log(sum(exp(x - max))), mean(lse - x[r, y])", CHAIN, lambda i, o, p: xp_cross_entropy(i[0], i[1]), None)]
+    t["loss_bce"] = [("mean(-(y·max(log p, -100) + (1 - y)·max(log1p(-p), -100)))", CHAIN, lambda i, o, p: xp_bce(i[0], i[1]), None)]
+    t["loss_kl_div"] = [("sum(xlogy(p, p) - p·lq) / R", CHAIN, lambda i, o, p: xp_kl(i[0], i[1]), None)]
+
+    # optimizers (docs/kernels/optimizers.md): in place, as the entries write them, on copies of
+    # the state made once per input set (`state`); each call takes one more step from there.
+    def state(*idx, total=False):
+        def alloc(i):
+            o = [i[k].copy() for k in idx]
+            if total:
+                o.append(xp.empty((), dtype=xp.float32))
+            return o
+        alloc.state = True
+        return alloc
+
+    def xp_sgd(g, w, p):
+        w -= F32(p["lr"]) * g
+
+    def xp_momentum(g, w, buf, p):
+        buf *= F32(p["momentum"])
+        buf += g
+        w -= F32(p["lr"]) * buf
+
+    def xp_adam(g, w, m, v, p, decay):
+        lr, b1, b2, t = p["lr"], p["beta1"], p["beta2"], p["t"]
+        # Constants formed in f64 from Python floats and rounded once (never 1 - b2 on an f32).
+        step, sbc2 = F32(lr / (1 - b1 ** t)), F32(np.sqrt(1 - b2 ** t))
+        if decay:
+            w *= F32(1 - lr * p["weight_decay"])
+        m[...] = F32(b1) * m + F32(1 - b1) * g
+        v[...] = F32(b2) * v + F32(1 - b2) * (g * g)
+        w -= step * m / (xp.sqrt(v) / sbc2 + F32(p["eps"]))
+
+    def xp_clip_norm(g, tot_out, c):
+        tot = xp.sqrt(xp.sum(g.astype(xp.float64) ** 2)).astype(xp.float32)
+        g *= xp.minimum(F32(1), F32(c) / (tot + F32(1e-6)))
+        tot_out[...] = tot
+
+    t["opt_sgd"] = [("p -= lr * g (in place)", CHAIN, lambda i, o, p: xp_sgd(i[1], o[0], p), state(0)),
+                    ("subtract(p, lr * g, out=)", CHAIN, lambda i, o, p: xp.subtract(i[0], F32(p["lr"]) * i[1], out=o[0]), z1)]
+    t["opt_sgd_momentum"] = [("buf *= μ; buf += g; p -= lr * buf (in place)", CHAIN, lambda i, o, p: xp_momentum(i[1], o[0], o[1], p), state(0, 2))]
+    t["opt_adam"] = [("m, v, p updated in place", CHAIN, lambda i, o, p: xp_adam(i[1], o[0], o[1], o[2], p, False), state(0, 2, 3))]
+    t["opt_adamw"] = [("p *= 1 - lr·λ; m, v, p updated in place", CHAIN, lambda i, o, p: xp_adam(i[1], o[0], o[1], o[2], p, True), state(0, 2, 3))]
+    t["grad_clip_norm"] = [("sqrt(sum(g.astype(f64)**2)); g *= minimum(1, c/(tot + 1e-6))", CHAIN,
+                            lambda i, o, p: xp_clip_norm(o[0], o[1], p["max_norm"]), state(0, total=True))]
+    t["grad_clip_value"] = [("clip(g, -c, c, out=)", CALL, lambda i, o, p: xp.clip(i[0], -F32(p["clip_value"]), F32(p["clip_value"]), out=o[0]), z1)]
     vecdot = getattr(xp, "vecdot", None)  # numpy >= 2.0
     if vecdot is not None:
         t["dot_batched"].append(("vecdot(out=)", CALL, lambda i, o, p: vecdot(i[0], i[1], out=o[0]), rows))
@@ -557,6 +627,61 @@ def torch_table(torch, dev):
         x = (sim_philox_words(n, seed) >> 8).to(torch.float32) * 2.0 ** -24
         return [(4 / (1 + x * x)).mean(dtype=torch.float64).float()]
 
+    # optimizers: torch.optim steps in place on copies of the state made once per input set
+    # (`state`); the optimizer is made once per parameter tensor, its state preset as the entries
+    # say (Adam: step 9 before the call, on the device for fused=True).
+    def state(*idx, total=False):
+        def alloc(i):
+            o = [i[k].clone() for k in idx]
+            if total:
+                o.append(torch.empty((), dtype=torch.float32, device=dev))
+            return o
+        alloc.state = True
+        return alloc
+
+    made = OPTIMIZERS
+
+    def optim_step(kind, i, o, p, fused):
+        w = o[0]
+        key = (kind, fused, w.data_ptr())
+        opt = made.get(key)
+        if opt is None:
+            extra = {"fused": True} if fused else {}
+            if kind in ("sgd", "momentum"):
+                mom = {"momentum": p["momentum"]} if kind == "momentum" else {}
+                opt = torch.optim.SGD([w], lr=p["lr"], **mom, **extra)
+                if kind == "momentum":
+                    opt.state[w]["momentum_buffer"] = o[1]
+            else:
+                cls, wd = (torch.optim.AdamW, {"weight_decay": p["weight_decay"]}) if kind == "adamw" else (torch.optim.Adam, {})
+                opt = cls([w], lr=p["lr"], betas=(p["beta1"], p["beta2"]), eps=p["eps"], **wd, **extra)
+                step = torch.tensor(p["t"] - 1, dtype=torch.float32, device=dev if fused else "cpu")
+                opt.state[w] = {"step": step, "exp_avg": o[1], "exp_avg_sq": o[2]}
+            made[key] = opt
+        w.grad = i[1]
+        opt.step()
+
+    def grad_holder(g):
+        # clip_grad_*_ clip the .grad of parameters: a dummy parameter holding g as its grad.
+        key = ("holder", g.data_ptr())
+        if key not in made:
+            made[key] = torch.empty_like(g)
+        made[key].grad = g
+        return [made[key]]
+
+    def clip_norm(o, c):
+        o[1].copy_(torch.nn.utils.clip_grad_norm_(grad_holder(o[0]), c))
+
+    def optim_idioms(kind, idx):
+        base = {"sgd": "SGD", "momentum": "SGD(momentum)", "adam": "Adam", "adamw": "AdamW"}[kind]
+        v = [(f"torch.optim.{base}.step()", CALL, lambda i, o, p: optim_step(kind, i, o, p, False), state(*idx))]
+        if dev.type == "cuda":
+            v.append((f"torch.optim.{base}(fused=True).step()", CALL, lambda i, o, p: optim_step(kind, i, o, p, True), state(*idx)))
+        return v
+
+    def int64_targets(y):
+        return y.view(torch.int64) if y.dtype == torch.uint64 else y.to(torch.int64)
+
     return {
         "map_add": [("torch.add(out=)", CALL, lambda i, o, p: torch.add(i[0], i[1], out=o[0]), like)],
         "map_mul": [("torch.mul(out=)", CALL, lambda i, o, p: torch.mul(i[0], i[1], out=o[0]), like)],
@@ -673,6 +798,20 @@ def torch_table(torch, dev):
                     if hasattr(Fn, "rms_norm") else [],
         "batch_norm": [("F.batch_norm(training=True) + var_mean(correction=0)", CHAIN, lambda i, o, p: torch_batch_norm(i[0], i[1], i[2], p["eps"]), None)],
         "group_norm": [("F.group_norm", CALL, lambda i, o, p: [Fn.group_norm(i[0], int(p["groups"]), i[1], i[2], eps=p["eps"])], None)],
+        # loss: the torch.nn.functional calls (class indices as int64, which cross_entropy needs).
+        "loss_mse": [("F.mse_loss", CALL, lambda i, o, p: [Fn.mse_loss(i[0], i[1])], None)],
+        "loss_mae": [("F.l1_loss", CALL, lambda i, o, p: [Fn.l1_loss(i[0], i[1])], None)],
+        "loss_huber": [("F.huber_loss", CALL, lambda i, o, p: [Fn.huber_loss(i[0], i[1], delta=p["delta"])], None)],
+        "loss_cross_entropy": [("F.cross_entropy(x, y.int64)", CALL, lambda i, o, p: [Fn.cross_entropy(i[0], int64_targets(i[1]))], None)],
+        "loss_bce": [("F.binary_cross_entropy", CALL, lambda i, o, p: [Fn.binary_cross_entropy(i[0], i[1])], None)],
+        "loss_kl_div": [("F.kl_div(reduction='batchmean')", CALL, lambda i, o, p: [Fn.kl_div(i[0], i[1], reduction="batchmean")], None)],
+        "opt_sgd": optim_idioms("sgd", (0,)) + [("p.add_(g, alpha=-lr) (in place)", CALL, lambda i, o, p: o[0].add_(i[1], alpha=-p["lr"]), state(0))],
+        "opt_sgd_momentum": optim_idioms("momentum", (0, 2)),
+        "opt_adam": optim_idioms("adam", (0, 2, 3)),
+        "opt_adamw": optim_idioms("adamw", (0, 2, 3)),
+        "grad_clip_norm": [("nn.utils.clip_grad_norm_", CALL, lambda i, o, p: clip_norm(o, p["max_norm"]), state(0, total=True))],
+        "grad_clip_value": [("torch.clamp(g, -c, c, out=)", CALL, lambda i, o, p: torch.clamp(i[0], -p["clip_value"], p["clip_value"], out=o[0]), like),
+                            ("nn.utils.clip_grad_value_", CALL, lambda i, o, p: torch.nn.utils.clip_grad_value_(grad_holder(o[0]), p["clip_value"]), state(0))],
     }
 
 
@@ -681,6 +820,7 @@ def torch_table(torch, dev):
 
 
 def jax_table(jax, jnp):
+    import jax.scipy.special  # noqa: F401 (xlogy)
     jit = jax.jit
 
     def histogram(x, bins, lo, hi):
@@ -743,6 +883,34 @@ def jax_table(jax, jnp):
     def jax_norm(x, axis, eps):
         m, v = x.mean(axis, keepdims=True), x.var(axis, keepdims=True)
         return (x - m) / jnp.sqrt(v + eps)
+
+    def jax_adam(w, g, m, v, p, decay):
+        lr, b1, b2, t = p["lr"], p["beta1"], p["beta2"], p["t"]
+        if decay:
+            w = w * F32(1 - lr * p["weight_decay"])
+        m = F32(b1) * m + F32(1 - b1) * g
+        v = F32(b2) * v + F32(1 - b2) * (g * g)
+        return w - F32(lr / (1 - b1 ** t)) * m / (jnp.sqrt(v) / F32(np.sqrt(1 - b2 ** t)) + F32(p["eps"])), m, v
+
+    def jax_momentum(w, g, b, p):
+        b = F32(p["momentum"]) * b + g
+        return w - F32(p["lr"]) * b, b
+
+    def jax_clip_norm(g, c):
+        tot = jnp.sqrt(jnp.sum(g * g))
+        return g * jnp.minimum(F32(1), F32(c) / (tot + F32(1e-6))), tot
+
+    def jax_cross_entropy(x, y):
+        lse = jax.nn.logsumexp(x, axis=1)
+        return jnp.mean(lse - jnp.take_along_axis(x, y.astype(jnp.int32)[:, None], axis=1)[:, 0])
+
+    def jax_bce(p, y):
+        lp, l1 = jnp.maximum(jnp.log(p), F32(-100)), jnp.maximum(jnp.log1p(-p), F32(-100))
+        return jnp.mean(-(y * lp + (F32(1) - y) * l1))
+
+    def jax_huber(p, t, delta):
+        d = jnp.abs(p - t)
+        return jnp.mean(jnp.where(d < delta, F32(0.5) * d * d, delta * (d - F32(0.5) * delta)))
 
     one = lambda name, g: [(name, CALL, g)]
     return {
@@ -810,6 +978,18 @@ def jax_table(jax, jnp):
         "batch_norm": lambda p: one("mean(0), var(0), normalise", jit(lambda x, g, b: (jax_norm(x, 0, F32(p["eps"])) * g + b, x.mean(0), x.var(0)))),
         "group_norm": lambda p: one("reshape (B, G, -1), normalise, per-channel affine", jit(
             lambda x, g, b: jax_norm(x.reshape(x.shape[0], int(p["groups"]), -1), -1, F32(p["eps"])).reshape(x.shape) * g[:, None] + b[:, None])),
+        "loss_mse": lambda p: one("jnp.mean((p - t) ** 2)", jit(lambda a, b: jnp.mean((a - b) ** 2))),
+        "loss_mae": lambda p: one("jnp.mean(jnp.abs(p - t))", jit(lambda a, b: jnp.mean(jnp.abs(a - b)))),
+        "loss_huber": lambda p: one("where(|d| < δ, d²/2, δ(|d| − δ/2)).mean()", jit(lambda a, b: jax_huber(a, b, F32(p["delta"])))),
+        "loss_cross_entropy": lambda p: one("logsumexp - take_along_axis, mean", jit(jax_cross_entropy)),
+        "loss_bce": lambda p: one("clamped logs, mean", jit(jax_bce)),
+        "loss_kl_div": lambda p: one("sum(xlogy(p, p) - p·lq) / R", jit(lambda lq, q: jnp.sum(jax.scipy.special.xlogy(q, q) - q * lq) / F32(lq.shape[0]))),
+        "opt_sgd": lambda p: one("p - lr * g", jit(lambda w, g: w - F32(p["lr"]) * g)),
+        "opt_sgd_momentum": lambda p: one("buf = μ·buf + g; p - lr·buf", jit(lambda w, g, b: jax_momentum(w, g, b, p))),
+        "opt_adam": lambda p: one("Adam step (p, m, v)", jit(lambda w, g, m, v: jax_adam(w, g, m, v, p, False))),
+        "opt_adamw": lambda p: one("AdamW step (p, m, v)", jit(lambda w, g, m, v: jax_adam(w, g, m, v, p, True))),
+        "grad_clip_norm": lambda p: one("g * minimum(1, c/(‖g‖ + 1e-6)), ‖g‖", jit(lambda g: jax_clip_norm(g, p["max_norm"]))),
+        "grad_clip_value": lambda p: one("jnp.clip(g, -c, c)", jit(lambda g: jnp.clip(g, -F32(p["clip_value"]), F32(p["clip_value"])))),
     }
 
 
@@ -970,6 +1150,9 @@ class TorchCpu(Library):
     def time(self, call, sets, budget):
         return sample_wall(call, sets, budget, self.sync)
 
+    def cleanup(self):
+        OPTIMIZERS.clear()
+
 
 class EventTimed(Library):
     """A GPU library timed as kroute times its cuda backend."""
@@ -1007,6 +1190,7 @@ class TorchCuda(EventTimed):
         return sample_events(call, sets[0], budget, lambda: self.torch.cuda.Event(enable_timing=True), flush, self.sync)
 
     def cleanup(self):
+        OPTIMIZERS.clear()
         self.torch.cuda.empty_cache()
 
 
@@ -1212,7 +1396,8 @@ class Server:
                        "outputs": None, "error": None}
                 try:
                     outs = alloc(inputs) if alloc else None
-                    for o in outs or []:
+                    # Outputs that start as copies of the state an in-place step updates keep it.
+                    for o in (outs or []) if not getattr(alloc, "state", False) else []:
                         poison(lib, o)
                     with np.errstate(all="ignore"):
                         got = fn(inputs, outs, p)

@@ -213,3 +213,9 @@ sanitize!(sanitize_softmax_softmax_online, "softmax_online");
 sanitize!(sanitize_normalization_layer_norm, "layer_norm");
 sanitize!(sanitize_normalization_batch_norm, "batch_norm");
 sanitize!(sanitize_normalization_group_norm, "group_norm");
+// loss and optimizers: the two-input one-launch reductions, cross_entropy's warp per row with its
+// error flag, Adam's four-stream pass, and grad_clip_norm's two launches through the work area.
+sanitize!(sanitize_loss_loss_huber, "loss_huber");
+sanitize!(sanitize_loss_loss_cross_entropy, "loss_cross_entropy");
+sanitize!(sanitize_optimizers_opt_adamw, "opt_adamw");
+sanitize!(sanitize_optimizers_grad_clip_norm, "grad_clip_norm");

@@ -112,6 +112,53 @@ fn values_outside_their_domain() {
 }
 
 #[test]
+fn class_targets_outside_the_classes() {
+    let x = Tensor::f32(vec![0.5; 5 * 1000])
+        .reshaped(&[5, 1000])
+        .unwrap();
+    let y = Tensor::from_host(
+        &[5],
+        kroute::tensor::HostData::U64(vec![0, 999, 7, 1000, 5000]),
+    )
+    .unwrap();
+    for b in [Backend::Scalar, Backend::Simd, Backend::Parallel] {
+        let e = run("loss_cross_entropy", b, &[&x, &y], &[]).unwrap_err();
+        assert!(matches!(e, Error::Value(_)), "{e}");
+        assert!(e.to_string().contains("row 3 has target 1000"), "{e}");
+    }
+    // One target per row.
+    let y2 = Tensor::from_host(&[4], kroute::tensor::HostData::U64(vec![0; 4])).unwrap();
+    let e = run("loss_cross_entropy", Backend::Simd, &[&x, &y2], &[]).unwrap_err();
+    assert!(matches!(e, Error::Shape(_)), "{e}");
+}
+
+#[test]
+fn loss_and_optimizer_params_and_shapes() {
+    let (a, b) = (Tensor::f32(vec![1.0; 5]), Tensor::f32(vec![1.0; 4]));
+    for k in ["loss_mse", "loss_mae", "loss_huber", "loss_bce", "opt_sgd"] {
+        let e = run(k, Backend::Simd, &[&a, &b], &[]).unwrap_err();
+        assert!(matches!(e, Error::Shape(_)), "{k}: {e}");
+    }
+    for (k, name, v) in [
+        ("loss_huber", "delta", "0"),
+        ("opt_sgd", "lr", "0"),
+        ("opt_sgd_momentum", "momentum", "1"),
+        ("opt_adam", "beta2", "1"),
+        ("opt_adam", "t", "0"),
+        ("opt_adamw", "weight_decay", "-1"),
+        ("grad_clip_norm", "max_norm", "0"),
+        ("grad_clip_value", "clip_value", "0"),
+    ] {
+        let e = run(k, Backend::Simd, &[&a, &a, &a, &a], &p(name, v)).unwrap_err();
+        assert!(matches!(e, Error::Param(_)), "{k} {name}={v}: {e}");
+    }
+    // kl_div takes rows of 1000.
+    let r = Tensor::f32(vec![0.001; 1500]);
+    let e = run("loss_kl_div", Backend::Simd, &[&r, &r], &[]).unwrap_err();
+    assert!(matches!(e, Error::Shape(_)), "{e}");
+}
+
+#[test]
 fn empty_inputs_without_identity() {
     let x = Tensor::f32(vec![]);
     for k in [
@@ -125,6 +172,19 @@ fn empty_inputs_without_identity() {
     ] {
         assert!(
             matches!(run(k, Backend::Simd, &[&x], &[]), Err(Error::Empty(_))),
+            "{k}"
+        );
+    }
+    // The mean losses have no value for an empty batch.
+    for k in [
+        "loss_mse",
+        "loss_mae",
+        "loss_huber",
+        "loss_bce",
+        "loss_kl_div",
+    ] {
+        assert!(
+            matches!(run(k, Backend::Simd, &[&x, &x], &[]), Err(Error::Empty(_))),
             "{k}"
         );
     }

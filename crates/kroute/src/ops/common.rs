@@ -5,6 +5,7 @@ use crate::backend::cpu::drivers::{self, Map1, Map2, Map3};
 use crate::backend::cpu::Cpu;
 use crate::error::Result;
 use crate::op::{shape, Case};
+use crate::spec::Tolerance;
 use crate::tensor::{DType, Tensor, TensorDesc};
 use crate::verify::Expected;
 
@@ -103,6 +104,23 @@ pub fn edge_case_3() -> Vec<Case> {
             Tensor::f32(cols.2),
         ],
     }]
+}
+
+/// Whether an f64 parameter or constant keeps its meaning as an f32: 0 stays 0, anything else
+/// must round to a finite normal f32. Where one does not (lr = 1e300, ε = 1e-60, a subnormal
+/// Huber δ), kernels evaluate in f64 instead of with the rounded value.
+pub fn f32_ok(c: f64) -> bool {
+    c == 0.0 || (c as f32).is_normal()
+}
+
+/// An f32 output checked as elementwise(rtol, atol) with the relative part taken on the size of
+/// the terms that make each value: |y − r| ≤ atol + rtol·S_i for (r, S_i) in `v`. Where the terms
+/// cancel (p − lr·g, μ·buf + g), any f32 evaluation errs in proportion to them, not to their sum.
+pub fn terms_expected(shape: &[usize], v: Vec<(f64, f64)>, rtol: f64, atol: f64) -> Expected {
+    let (y, s): (Vec<f64>, Vec<f64>) = v.into_iter().unzip();
+    Expected::new(DType::F32, shape, y)
+        .with_scale(s.into_iter().map(|s| atol / rtol + s).collect())
+        .with_tolerance(Tolerance::Sum { rtol })
 }
 
 /// An f32 tensor of rows of `d` (`[len / d, d]`) for workloads and edge cases, whose lengths

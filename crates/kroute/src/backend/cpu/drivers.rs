@@ -6,6 +6,8 @@
 //! - `map1_to`/`map2_to`: f32 inputs to any output type (bytes, f16 bits, …).
 //! - `rows`: kernels over rows of d (dot products, quantization, and what is row-wise next:
 //!   softmax, norms, losses, attention), with any number of row-indexed outputs.
+//! - `sum`/`sum2`: Σ f(x) and Σ f(x, y) in f32 lanes per block, block totals in f64 (reductions,
+//!   the losses).
 
 use super::{arch, chunk_len, Cpu, GRAIN};
 use pulp::{Simd, WithSimd};
@@ -414,3 +416,73 @@ fn redo_f64<T: SumTerms>(t: &T, x: &[f32]) -> f64 {
 /// Below this an f32 sum of squares may have lost bits to underflow that matter: each term
 /// loses at most 2^-150, a block of 4096 at most 2^-138.
 pub const TINY: f32 = 7.888609e-31; // 2^-100
+
+/// Σ f(x_i, y_i) over two f32 inputs of one length (the losses): `sum`'s blocks, f32 lanes and
+/// f64 block totals. A block whose f32 total is not finite (an overflowed term or partial, or a
+/// NaN or inf that the f64 term may resolve differently), or for `UNDERFLOWS` terms is below
+/// 2^-100 in magnitude, is summed again from L1 with the f64 `term`, which is the definition.
+pub trait SumTerms2: Sync {
+    /// Whether a term can lose bits to f32 underflow (squares and products of small values).
+    const UNDERFLOWS: bool;
+    fn term(&self, x: f32, y: f32) -> f64;
+    fn vector<S: Simd>(&self, s: S, x: S::f32s, y: S::f32s) -> S::f32s;
+}
+
+/// Σ f(x_i, y_i) on one CPU backend, returned in f64 (the caller rounds once).
+pub fn sum2<T: SumTerms2>(cpu: Cpu, t: &T, x: &[f32], y: &[f32]) -> f64 {
+    match cpu {
+        Cpu::Scalar => x.iter().zip(y).map(|(&a, &b)| t.term(a, b)).sum(),
+        Cpu::Simd => sum2_simd(t, x, y),
+        Cpu::Parallel => par_fold(
+            x.len(),
+            |r| sum2_simd(t, &x[r.clone()], &y[r]),
+            0.0,
+            |a, b| a + b,
+        ),
+    }
+}
+
+fn sum2_simd<T: SumTerms2>(t: &T, x: &[f32], y: &[f32]) -> f64 {
+    struct Op<'a, T>(&'a T, &'a [f32], &'a [f32]);
+    impl<T: SumTerms2> WithSimd for Op<'_, T> {
+        type Output = f64;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) -> f64 {
+            let Op(t, x, y) = self;
+            let mut total = 0.0f64;
+            for (xb, yb) in x.chunks(BLOCK).zip(y.chunks(BLOCK)) {
+                let (xv, xt) = S::as_simd_f32s(xb);
+                let (yv, yt) = S::as_simd_f32s(yb);
+                let mut acc = [s.splat_f32s(0.0); 4];
+                let mut quads = xv.chunks_exact(4).zip(yv.chunks_exact(4));
+                for (a, b) in &mut quads {
+                    for k in 0..4 {
+                        acc[k] = s.add_f32s(acc[k], t.vector(s, a[k], b[k]));
+                    }
+                }
+                let done = xv.len() / 4 * 4;
+                for (&a, &b) in xv[done..].iter().zip(&yv[done..]) {
+                    acc[0] = s.add_f32s(acc[0], t.vector(s, a, b));
+                }
+                let a = s.add_f32s(s.add_f32s(acc[0], acc[1]), s.add_f32s(acc[2], acc[3]));
+                let b = s.reduce_sum_f32s(a);
+                let body = xb.len() - xt.len();
+                let lossy = !b.is_finite() || (T::UNDERFLOWS && b.abs() < TINY);
+                total += if lossy {
+                    redo2_f64(t, &xb[..body], &yb[..body])
+                } else {
+                    b as f64
+                };
+                total += xt.iter().zip(yt).map(|(&a, &b)| t.term(a, b)).sum::<f64>();
+            }
+            total
+        }
+    }
+    arch().dispatch(Op(t, x, y))
+}
+
+#[cold]
+#[inline(never)]
+fn redo2_f64<T: SumTerms2>(t: &T, x: &[f32], y: &[f32]) -> f64 {
+    lanes_sum_by(x.len(), |i| t.term(x[i], y[i]))
+}

@@ -236,17 +236,24 @@ __device__ __forceinline__ double kr_thread_sum(const float* __restrict__ x, u64
 }
 
 // Combine per-thread f64 sums: block tree, one partial per block in the scratch area, and the
-// last block adds the partials in block order. out = f32(total / div), or its sqrt.
-__device__ __forceinline__ void kr_finish_sum(double acc, float* out, double div, int root, u8* scratch) {
+// last block adds the partials in block order. Returns true in thread 0 of the last block,
+// where *total holds the grid's sum.
+__device__ __forceinline__ bool kr_grid_sum(double acc, double* total, u8* scratch) {
     __shared__ double sh[32];
     double b = kr_block_sum(acc, sh);
     double* part = (double*)(scratch + KR_PARTIALS);
     if (threadIdx.x == 0) part[blockIdx.x] = b;
-    if (!kr_last_block((u32*)(scratch + KR_COUNTER))) return;
+    if (!kr_last_block((u32*)(scratch + KR_COUNTER))) return false;
     double t = 0.0;
     for (u32 k = threadIdx.x; k < gridDim.x; k += blockDim.x) t += __ldcg(&part[k]);
-    t = kr_block_sum(t, sh);
-    if (threadIdx.x == 0) {
+    *total = kr_block_sum(t, sh);
+    return threadIdx.x == 0;
+}
+
+// kr_grid_sum, then out = f32(total / div), or its sqrt.
+__device__ __forceinline__ void kr_finish_sum(double acc, float* out, double div, int root, u8* scratch) {
+    double t;
+    if (kr_grid_sum(acc, &t, scratch)) {
         t = t / div;
         if (root) t = sqrt(t);
         *out = (float)t;

@@ -65,7 +65,7 @@ fn row_scalar(kind: Kind, x: &[f32], y: &mut [f32]) {
 // ---- SIMD --------------------------------------------------------------------------------
 
 #[inline(always)]
-fn row_max<S: Simd>(s: S, x: &[f32]) -> f32 {
+pub(crate) fn row_max<S: Simd>(s: S, x: &[f32]) -> f32 {
     let (v, tail) = S::as_simd_f32s(x);
     let ninf = s.splat_f32s(f32::NEG_INFINITY);
     let (mut a0, mut a1, mut a2, mut a3) = (ninf, ninf, ninf, ninf);
@@ -86,7 +86,7 @@ fn row_max<S: Simd>(s: S, x: &[f32]) -> f32 {
 /// Σ exp(x − m) over the row (f32 lanes per 4096-element block, blocks in f64), storing the
 /// exponentials in `y` when `STORE`.
 #[inline(always)]
-fn exp_sum<S: Simd, const STORE: bool>(s: S, x: &[f32], m: f32, y: &mut [f32]) -> f64 {
+pub(crate) fn exp_sum<S: Simd, const STORE: bool>(s: S, x: &[f32], m: f32, y: &mut [f32]) -> f64 {
     let mv = s.splat_f32s(m);
     let mut total = 0.0f64;
     for (xb, yb) in x.chunks(BLOCK).zip(y.chunks_mut(BLOCK)) {

@@ -73,7 +73,7 @@ fn workload(n: usize, seed: u64, p: &Params) -> Vec<Tensor> {
 
 /// Per row: the max m (NaN if the row holds one) and Σ_k exp(x_k − m), in f64 from the f32
 /// values. −inf − (−inf) and inf − inf are NaN, as the entry's edge cases require.
-fn row_stats(x: &[f64]) -> (f64, f64) {
+pub(crate) fn row_stats(x: &[f64]) -> (f64, f64) {
     let m = if x.iter().any(|v| v.is_nan()) {
         f64::NAN
     } else {
