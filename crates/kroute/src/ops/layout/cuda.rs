@@ -16,7 +16,7 @@ pub(crate) static CUDA: Table = Table {
     ],
 };
 
-/// One block per 32×32 tile (grid-stride over the tiles beyond the resident blocks); the side
+/// One block per 64×64 tile (grid-stride over the tiles beyond the resident blocks); the side
 /// S = √n exactly, the shape rule having required a square matrix.
 fn transpose(call: &Call) -> Result<()> {
     let n = call.n();
@@ -24,7 +24,7 @@ fn transpose(call: &Call) -> Result<()> {
         return Ok(());
     }
     let s = n.isqrt();
-    let tiles = s.div_ceil(32);
+    let tiles = s.div_ceil(64);
     let grid = call.grid(0, tiles * tiles * BLOCK as u64)?;
     call.launch(grid, 0, &[Arg::u64(s)], false)
 }

@@ -1,26 +1,33 @@
 // layout: exact 32-bit copies. Values move as u32 words (never through float arithmetic, which
 // may quiet a signalling NaN), so NaN payloads, -0 and denormals arrive unchanged.
 
-// One 32×32 tile per block of 256 threads (32 columns × 8 rows): the tile's rows are read
-// coalesced into shared memory (one padding column keeps the column reads free of bank
-// conflicts), then its columns are written coalesced as rows of B. Partial tiles at the right
-// and bottom edges are masked. A square S×S matrix; s comes from the host.
-extern "C" __global__ void transpose_2d(const u32* __restrict__ a, u32* __restrict__ b, u64 n, u64 s) {
-    __shared__ u32 tile[32][33];
-    const u64 tiles = (s + 31) >> 5;
-    const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+// One 64×64 tile per block of 256 threads (64 columns × 4 rows, 16 words per thread in flight
+// each way): the tile's rows are read coalesced into shared memory (one padding column keeps the
+// column reads free of bank conflicts), then its columns are written coalesced as rows of B.
+// Partial tiles at the right and bottom edges are masked. A square S×S matrix; s comes from the
+// host. (32×32 tiles, 4 words per thread: 283 µs at 10^8 on the H200, 67% of copy.)
+#define KL_T 64
+extern "C" __global__ void __launch_bounds__(256) transpose_2d(const u32* __restrict__ a, u32* __restrict__ b, u64 n, u64 s) {
+    __shared__ u32 tile[KL_T][KL_T + 1];
+    const u64 tiles = (s + KL_T - 1) / KL_T;
+    const int tx = threadIdx.x % KL_T, ty = threadIdx.x / KL_T;
     for (u64 t = blockIdx.x; t < tiles * tiles; t += gridDim.x) {
         const u64 ti = t / tiles, tj = t - ti * tiles;
-        const u64 col = (tj << 5) + tx;
-        for (int k = ty; k < 32; k += 8) {
-            const u64 row = (ti << 5) + k;
-            if (row < s && col < s) tile[k][tx] = a[row * s + col];
+        const u64 col = tj * KL_T + tx;
+        u32 v[KL_T / 4];
+#pragma unroll
+        for (int k = 0; k < KL_T / 4; k++) {
+            const u64 row = ti * KL_T + ty + 4 * k;
+            v[k] = (row < s && col < s) ? a[row * s + col] : 0u;
         }
+#pragma unroll
+        for (int k = 0; k < KL_T / 4; k++) tile[ty + 4 * k][tx] = v[k];
         __syncthreads();
-        const u64 bcol = (ti << 5) + tx;
-        for (int k = ty; k < 32; k += 8) {
-            const u64 brow = (tj << 5) + k;
-            if (brow < s && bcol < s) b[brow * s + bcol] = tile[tx][k];
+        const u64 bcol = ti * KL_T + tx;
+#pragma unroll
+        for (int k = 0; k < KL_T / 4; k++) {
+            const u64 brow = tj * KL_T + ty + 4 * k;
+            if (brow < s && bcol < s) b[brow * s + bcol] = tile[tx][ty + 4 * k];
         }
         __syncthreads();
     }
