@@ -9,7 +9,10 @@
 # Round 2 (packed status for 32-bit values): u32 256 × 8 311 µs, 128 × 8 288, 128 × 16 281;
 # f32 256 × 8 431 (torch 339); compact_if 128 × 8 358, compact_mask 128 × 8 329 (torch 796, 684).
 import re, sys
+import os
 import numpy as np, cupy as cp
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cuda_events import timed
 root = sys.argv[1] if len(sys.argv) > 1 else "."
 prelude = open(f"{root}/crates/kroute/src/backend/cuda/prelude.cuh").read()
 base = open(f"{root}/crates/kroute/src/ops/scans/scans.cu").read()
@@ -21,13 +24,6 @@ def variant(threads, chunks, src=base):
         src = re.sub(rf"#define KR_{group}_CHUNKS \d+", f"#define KR_{group}_CHUNKS {chunks}", src)
     return prelude + "\n" + src
 
-def timed(call, reps=30):
-    call(); cp.cuda.Device().synchronize()
-    s, e = cp.cuda.Event(), cp.cuda.Event()
-    ts = []
-    for _ in range(reps):
-        s.record(); call(); e.record(); e.synchronize(); ts.append(cp.cuda.get_elapsed_time(s, e) * 1e-3)
-    return float(np.median(ts)), float(np.min(ts)), float(np.max(ts))
 
 def run(name, src, threads, tile, args, n, bytes_, kernel, check):
     mod = cp.RawModule(code=src, options=("-arch=sm_90", "--fmad=true"))

@@ -7,7 +7,10 @@
 # An earlier round (12-02) also tried the left/right neighbours by warp shuffle instead of L1
 # loads: slower at every strip (415 vs 365 µs at 16 rows).
 import re, sys
+import os
 import numpy as np, cupy as cp
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cuda_events import timed
 root = sys.argv[1] if len(sys.argv) > 1 else "."
 prelude = open(f"{root}/crates/kroute/src/backend/cuda/prelude.cuh").read()
 base = open(f"{root}/crates/kroute/src/ops/simulation/simulation.cu").read()
@@ -18,13 +21,6 @@ extern "C" __global__ void copy4(const float4* __restrict__ x, float4* __restric
 }
 '''
 
-def timed(call, reps=30):
-    call(); cp.cuda.Device().synchronize()
-    s, e = cp.cuda.Event(), cp.cuda.Event()
-    ts = []
-    for _ in range(reps):
-        s.record(); call(); e.record(); e.synchronize(); ts.append(cp.cuda.get_elapsed_time(s, e) * 1e-3)
-    return float(np.median(ts)), min(ts), max(ts)
 
 def show(name, t, bytes_, ok=True):
     med, lo, hi = t
