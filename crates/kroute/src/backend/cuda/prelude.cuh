@@ -207,6 +207,32 @@ __device__ __forceinline__ void kr_warp_row_load(const float* __restrict__ row, 
         if (lane + 32 * k < nv) v[k] = r4[lane + 32 * k];
 }
 
+// Words i … i + 3 of x into w: one 16-byte load when all four lie below n (i a multiple of 4),
+// else one by one with 0 past n. Returns whether all four lie below n.
+__device__ __forceinline__ bool kr_load4(const u32* __restrict__ x, u64 i, u64 n, u32* w) {
+    if (i + 4 <= n) {
+        const uint4 q = *(const uint4*)(x + i);
+        w[0] = q.x; w[1] = q.y; w[2] = q.z; w[3] = q.w;
+        return true;
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++) w[k] = i + k < n ? x[i + k] : 0u;
+    return false;
+}
+
+// Block j's four elements v (a 16-, 8- or 4-byte vector of T) stored at y + 4j: one store when
+// all four lie below n, else the first n − 4j one by one.
+template <typename T, typename V>
+__device__ __forceinline__ void kr_store4(T* y, u64 j, u64 n, V v) {
+    const u64 k = 4 * j;
+    if (k + 4 <= n) {
+        *(V*)(y + k) = v;
+    } else {
+        const T* e = (const T*)&v;
+        for (u64 q = 0; k + q < n; q++) y[k + q] = e[q];
+    }
+}
+
 // ---- one-launch reductions ------------------------------------------------------------------
 
 // Σ term(x_i) of this thread, `term` returning the term in f64: an f32 term or partial

@@ -1,18 +1,6 @@
 // prng: one thread per Philox block (four consecutive elements), grid-stride, one 16-byte (or,
 // for the u8 mask, 4-byte) store per block; a block that ends past n stores its first n mod 4
-// elements one by one. Bit-identical to crate::philox (the normals: within their tolerance).
-
-// Block j's four elements, stored at y + 4j; `full` when all four lie below n.
-template <typename T, typename V>
-__device__ __forceinline__ void kr_store4(T* y, u64 j, u64 n, V v) {
-    const u64 k = 4 * j;
-    if (k + 4 <= n) {
-        *(V*)(y + k) = v;
-    } else {
-        const T* e = (const T*)&v;
-        for (u64 q = 0; k + q < n; q++) y[k + q] = e[q];
-    }
-}
+// elements one by one. Bit-identical to crate::philox (the normals: within their tolerance). kr_store4 is the prelude's.
 
 extern "C" __global__ void prng_philox(u32* __restrict__ y, u64 n, u64 seed) {
     const u64 blocks = (n + 3) / 4;

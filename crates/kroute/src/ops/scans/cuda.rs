@@ -13,9 +13,9 @@ pub(crate) static CUDA: Table = Table {
         text: include_str!("scans.cu"),
     }),
     kernels: &[
-        Kernel::custom("scan_inclusive", scan),
-        Kernel::custom("scan_exclusive", scan),
-        Kernel::custom("scan_inclusive_f32", scan),
+        Kernel::custom("scan_inclusive", scan_u32),
+        Kernel::custom("scan_exclusive", scan_u32),
+        Kernel::custom("scan_inclusive_f32", scan_f32),
         Kernel::custom("compact_if", compact),
         Kernel::custom("compact_mask", compact),
     ],
@@ -65,9 +65,12 @@ fn launch(call: &Call, shape: Shape, always: bool) -> Result<()> {
     )
 }
 
-fn scan(call: &Call) -> Result<()> {
-    let shape = if call.name == "scan_inclusive_f32" { F32 } else { U32 };
-    launch(call, shape, false)
+fn scan_u32(call: &Call) -> Result<()> {
+    launch(call, U32, false)
+}
+
+fn scan_f32(call: &Call) -> Result<()> {
+    launch(call, F32, false)
 }
 
 fn compact(call: &Call) -> Result<()> {

@@ -185,28 +185,6 @@ __device__ __forceinline__ void kr_tiles_done(KrTiles t) {
 // side), and the order of a thread's values is (chunk, thread, k). The block scans the threads'
 // per-chunk sums for all chunks at once (C warp scans side by side).
 
-// The four words of chunk c of a tile at t0 for this thread: one 16-byte load when all lie
-// below n, else one by one with 0 past n. Returns whether all four lie below n.
-__device__ __forceinline__ bool kr_load4(const u32* __restrict__ x, u64 i, u64 n, u32* w) {
-    if (i + 4 <= n) {
-        const uint4 q = *(const uint4*)(x + i);
-        w[0] = q.x; w[1] = q.y; w[2] = q.z; w[3] = q.w;
-        return true;
-    }
-#pragma unroll
-    for (int k = 0; k < 4; k++) w[k] = i + k < n ? x[i + k] : 0u;
-    return false;
-}
-
-__device__ __forceinline__ void kr_store4(u32* __restrict__ y, u64 i, u64 n, const u32* w) {
-    if (i + 4 <= n) {
-        *(uint4*)(y + i) = make_uint4(w[0], w[1], w[2], w[3]);
-    } else {
-#pragma unroll
-        for (int k = 0; k < 4; k++) if (i + k < n) y[i + k] = w[k];
-    }
-}
-
 // The exclusive prefix, in (chunk, thread) order, of this thread's per-chunk totals s[c] within
 // the block of W warps: pre[c]. Returns the block's total. `sh` holds C × W values.
 template <int C, int W, typename T>
@@ -285,7 +263,7 @@ __device__ __forceinline__ void kr_scan(const E* __restrict__ x, E* __restrict__
                 if (INCLUSIVE) { acc += v; out[k] = kr_unword((E)acc); }
                 else { out[k] = kr_unword((E)acc); acc += v; }
             }
-            kr_store4(yw, i0 + c * (THREADS * 4), n, out);
+            kr_store4<u32>(yw, (i0 + c * (THREADS * 4)) >> 2, n, make_uint4(out[0], out[1], out[2], out[3]));
         }
     }
     kr_tiles_done(t);

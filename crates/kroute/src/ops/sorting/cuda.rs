@@ -282,18 +282,32 @@ fn select_rounds(call: &Call, st: u64, n: u64, t0: u32, count: u32, mode: u32) -
     Ok(())
 }
 
-fn median_select(call: &Call) -> Result<()> {
+/// The order statistics `ranks` (ascending ranks of a non-empty input of n keys) selected:
+/// the selection state holding them.
+fn select_ranks(call: &Call, n: u64, ranks: &[usize]) -> Result<u64> {
+    let st = area(call, SELECT_STATE)?;
+    select_init(call, st, ranks)?;
+    select_rounds(call, st, n, 0, ranks.len() as u32, 0)?;
+    Ok(st)
+}
+
+/// N of an order statistic's input, which must not be empty.
+fn nonempty_n(call: &Call) -> Result<u64> {
     let n = check_n(call)?;
     if n == 0 {
-        return Err(Error::Empty(
-            "median_select of an empty input has no value".into(),
-        ));
+        return Err(Error::Empty(format!(
+            "{} of an empty input has no value",
+            call.name
+        )));
     }
+    Ok(n)
+}
+
+fn median_select(call: &Call) -> Result<()> {
+    let n = nonempty_n(call)?;
     let (lo, hi) = median_ranks(n as usize);
     let ranks: Vec<usize> = if lo == hi { vec![lo] } else { vec![lo, hi] };
-    let st = area(call, SELECT_STATE)?;
-    select_init(call, st, &ranks)?;
-    select_rounds(call, st, n, 0, ranks.len() as u32, 0)?;
+    let st = select_ranks(call, n, &ranks)?;
     launch(
         call,
         "median_finish",
@@ -303,17 +317,10 @@ fn median_select(call: &Call) -> Result<()> {
 }
 
 fn percentile_select(call: &Call) -> Result<()> {
-    let n = check_n(call)?;
-    if n == 0 {
-        return Err(Error::Empty(
-            "percentile_select of an empty input has no value".into(),
-        ));
-    }
+    let n = nonempty_n(call)?;
     let qs = percentiles(call.params);
     let ranks = percentile_ranks(n as usize, &qs);
-    let st = area(call, SELECT_STATE)?;
-    select_init(call, st, &ranks)?;
-    select_rounds(call, st, n, 0, ranks.len() as u32, 0)?;
+    let st = select_ranks(call, n, &ranks)?;
     let mut args = vec![Arg::ptr(st), Arg::ptr(call.outs[0].0), Arg::u64(n)];
     args.extend(qs.iter().map(|&q| Arg::f64(q)));
     args.push(Arg::u32(ranks.len() as u32));

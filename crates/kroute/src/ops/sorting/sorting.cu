@@ -95,13 +95,7 @@ __device__ __forceinline__ void ks_radix_count(const u32* __restrict__ kin, u64 
     for (u64 base = start + (u64)warp * 128; base < end; base += 8 * 128) {
         const u64 i0 = base + lane * 4;
         u32 w[4];
-        if (i0 + 4 <= end) {
-            uint4 q = *(const uint4*)(kin + i0);
-            w[0] = q.x; w[1] = q.y; w[2] = q.z; w[3] = q.w;
-        } else {
-#pragma unroll
-            for (int e = 0; e < 4; e++) w[e] = i0 + e < end ? kin[i0 + e] : 0u;
-        }
+        kr_load4(kin, i0, end, w);
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             const bool ok = i0 + e < end;
@@ -431,13 +425,7 @@ extern "C" __global__ void __launch_bounds__(256) select_hist(const u32* __restr
     for (u64 base = warp * 128; base < n; base += stride) {
         const u64 i0 = base + lane * 4;
         u32 w[4];
-        if (i0 + 4 <= n) {
-            uint4 q = *(const uint4*)(x + i0);
-            w[0] = q.x; w[1] = q.y; w[2] = q.z; w[3] = q.w;
-        } else {
-#pragma unroll
-            for (int e = 0; e < 4; e++) w[e] = i0 + e < n ? x[i0 + e] : 0u;
-        }
+        kr_load4(x, i0, n, w);
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             bool ok = i0 + e < n;
@@ -583,13 +571,7 @@ extern "C" __global__ void __launch_bounds__(256) topk_compact(const u32* __rest
     for (u64 base = warp * 128; base < n; base += stride) {
         const u64 i0 = base + lane * 4;
         u32 w[4];
-        if (i0 + 4 <= n) {
-            uint4 q = *(const uint4*)(x + i0);
-            w[0] = q.x; w[1] = q.y; w[2] = q.z; w[3] = q.w;
-        } else {
-#pragma unroll
-            for (int e = 0; e < 4; e++) w[e] = i0 + e < n ? x[i0 + e] : 0u;
-        }
+        kr_load4(x, i0, n, w);
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             const u32 k = ks_key(w[e]);
