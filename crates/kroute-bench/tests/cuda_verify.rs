@@ -15,7 +15,7 @@ macro_rules! say_skipped {
     }};
 }
 
-use kroute::{kernel, kernels, Backend, Kernel, Location, Params, Tensor};
+use kroute::{kernel, kernels, Backend, Implementation, Kernel, Location, Params, Tensor};
 use kroute_bench::verify::{sizes_for, verify, SMALL_SIZES};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,8 +32,12 @@ fn skip() -> bool {
 
 fn check(name: &str, sizes: &[usize]) -> Vec<String> {
     let k = kernel(name).unwrap();
+    check_imp(k, k.on(Backend::Cuda).unwrap(), sizes)
+}
+
+fn check_imp(k: &Kernel, imp: &'static Implementation, sizes: &[usize]) -> Vec<String> {
     let mut cache: HashMap<usize, Arc<Vec<Tensor>>> = HashMap::new();
-    verify(k, k.on(Backend::Cuda).unwrap(), sizes, |n| {
+    verify(k, imp, sizes, |n| {
         cache
             .entry(n)
             .or_insert_with(|| Arc::new(k.workload(n, 42)))
@@ -43,8 +47,9 @@ fn check(name: &str, sizes: &[usize]) -> Vec<String> {
     .filter(|o| !o.passed)
     .map(|o| {
         format!(
-            "{} [{}]: {}",
+            "{} {} [{}]: {}",
             o.kernel,
+            o.implementation,
             o.case,
             o.detail.unwrap_or_default()
         )
@@ -52,9 +57,19 @@ fn check(name: &str, sizes: &[usize]) -> Vec<String> {
     .collect()
 }
 
-/// Every kernel with a cuda implementation registered.
-fn cuda_kernels() -> impl Iterator<Item = &'static Kernel> {
-    kernels().filter(|k| k.on(Backend::Cuda).is_ok())
+/// Every implementation on the cuda backend (ours and library routes such as `cublas`) that
+/// can run here; a library route that cannot (libcublas missing) is reported and left out.
+fn cuda_implementations() -> Vec<(&'static Kernel, &'static Implementation)> {
+    let mut v = Vec::new();
+    for k in kernels() {
+        for imp in k.implementations().iter().filter(|i| i.backend == Backend::Cuda) {
+            match imp.unavailable_reason() {
+                Some(why) => say_skipped!("skipped {}:{}: {why}", k.name(), imp.id),
+                None => v.push((k, imp)),
+            }
+        }
+    }
+    v
 }
 
 #[test]
@@ -65,8 +80,8 @@ fn every_cuda_kernel_matches_the_reference() {
     let large = std::env::var_os("KROUTE_CUDA_NO_LARGE").is_none();
     let mut failures = Vec::new();
     let mut count = 0;
-    for k in cuda_kernels() {
-        failures.extend(check(k.name(), &sizes_for(k, 1 << 20, large)));
+    for (k, imp) in cuda_implementations() {
+        failures.extend(check_imp(k, imp, &sizes_for(k, 1 << 20, large)));
         count += 1;
     }
     assert!(count > 0, "no cuda implementation registered");
@@ -79,8 +94,7 @@ fn device_resident_runs_match_host_round_trips() {
     if skip() {
         return;
     }
-    for o in cuda_kernels() {
-        let imp = o.on(Backend::Cuda).unwrap();
+    for (o, imp) in cuda_implementations() {
         let inputs = o.workload(100_003, 7);
         let params = Params::defaults(o.spec);
         let refs: Vec<&Tensor> = inputs.iter().collect();

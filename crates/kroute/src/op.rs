@@ -4,6 +4,7 @@
 //! (`registry.rs`) joins them.
 
 use crate::backend::cpu::Cpu;
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::params::Params;
 use crate::tensor::{DType, Tensor, TensorDesc};
@@ -43,6 +44,41 @@ pub struct Op {
     pub workload: fn(usize, u64, &Params) -> Vec<Tensor>,
     pub edge_cases: fn() -> Vec<Case>,
     pub cpu: CpuKernel,
+}
+
+/// A library route (`faer`, `cublas`, `rustfft`, `cufft`): one more implementation of a kernel of
+/// the domain, with its own id, that calls a library instead of our code. A domain lists its
+/// routes in `LIBRARIES` next to its ops; the registry joins each to its kernel after the
+/// domain's own implementations, so verification, the benchmark (`--impl ID`), the router and
+/// calibration pick it up like any other (docs/adding-a-kernel.md, "Library routes").
+#[derive(Clone, Copy)]
+pub struct Library {
+    /// The kernel it computes (a kernel of the domain with an op).
+    pub kernel: &'static str,
+    /// Its implementation id, the library's name: `faer`, `cublas`.
+    pub id: &'static str,
+    /// Where it runs and where its data lives: a CPU backend (host data; `Cpu` follows it, so
+    /// a `Parallel` route is handed `Cpu::Parallel`) or `Cuda` (device data).
+    pub backend: Backend,
+    pub exec: LibraryExec,
+    /// Why the library cannot run here (not loadable, no device), or None; checked after the
+    /// backend's own reason. A route must never panic where its library is missing.
+    pub unavailable: fn() -> Option<String>,
+}
+
+/// How a library route runs.
+#[derive(Clone, Copy)]
+pub enum LibraryExec {
+    /// On host data, like `parallel`: inputs and outputs checked against the op's shapes.
+    Cpu(CpuKernel),
+    /// On the cuda backend, like `cuda`: data staged on the device, then this function gets the
+    /// call (device pointers, device, stream) where a kernel of ours would be launched.
+    Cuda(fn(&crate::backend::cuda::Call) -> Result<()>),
+}
+
+/// For `Library::unavailable` when the library is always there (a Rust crate compiled in).
+pub fn always_available() -> Option<String> {
+    None
 }
 
 /// Shape helpers shared by the domains.

@@ -1,13 +1,14 @@
 //! The registry: every kernel of the catalog joined, once, with its op and its implementations —
 //! `scalar`, `simd` and `parallel` from the op's CPU evaluation, `cuda` from the domain's table,
-//! and later library routes (`rustfft`, `faer`, `cublas`, `cufft`) and `wgpu`. Lookups by name
-//! are map lookups. A table entry that names no kernel of its domain is recorded in `problems`
-//! rather than panicking; the tests require there be none.
+//! then the domain's library routes (`faer`, `cublas`, later `rustfft`, `cufft`: `op::Library`)
+//! with their own ids, and later `wgpu`. Lookups by name are map lookups. A table entry that
+//! names no kernel of its domain is recorded in `problems` rather than panicking; the tests
+//! require there be none.
 
 use crate::backend::cpu::Cpu;
 use crate::backend::{cuda, Backend, DeviceKernel};
 use crate::error::{Error, Result};
-use crate::op::{Case, CpuKernel, Input, Op};
+use crate::op::{Case, CpuKernel, Input, Library, LibraryExec, Op};
 use crate::params::Params;
 use crate::spec::KernelSpec;
 use crate::tensor::{Location, Tensor, TensorDesc};
@@ -23,8 +24,13 @@ pub struct Implementation {
     pub kernel: &'static str,
     pub id: &'static str,
     pub backend: Backend,
+    /// A library route (`op::Library`) rather than our own code.
+    pub library: bool,
     #[serde(skip)]
     exec: Exec,
+    /// A library route's own availability check (after the backend's).
+    #[serde(skip)]
+    needs: Option<fn() -> Option<String>>,
 }
 
 enum Exec {
@@ -35,7 +41,9 @@ enum Exec {
 impl Implementation {
     /// Why it cannot run on this machine or build, or None when it can.
     pub fn unavailable_reason(&self) -> Option<String> {
-        self.backend.unavailable_reason()
+        self.backend
+            .unavailable_reason()
+            .or_else(|| self.needs.and_then(|f| f()))
     }
     pub fn available(&self) -> bool {
         self.unavailable_reason().is_none()
@@ -253,7 +261,9 @@ fn build() -> Registry {
                     Cpu::Simd => Backend::Simd,
                     Cpu::Parallel => Backend::Parallel,
                 },
+                library: false,
                 exec: Exec::Cpu(c, op.cpu),
+                needs: None,
             };
             if r.kernel_index.insert(spec.name, r.kernels.len()).is_some() {
                 r.problems.push(format!("op {} is defined twice", op.name));
@@ -282,7 +292,9 @@ fn build() -> Registry {
                                 kernel,
                                 id: "cuda",
                                 backend: Backend::Cuda,
+                                library: false,
                                 exec: Exec::Device(Box::new(cuda::Bound { source, kernel: k })),
+                                needs: None,
                             })
                         }
                         _ => r.problems.push(format!(
@@ -294,10 +306,56 @@ fn build() -> Registry {
             }
         }
     }
+    for (domain, libs) in crate::ops::libraries() {
+        for lib in libs.iter() {
+            r.add_library(*domain, lib);
+        }
+    }
     r
 }
 
 impl Registry {
+    /// Join a library route to its kernel, after the kernel's own implementations; a route
+    /// naming no implemented kernel of its domain, reusing an id, or whose exec does not fit
+    /// its backend is recorded in `problems` instead.
+    fn add_library(&mut self, domain: crate::ops::Domain, lib: &'static Library) {
+        let what = format!("{}: library route {}:{}", domain.name(), lib.kernel, lib.id);
+        let Some(&i) = self.kernel_index.get(lib.kernel) else {
+            return self.problems.push(format!("{what} names no implemented kernel"));
+        };
+        let k = &mut self.kernels[i];
+        if k.spec.domain != domain {
+            return self
+                .problems
+                .push(format!("{what} names a kernel of {}", k.spec.domain.name()));
+        }
+        if k.implementations.iter().any(|imp| imp.id == lib.id) {
+            return self.problems.push(format!("{what} reuses the id {}", lib.id));
+        }
+        let exec = match (&lib.exec, lib.backend) {
+            (LibraryExec::Cpu(f), Backend::Scalar) => Exec::Cpu(Cpu::Scalar, *f),
+            (LibraryExec::Cpu(f), Backend::Simd) => Exec::Cpu(Cpu::Simd, *f),
+            (LibraryExec::Cpu(f), Backend::Parallel) => Exec::Cpu(Cpu::Parallel, *f),
+            (LibraryExec::Cuda(f), Backend::Cuda) => Exec::Device(Box::new(cuda::Routed {
+                kernel: k.spec.name,
+                run: *f,
+            })),
+            (_, b) => {
+                return self
+                    .problems
+                    .push(format!("{what}: its exec cannot run on the {b} backend"))
+            }
+        };
+        k.implementations.push(Implementation {
+            kernel: k.spec.name,
+            id: lib.id,
+            backend: lib.backend,
+            library: true,
+            exec,
+            needs: Some(lib.unavailable),
+        });
+    }
+
     /// Every kernel of the catalog, implemented or not, in catalog order.
     pub fn catalog(&self) -> impl Iterator<Item = &'static KernelSpec> + '_ {
         self.specs.iter().copied()
@@ -327,4 +385,122 @@ impl Registry {
 /// Every domain's CUDA source, in catalog order.
 pub fn cuda_sources() -> impl Iterator<Item = &'static cuda::Source> {
     crate::ops::tables().iter().filter_map(|t| t.cuda.source)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The library-route seam on made-up routes of `map_add` (the real ones are verified with
+    //! every implementation by `verify_all` and `cuda_verify`).
+    use super::*;
+    use crate::op::always_available;
+    use crate::ops::Domain;
+    use crate::verify::compare;
+
+    /// a + b on host data, as a library would compute it.
+    fn add(_: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+        let (a, b) = (i[0].as_f32()?, i[1].as_f32()?);
+        for ((y, &a), &b) in o[0].as_f32_mut()?.iter_mut().zip(a).zip(b) {
+            *y = a + b;
+        }
+        Ok(())
+    }
+    fn never(_: &cuda::Call) -> Result<()> {
+        Err(Error::Device("not reached without a device".into()))
+    }
+    fn not_loadable() -> Option<String> {
+        Some("libexample was not found".into())
+    }
+
+    static CPU_ROUTE: Library = Library {
+        kernel: "map_add",
+        id: "example",
+        backend: Backend::Parallel,
+        exec: LibraryExec::Cpu(add),
+        unavailable: always_available,
+    };
+    static MISSING: Library = Library {
+        kernel: "map_add",
+        id: "example_missing",
+        backend: Backend::Parallel,
+        exec: LibraryExec::Cpu(add),
+        unavailable: not_loadable,
+    };
+    static DEVICE_ROUTE: Library = Library {
+        kernel: "map_add",
+        id: "example_cuda",
+        backend: Backend::Cuda,
+        exec: LibraryExec::Cuda(never),
+        unavailable: always_available,
+    };
+
+    fn with(libs: &[&'static Library]) -> Registry {
+        let mut r = build();
+        r.problems.clear();
+        for lib in libs.iter() {
+            r.add_library(Domain::Elementwise, lib);
+        }
+        r
+    }
+
+    #[test]
+    fn a_cpu_route_joins_after_the_own_implementations_and_runs_on_host_data() {
+        let r = with(&[&CPU_ROUTE]);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let k = r.kernel("map_add").unwrap();
+        let ids: Vec<_> = k.implementations().iter().map(|i| i.id).collect();
+        assert_eq!(ids.last(), Some(&"example"));
+        assert!(r.implementation_ids().contains(&"example"));
+        let imp = k.implementation("example").unwrap();
+        assert!(imp.library && imp.available() && imp.backend.is_cpu());
+        assert_eq!(imp.location(0), Location::Host);
+        // The backend's own code still comes first.
+        assert_eq!(k.on(Backend::Parallel).unwrap().id, "parallel");
+        let x = k.workload(1001, 3);
+        let refs: Vec<&Tensor> = x.iter().collect();
+        let p = Params::defaults(k.spec);
+        let out = k.run(imp, &refs, &p).unwrap();
+        let exp = k.reference(&refs, &p);
+        assert!(compare(k.spec.tolerance, &out[0], &exp[0]).passed);
+    }
+
+    #[test]
+    fn a_missing_library_is_unavailable_with_its_reason_and_never_panics() {
+        let r = with(&[&MISSING, &DEVICE_ROUTE]);
+        let k = r.kernel("map_add").unwrap();
+        let imp = k.implementation("example_missing").unwrap();
+        assert_eq!(imp.unavailable_reason().as_deref(), Some("libexample was not found"));
+        let dev = k.implementation("example_cuda").unwrap();
+        assert_eq!(dev.location(0), Location::Cuda(0));
+        if let Some(why) = Backend::Cuda.unavailable_reason() {
+            // No device (or no `cuda` feature): the backend's reason, and running is an error.
+            assert_eq!(dev.unavailable_reason(), Some(why));
+            let x = k.workload(10, 1);
+            let refs: Vec<&Tensor> = x.iter().collect();
+            assert!(k.run(dev, &refs, &Params::defaults(k.spec)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_route_that_does_not_fit_is_a_problem_not_a_panic() {
+        static NO_KERNEL: Library = Library {
+            kernel: "map_nothing",
+            ..CPU_ROUTE
+        };
+        static OTHER_DOMAIN: Library = Library {
+            kernel: "reduce_sum",
+            ..CPU_ROUTE
+        };
+        static SAME_ID: Library = Library {
+            id: "simd",
+            ..CPU_ROUTE
+        };
+        static WRONG_BACKEND: Library = Library {
+            backend: Backend::Cuda,
+            ..CPU_ROUTE
+        };
+        let r = with(&[&NO_KERNEL, &OTHER_DOMAIN, &SAME_ID, &WRONG_BACKEND]);
+        assert_eq!(r.problems.len(), 4, "{:?}", r.problems);
+        let k = r.kernel("map_add").unwrap();
+        assert!(k.implementations().iter().all(|i| !i.library));
+    }
 }

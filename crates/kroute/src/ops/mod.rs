@@ -8,7 +8,7 @@
 //! domain adds one line here.
 
 use crate::backend::cuda;
-use crate::op::Op;
+use crate::op::{Library, Op};
 use crate::spec::KernelSpec;
 use serde::Serialize;
 
@@ -71,6 +71,13 @@ domains! {
     Sorting => sorting,
     Layout => layout,
     Scans => scans,
+}
+
+/// Library routes (`op::Library`; docs/adding-a-kernel.md, "Library routes"): each domain that
+/// has any lists its `LIBRARIES` here, beside its ops, and the registry joins them.
+pub(crate) fn libraries() -> &'static [(Domain, &'static [Library])] {
+    static LIBRARIES: &[(Domain, &[Library])] = &[];
+    LIBRARIES
 }
 
 impl Domain {

@@ -269,6 +269,34 @@ impl crate::backend::DeviceKernel for Bound {
         params: &Params,
         outputs: &mut [crate::tensor::Tensor],
     ) -> Result<()> {
-        run(self, spec, inputs, params, outputs)
+        run(self.source, self.kernel.name, self.kernel.launch, spec, inputs, params, outputs)
+    }
+}
+
+/// What a library route's calls name as their source: they launch no kernel of ours (a call
+/// that tried would find no function in it and fail with `Error::Device`).
+pub static LIBRARY: Source = Source {
+    name: "library",
+    text: "",
+};
+
+/// A library route on the cuda backend (cuBLAS, cuFFT): staged exactly like a `cuda`
+/// implementation, then `run` gets the [`Call`] (device pointers, the device and its stream)
+/// and calls the library instead of launching a kernel of ours.
+pub struct Routed {
+    pub kernel: &'static str,
+    pub run: fn(&Call) -> Result<()>,
+}
+
+impl crate::backend::DeviceKernel for Routed {
+    fn run(
+        &self,
+        spec: &'static KernelSpec,
+        inputs: &[&crate::tensor::Tensor],
+        params: &Params,
+        outputs: &mut [crate::tensor::Tensor],
+    ) -> Result<()> {
+        let launch = Launch::Custom(self.run);
+        run(&LIBRARY, self.kernel, launch, spec, inputs, params, outputs)
     }
 }

@@ -2,7 +2,7 @@
 //! every call answers `Error::Device`. A `Device` cannot exist, so its methods are never
 //! reached.
 
-use super::{Arg, Bound, Source};
+use super::{Arg, Launch, Source};
 use crate::backend::{Backend, Clock, DeviceBackend, DeviceData, GpuProbe};
 use crate::error::{Error, Result};
 use crate::params::Params;
@@ -62,7 +62,9 @@ pub fn unavailable_reason() -> Option<String> {
 }
 
 pub fn run(
-    _: &Bound,
+    _: &'static Source,
+    _: &'static str,
+    _: Launch,
     _: &'static KernelSpec,
     _: &[&Tensor],
     _: &Params,

@@ -12,7 +12,7 @@ pub use device::{Device, DeviceInfo};
 pub use memory::DeviceBuffer;
 pub use timing::{timed_launch, Event};
 
-use super::{Bound, Source, UTIL};
+use super::{Launch, Source, UTIL};
 use crate::backend::{Backend, Clock, DeviceBackend, DeviceData, GpuProbe};
 use crate::error::{Error, Result};
 use crate::params::Params;
@@ -184,9 +184,12 @@ impl DeviceBackend for Cuda {
 
 // ---- running a kernel ------------------------------------------------------------------------
 
-/// A cuda implementation's run (see the module docs of `backend::cuda` for where data may live).
+/// A cuda implementation's run (see the module docs of `backend::cuda` for where data may live):
+/// stage the data, then `launch` kernel `name` of `source` (a library route's own function).
 pub fn run(
-    k: &Bound,
+    source: &'static Source,
+    name: &'static str,
+    launch: Launch,
     spec: &'static KernelSpec,
     inputs: &[&Tensor],
     params: &Params,
@@ -249,18 +252,17 @@ pub fn run(
             staged_out.push(None);
         }
     }
-    let source = k.source;
     let call = super::Call {
         dev: &dev,
         source,
-        name: k.kernel.name,
+        name,
         spec,
         params,
         ins,
         outs,
         in_shapes: inputs.iter().map(|t| t.shape().to_vec()).collect(),
     };
-    call.run(k.kernel.launch)?;
+    call.run(launch)?;
     timing::launched(&dev)?;
     for (t, s) in outputs.iter_mut().zip(staged_out) {
         if let Some(s) = s {
