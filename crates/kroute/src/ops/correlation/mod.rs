@@ -66,6 +66,8 @@ pub static SPECS: &[KernelSpec] = &[
         bytes: |n| 8.0 * n as f64,
         flops: |n| 10.0 * n as f64 + 3.0,
     },
+    // The covariance matrix's atol is scaled per element by sqrt(C_jj·C_kk) (the entry; the
+    // reference supplies it as a sum-class scale, `MATRIX_ATOL`).
     // NOTE: the entry counts the centred Gram matrix as a full GEMM (2·64²·R flops, ≈ 32 flops per
     // byte), but names no headline metric, so the default Bandwidth is kept (§1 lists GFLOP/s only
     // for matmul and attention). Same for reduce_pearson_pairwise.
@@ -234,11 +236,27 @@ pub fn pearson_matrix(g: &[f64], rows: usize) -> Vec<f64> {
         .collect()
 }
 
+/// The matrix's stat(1e-5, 1e-6) with its absolute part in units of sqrt(C_jj·C_kk), the size
+/// of the terms of C_jk (Cauchy–Schwarz): |y − r| ≤ 1e-5·|r| + 1e-6·sqrt(C_jj·C_kk). At unit
+/// variance (the workload) it is the entry's atol; a fixed atol would fail every f32 kernel on
+/// data scaled by 100 (an entry near 0 then errs by ~1e-5 while sqrt(C_jj·C_kk) is ~1e4) and
+/// pass anything on data scaled by 1e-10.
+pub const MATRIX_RTOL: f64 = 1e-5;
+pub const MATRIX_ATOL: f64 = 1e-6;
+
 fn cov_matrix_reference(i: &[&Tensor], _: &Params) -> Vec<Expected> {
     let Ok(x) = i[0].as_f32() else { return vec![] };
     let r = x.len() / D;
-    let g = ref_gram(x);
-    vec![Expected::new(DType::F32, &[D, D], g.iter().map(|v| v / (r as f64 - 1.0)).collect())]
+    let c: Vec<f64> = ref_gram(x).iter().map(|v| v / (r as f64 - 1.0)).collect();
+    let scale = (0..D * D)
+        .map(|e| {
+            let (j, k) = (e / D, e % D);
+            c[e].abs() + MATRIX_ATOL / MATRIX_RTOL * (c[j * D + j] * c[k * D + k]).sqrt()
+        })
+        .collect();
+    vec![Expected::new(DType::F32, &[D, D], c)
+        .with_scale(scale)
+        .with_tolerance(Tolerance::Sum { rtol: MATRIX_RTOL })]
 }
 
 fn pearson_reference(i: &[&Tensor], _: &Params) -> Vec<Expected> {
