@@ -374,6 +374,7 @@ impl Mat {
     }
 
     /// Chan's combine of `b` into `self`, on the upper triangle.
+    #[allow(clippy::needless_range_loop)] // (j, k) index pairs of columns read best as indices
     fn absorb(&mut self, b: &Mat) {
         if b.n == 0.0 {
             return;
@@ -403,6 +404,7 @@ impl Mat {
 
 /// A chunk of rows in f64: column means, then the centred Gram matrix.
 #[inline(never)]
+#[allow(clippy::needless_range_loop)] // (j, k) index pairs of columns read best as indices
 fn chunk_f64(x: &[f32], out: &mut Mat) {
     let m = x.len() / D;
     let mut mean = [0.0f64; D];
@@ -455,6 +457,7 @@ impl Work {
 /// mean of x − first row), centred rows, their Gram matrix (upper triangle, by vectors from
 /// the one holding the diagonal), then the f64 moments.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // (j, k) index pairs of columns read best as indices
 fn chunk_simd<S: Simd>(s: S, x: &[f32], w: &mut Work, out: &mut Mat) {
     let m = x.len() / D;
     let k = &x[..D];

@@ -224,14 +224,8 @@ pub fn pearson_matrix(g: &[f64], rows: usize) -> Vec<f64> {
     (0..D * D)
         .map(|e| {
             let (j, k) = (e / D, e % D);
-            let p = pearson(g[e], g[j * D + j], g[k * D + k], rows);
-            if p > 1.0 {
-                1.0
-            } else if p < -1.0 {
-                -1.0
-            } else {
-                p
-            }
+            // NaN stays NaN (f64::clamp passes it through).
+            pearson(g[e], g[j * D + j], g[k * D + k], rows).clamp(-1.0, 1.0)
         })
         .collect()
 }
