@@ -6,7 +6,7 @@ mod cuda;
 
 pub(crate) use cuda::CUDA;
 
-use super::common::f32_rows;
+use super::common::{f32_rows, terms_expected};
 use crate::op::{input, shape, Case, Op};
 use crate::params::Params;
 use crate::philox;
@@ -260,16 +260,20 @@ pub(crate) fn rope_angle(base: f64, pos: usize, i: usize) -> f64 {
 fn rope_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
     let base = p.get("base");
     let x = i[0].to_f64_vec();
-    let mut y = vec![0.0; x.len()];
+    let mut y = vec![(0.0, 0.0); x.len()];
     for (t, (xr, yr)) in x.chunks_exact(D).zip(y.chunks_exact_mut(D)).enumerate() {
         for k in 0..D / 2 {
             let a = rope_angle(base, t % ROPE_PERIOD, k);
             let (c, s) = (a.cos(), a.sin());
-            yr[k] = xr[k] * c - xr[k + D / 2] * s;
-            yr[k + D / 2] = xr[k + D / 2] * c + xr[k] * s;
+            let (x1, x2) = (xr[k], xr[k + D / 2]);
+            // Each output with its condition scale, the size of its two products.
+            yr[k] = (x1 * c - x2 * s, (x1 * c).abs() + (x2 * s).abs());
+            yr[k + D / 2] = (x2 * c + x1 * s, (x2 * c).abs() + (x1 * s).abs());
         }
     }
-    vec![Expected::new(DType::F32, i[0].shape(), y)]
+    // elementwise(4e-6, 4e-6) with the relative part on the products' size (the entry: the
+    // products nearly cancel where y ≈ 0, and f32(cos), f32(sin) err relative to them).
+    vec![terms_expected(i[0].shape(), y, 4e-6, 4e-6)]
 }
 
 /// The position period of rope_apply.
