@@ -439,6 +439,44 @@ def xp_table(xp, special):
                        ("x.T contiguous, mean(1), var(1), normalise", CHAIN, lambda i, o, p: xp_batch_norm(i[0], i[1], i[2], p["eps"], True), None)]
     t["group_norm"] = [("reshape (B, G, -1), mean, var, normalise, per-channel affine", CHAIN,
                         lambda i, o, p: xp_group_norm(i[0], i[1], i[2], int(p["groups"]), p["eps"]), None)]
+    # attention (docs/kernels/attention.md): the entry's idioms. The scale is an f32 scalar (an
+    # np.float64 one would promote the scores, the softmax and @ V to f64 under NEP 50).
+    def xp_attention(q, k, v, p):
+        rep = 32 // int(p["kv_heads"])
+        if rep > 1:
+            k, v = xp.repeat(k, rep, axis=1), xp.repeat(v, rep, axis=1)
+        s = (q @ k.swapaxes(-1, -2)) * F32(1.0 / 128 ** 0.5)
+        if int(p["causal"]):
+            n = q.shape[2]
+            s = s + xp.triu(xp.full((n, n), -xp.inf, xp.float32), 1)
+        e = xp.exp(s - s.max(axis=-1, keepdims=True))
+        return [(e / e.sum(axis=-1, keepdims=True)) @ v]
+
+    # RoPE's cos/sin tables, built once per base in f64 and rounded to f32 (untimed).
+    rope_tables = {}
+
+    def xp_rope(x, base):
+        if base not in rope_tables:
+            th = base ** (-2.0 * np.arange(64) / 128)
+            ang = np.arange(4096)[:, None] * th
+            rope_tables[base] = (xp.asarray(np.cos(ang).astype(np.float32)), xp.asarray(np.sin(ang).astype(np.float32)))
+        tc, ts = rope_tables[base]
+        pos = xp.arange(x.shape[0]) % 4096
+        c, s = tc[pos], ts[pos]
+        x1, x2 = x[:, :64], x[:, 64:]
+        return [xp.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], axis=1)]
+
+    def xp_alibi(x):
+        n = x.shape[1]
+        m = 2.0 ** (-8.0 * xp.arange(1, 33) / 32)
+        d = xp.arange(n)[:, None] - xp.arange(n)[None, :]
+        bias = xp.where(d >= 0, -m[:, None, None] * d, -xp.inf).astype(xp.float32)
+        return [x + bias]
+
+    t["attention_sdpa"] = [("repeat K/V, softmax(Q @ K^T * f32 scale) @ V", CHAIN, lambda i, o, p: xp_attention(i[0], i[1], i[2], p), None)]
+    t["attention_flash"] = [("repeat K/V, softmax(Q @ K^T * f32 scale) @ V", CHAIN, lambda i, o, p: xp_attention(i[0], i[1], i[2], p), None)]
+    t["rope_apply"] = [("f64-built cos/sin tables, gather, concatenate", CHAIN, lambda i, o, p: xp_rope(i[0], p["base"]), None)]
+    t["alibi_bias"] = [("where(d >= 0, -m * d, -inf).astype(f32), scores + bias", CHAIN, lambda i, o, p: xp_alibi(i[0]), None)]
     # loss (docs/kernels/loss.md): the entries' idioms.
     def xp_cross_entropy(x, y):
         m = x.max(1, keepdims=True)
@@ -625,6 +663,38 @@ def torch_table(torch, dev):
             c0, c1, c2, c3 = ((p1 >> 32) & m32) ^ c1 ^ k0, p1 & m32, ((p0 >> 32) & m32) ^ c3 ^ k1, p0 & m32
             k0, k1 = (k0 + 0x9E3779B9) & m32, (k1 + 0xBB67AE85) & m32
         return torch.stack([c0, c1, c2, c3], dim=1).reshape(-1)[:n]
+
+    def torch_sdpa(i, p):
+        # TF32 (10-bit mantissa) fails the entry's norm(1e-5).
+        torch.backends.cuda.matmul.allow_tf32 = False
+        q, k, v = i
+        kv, causal = int(p["kv_heads"]), bool(int(p["causal"]))
+        if kv == 32:
+            return Fn.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        try:  # torch >= 2.5
+            return Fn.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
+        except TypeError:
+            rep = 32 // kv
+            return Fn.scaled_dot_product_attention(q, k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1), is_causal=causal)
+
+    rope_tables = {}
+
+    def torch_rope(x, base):
+        if base not in rope_tables:
+            th = base ** (-2.0 * torch.arange(64, dtype=torch.float64) / 128)
+            ang = torch.arange(4096, dtype=torch.float64)[:, None] * th
+            rope_tables[base] = (torch.cos(ang).float().to(dev), torch.sin(ang).float().to(dev))
+        tc, ts = rope_tables[base]
+        pos = torch.arange(x.shape[0], device=dev) % 4096
+        c, s = tc[pos], ts[pos]
+        x1, x2 = x[:, :64], x[:, 64:]
+        return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], dim=-1)
+
+    def torch_alibi(x):
+        n = x.shape[1]
+        m = torch.exp2(-8.0 * torch.arange(1, 33, dtype=torch.float64) / 32).float().to(dev)
+        d = (torch.arange(n, device=dev)[:, None] - torch.arange(n, device=dev)[None, :]).float()
+        return x + torch.where(d >= 0, -m[:, None, None] * d, float("-inf"))
 
     def torch_batch_norm(x, g, b, eps):
         y = Fn.batch_norm(x, None, None, g, b, training=True, eps=eps)
@@ -813,6 +883,12 @@ def torch_table(torch, dev):
                     if hasattr(Fn, "rms_norm") else [],
         "batch_norm": [("F.batch_norm(training=True) + var_mean(correction=0)", CHAIN, lambda i, o, p: torch_batch_norm(i[0], i[1], i[2], p["eps"]), None)],
         "group_norm": [("F.group_norm", CALL, lambda i, o, p: [Fn.group_norm(i[0], int(p["groups"]), i[1], i[2], eps=p["eps"])], None)],
+        # attention: SDPA with TF32 off (torch picks its backend: the f32 memory-efficient
+        # kernel on CUDA); RoPE tables built in f64 once per base; ALiBi as the entry writes it.
+        "attention_sdpa": [("F.scaled_dot_product_attention", CALL, lambda i, o, p: [torch_sdpa(i, p)], None)],
+        "attention_flash": [("F.scaled_dot_product_attention", CALL, lambda i, o, p: [torch_sdpa(i, p)], None)],
+        "rope_apply": [("f64-built tables, torch.cat([x1*c - x2*s, x2*c + x1*s])", CHAIN, lambda i, o, p: [torch_rope(i[0], p["base"])], None)],
+        "alibi_bias": [("scores + where(d >= 0, -m*d, -inf)", CHAIN, lambda i, o, p: [torch_alibi(i[0])], None)],
         # loss: the torch.nn.functional calls (class indices as int64, which cross_entropy needs).
         "loss_mse": [("F.mse_loss", CALL, lambda i, o, p: [Fn.mse_loss(i[0], i[1])], None)],
         "loss_mae": [("F.l1_loss", CALL, lambda i, o, p: [Fn.l1_loss(i[0], i[1])], None)],
@@ -894,6 +970,37 @@ def jax_table(jax, jnp):
         a = -x
         x_new = x + h * v + (h * h / F32(2)) * a
         return x_new, v + (h / F32(2)) * (a - x_new)
+
+    hi = jax.lax.Precision.HIGHEST  # full f32 products (the default may use TF32/bf16 passes)
+
+    def jax_attention(q, k, v, p):
+        rep = 32 // int(p["kv_heads"])
+        if rep > 1:
+            k, v = jnp.repeat(k, rep, axis=1), jnp.repeat(v, rep, axis=1)
+        s = jnp.einsum("bhid,bhjd->bhij", q, k, precision=hi) * F32(1.0 / 128 ** 0.5)
+        if int(p["causal"]):
+            n = q.shape[2]
+            s = jnp.where(jnp.tril(jnp.ones((n, n), dtype=bool)), s, -jnp.inf)
+        return jnp.einsum("bhij,bhjd->bhid", jax.nn.softmax(s, axis=-1), v, precision=hi)
+
+    def jax_rope(base):
+        th = base ** (-2.0 * np.arange(64) / 128)
+        ang = np.arange(4096)[:, None] * th
+        tc, ts = jnp.asarray(np.cos(ang).astype(np.float32)), jnp.asarray(np.sin(ang).astype(np.float32))
+
+        def f(x):
+            pos = jnp.arange(x.shape[0]) % 4096
+            c, s = tc[pos], ts[pos]
+            x1, x2 = x[:, :64], x[:, 64:]
+            return jnp.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], axis=1)
+        return one("f64-built tables, gather, concatenate", jit(f))
+
+    alibi_m = (2.0 ** (-8.0 * np.arange(1, 33) / 32)).astype(np.float32)
+
+    def jax_alibi(x):
+        n = x.shape[1]
+        d = (jnp.arange(n)[:, None] - jnp.arange(n)[None, :]).astype(jnp.float32)
+        return x + jnp.where(d >= 0, -jnp.asarray(alibi_m)[:, None, None] * d, -jnp.inf)
 
     def jax_norm(x, axis, eps):
         m, v = x.mean(axis, keepdims=True), x.var(axis, keepdims=True)
@@ -999,6 +1106,10 @@ def jax_table(jax, jnp):
         "batch_norm": lambda p: one("mean(0), var(0), normalise", jit(lambda x, g, b: (jax_norm(x, 0, F32(p["eps"])) * g + b, x.mean(0), x.var(0)))),
         "group_norm": lambda p: one("reshape (B, G, -1), normalise, per-channel affine", jit(
             lambda x, g, b: jax_norm(x.reshape(x.shape[0], int(p["groups"]), -1), -1, F32(p["eps"])).reshape(x.shape) * g[:, None] + b[:, None])),
+        "attention_sdpa": lambda p: one("einsum scores (HIGHEST), softmax, einsum P·V", jit(lambda q, k, v: jax_attention(q, k, v, p))),
+        "attention_flash": lambda p: one("einsum scores (HIGHEST), softmax, einsum P·V", jit(lambda q, k, v: jax_attention(q, k, v, p))),
+        "rope_apply": lambda p: jax_rope(p["base"]),
+        "alibi_bias": lambda p: one("scores + where(d >= 0, -m*d, -inf)", jit(jax_alibi)),
         "loss_mse": lambda p: one("jnp.mean((p - t) ** 2)", jit(lambda a, b: jnp.mean((a - b) ** 2))),
         "loss_mae": lambda p: one("jnp.mean(jnp.abs(p - t))", jit(lambda a, b: jnp.mean(jnp.abs(a - b)))),
         "loss_huber": lambda p: one("where(|d| < δ, d²/2, δ(|d| − δ/2)).mean()", jit(lambda a, b: jax_huber(a, b, F32(p["delta"])))),

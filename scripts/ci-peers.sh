@@ -9,7 +9,11 @@ venv="${KROUTE_PEERS_VENV:-${KROUTE_NVRTC_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c 'import numpy, scipy' 2>/dev/null \
     || "$venv/bin/python" -m pip install -q --disable-pip-version-check numpy scipy
-cargo build -q -p kroute-cli
+# The test profile (opt-level 3, into target/debug like dev): the references and kroute's own
+# implementations run optimised. In the dev profile the kroute crate is unoptimised, and
+# attention's f64 reference and scalar kernel (a whole batch of S = 2048 at any N, 69 GFLOP)
+# would take tens of minutes.
+cargo build -q -p kroute-cli --profile test
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 k="${CARGO_TARGET_DIR:-target}/debug/kroute"

@@ -230,11 +230,33 @@ impl Case {
 /// the long ones).
 pub const STEPS_CAP: f64 = 64.0;
 
+/// The largest sequence length the sweep tries (attention). Every attention call is a whole
+/// batch of S (B = max(1, …)) at 4·32·S²·128 flops: S = 129 crosses the 64-row query tiles
+/// (CPU and CUDA) and the CUDA 64-key tiles at 0.27 GFLOP a call; S = 65536 would be 7·10^13.
+/// Longer sequences (flash's 256-key CPU blocks, S = 1000) are in tests/attention.rs.
+pub const SEQ_CAP: f64 = 129.0;
+
+/// The sequence length of the named cases that do not set it (sizes, value transforms, other
+/// parameters): not a multiple of any tile, and cheap enough for the 90 such cases.
+pub const SEQ_BASE: f64 = 33.0;
+
+/// The parameters every named case starts from: `seq` at `SEQ_BASE` where the kernel has one
+/// and its default is larger (so the case's label and reproducer carry it).
+fn base_params(k: &Kernel) -> Vec<(&'static str, f64)> {
+    k.spec
+        .params
+        .iter()
+        .filter(|p| p.name == "seq" && p.default > SEQ_BASE)
+        .map(|p| (p.name, SEQ_BASE))
+        .collect()
+}
+
 /// The largest value the sweep gives a parameter: its maximum, integers capped at `INT_CAP`
-/// (time steps at `STEPS_CAP`).
+/// (time steps at `STEPS_CAP`, sequence lengths at `SEQ_CAP`).
 fn sweep_max(p: &ParamSpec) -> f64 {
     match p.kind {
         ParamKind::Int if p.name == "steps" => p.max.min(STEPS_CAP.max(p.min)),
+        ParamKind::Int if p.name == "seq" => p.max.min(SEQ_CAP.max(p.min)),
         ParamKind::Int => p.max.min(INT_CAP.max(p.min)),
         _ => p.max,
     }
@@ -264,9 +286,16 @@ pub fn param_values(p: &ParamSpec) -> Vec<f64> {
 /// bounds equal, a histogram over the whole f32 range); every value transform at a size below
 /// and one above the parallel split.
 pub fn named_cases(k: &Kernel) -> Vec<Case> {
+    let base = base_params(k);
+    // The base parameters with (name, v) set.
+    let with = |name: &'static str, v: f64| -> Vec<(&'static str, f64)> {
+        let mut p: Vec<_> = base.iter().copied().filter(|b| b.0 != name).collect();
+        p.push((name, v));
+        p
+    };
     let mut cases: Vec<Case> = SIZES
         .iter()
-        .map(|&n| Case::at(n, vec![], Values::Workload))
+        .map(|&n| Case::at(n, base.clone(), Values::Workload))
         .collect();
     for p in k.spec.params {
         for v in param_values(p) {
@@ -276,7 +305,7 @@ pub fn named_cases(k: &Kernel) -> Vec<Case> {
                 ParamKind::Int => 3 * v as usize + 1,
                 _ => 10_007,
             };
-            cases.push(Case::at(n, vec![(p.name, v)], Values::Workload));
+            cases.push(Case::at(n, with(p.name, v), Values::Workload));
         }
     }
     let floats: Vec<&ParamSpec> = k
@@ -298,13 +327,15 @@ pub fn named_cases(k: &Kernel) -> Vec<Case> {
         ]);
         for (x, y) in pairs {
             for values in [Values::Workload, Values::Scale(1e38), Values::Scale(1e-38)] {
-                cases.push(Case::at(10_007, vec![(a.name, x), (b.name, y)], values));
+                let mut p = with(a.name, x);
+                p.push((b.name, y));
+                cases.push(Case::at(10_007, p, values));
             }
         }
     }
     for &values in VALUES {
         for n in [10_007, 300_007] {
-            cases.push(Case::at(n, vec![], values));
+            cases.push(Case::at(n, base.clone(), values));
         }
     }
     cases

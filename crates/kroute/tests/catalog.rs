@@ -103,19 +103,27 @@ fn every_implemented_kernel_counts_its_bytes_like_its_workload() {
             let refs: Vec<&Tensor> = inputs.iter().collect();
             let params = Params::defaults(spec);
             let outs = op.check(&refs, &params).unwrap();
+            let in_bytes = inputs.iter().map(Tensor::bytes).sum::<usize>() as f64;
+            let full = in_bytes + outs.iter().map(|d| d.bytes() as f64).sum::<f64>();
             // A capacity output (compaction's values) counts the expected half of its capacity
             // written: the entries' bytes use the expected count N/2 (the kept count depends on
-            // the data; the scans domain's NOTE).
-            let expected = op.reference(&refs, &params);
-            let out_bytes: f64 = outs
-                .iter()
-                .zip(&expected)
-                .map(|(d, e)| match e.prefix {
-                    Some(_) => d.bytes() as f64 * 0.5,
-                    None => d.bytes() as f64,
-                })
-                .sum();
-            let actual = inputs.iter().map(Tensor::bytes).sum::<usize>() as f64 + out_bytes;
+            // the data; the scans domain's NOTE). The reference says which outputs those are;
+            // it is asked only when the plain count disagrees (attention's f64 reference is a
+            // whole batch, 10^10 to 10^11 flops, at any n).
+            let actual = if full == (spec.bytes)(n as u64) {
+                full
+            } else {
+                let expected = op.reference(&refs, &params);
+                let out_bytes: f64 = outs
+                    .iter()
+                    .zip(&expected)
+                    .map(|(d, e)| match e.prefix {
+                        Some(_) => d.bytes() as f64 * 0.5,
+                        None => d.bytes() as f64,
+                    })
+                    .sum();
+                in_bytes + out_bytes
+            };
             let diff = actual - (spec.bytes)(n as u64);
             assert!(
                 diff == 0.0 || (outs.iter().all(|d| d.shape.is_empty()) && diff <= 8.0),
