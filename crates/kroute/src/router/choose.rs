@@ -346,7 +346,11 @@ impl Router {
             // The caller's figure, else NVML's (no CUDA context needed), else the driver's.
             let free = req
                 .free_device_bytes
-                .or_else(|| (imp.backend == Backend::Cuda).then(|| super::health::gpu_free_bytes(o)).flatten())
+                .or_else(|| {
+                    (imp.backend == Backend::Cuda)
+                        .then(|| super::health::gpu_free_bytes(o))
+                        .flatten()
+                })
                 .or_else(|| imp.backend.device().and_then(|d| d.free_memory(o).ok()));
             if let Some(free) = free {
                 if need > free as f64 {

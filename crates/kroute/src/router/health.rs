@@ -250,8 +250,7 @@ impl Health {
             }
         }
         if let Some(m) = self.memory {
-            if (m.available_bytes as f64) < limits::MIN_AVAILABLE_FRACTION * m.total_bytes as f64
-            {
+            if (m.available_bytes as f64) < limits::MIN_AVAILABLE_FRACTION * m.total_bytes as f64 {
                 why.push(format!(
                     "{:.1} of {:.1} GiB memory available",
                     m.available_bytes as f64 / (1u64 << 30) as f64,
@@ -335,7 +334,10 @@ mod tests {
         assert_eq!(p.some.avg60, 0.1);
         // Not PSI, or a damaged line: nothing.
         assert_eq!(parse_pressure("hello"), None);
-        assert_eq!(parse_pressure("some avg10=x avg60=0 avg300=0 total=0"), None);
+        assert_eq!(
+            parse_pressure("some avg10=x avg60=0 avg300=0 total=0"),
+            None
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ mod imp {
                 ThrottleReasons::HW_POWER_BRAKE_SLOWDOWN,
                 "hw_power_brake_slowdown",
             ),
-            (ThrottleReasons::DISPLAY_CLOCK_SETTING, "display_clock_setting"),
+            (
+                ThrottleReasons::DISPLAY_CLOCK_SETTING,
+                "display_clock_setting",
+            ),
         ]
         .into_iter()
         .filter(|(bit, _)| r.contains(*bit))
@@ -94,7 +97,10 @@ mod imp {
                 sm_clock_mhz: d.clock_info(Clock::SM).ok(),
                 memory_clock_mhz: d.clock_info(Clock::Memory).ok(),
                 utilization_pct: d.utilization_rates().ok().map(|u| u.gpu),
-                throttle: d.current_throttle_reasons().map(reasons).unwrap_or_default(),
+                throttle: d
+                    .current_throttle_reasons()
+                    .map(reasons)
+                    .unwrap_or_default(),
             });
         }
         if out.is_empty() && notes.is_empty() {
@@ -107,7 +113,10 @@ mod imp {
         if !super::same_numbering() {
             return None;
         }
-        let d = nvml().ok()?.device_by_index(u32::try_from(ordinal).ok()?).ok()?;
+        let d = nvml()
+            .ok()?
+            .device_by_index(u32::try_from(ordinal).ok()?)
+            .ok()?;
         d.memory_info().ok().map(|m| m.free)
     }
 }
