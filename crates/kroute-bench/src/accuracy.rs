@@ -201,6 +201,24 @@ pub fn markdown(c: &Check, source: &str) -> String {
     s
 }
 
+/// Several checks as one (e.g. one per domain, run one at a time): every case, the summary
+/// recomputed, the commands joined. None for no checks.
+pub fn merge(checks: Vec<Check>) -> Option<Check> {
+    let mut it = checks.into_iter();
+    let mut all = it.next()?;
+    for c in it {
+        all.command = format!("{}; {}", all.command, c.command);
+        all.started_unix = all.started_unix.min(c.started_unix);
+        if c.profile != all.profile {
+            all.profile = format!("{}; {}", all.profile, c.profile);
+        }
+        all.notes.extend(c.notes);
+        all.cases.extend(c.cases);
+    }
+    all.summary = Summary::of(&all.cases);
+    Some(all)
+}
+
 fn location(d: DataAt) -> Location {
     match d {
         DataAt::Host => Location::Host,
@@ -418,6 +436,36 @@ mod tests {
         assert_eq!((s.cases, s.hits, s.host_hits, s.device_cases), (4, 3, 1, 2));
         assert_eq!(s.fraction, 0.75);
         assert!(Summary::of(&[]).fraction.is_nan());
+    }
+
+    #[test]
+    fn checks_run_one_at_a_time_merge_into_one_figure() {
+        let check = |hit: bool, cmd: &str| Check {
+            schema: SCHEMA.into(),
+            fingerprint: Fingerprint::current(),
+            profile: "p".into(),
+            command: cmd.into(),
+            started_unix: if hit { 10 } else { 5 },
+            budget_ms: 300,
+            notes: Vec::new(),
+            summary: Summary::default(),
+            cases: vec![Case {
+                kernel: "k".into(),
+                n: 3,
+                data: DataAt::Host,
+                routed: "a".into(),
+                routed_s: Some(2.0),
+                fastest: "b".into(),
+                fastest_s: 1.0,
+                ratio: Some(2.0),
+                hit,
+                times: Vec::new(),
+            }],
+        };
+        let m = merge(vec![check(true, "one"), check(false, "two")]).unwrap();
+        assert_eq!((m.summary.cases, m.summary.hits), (2, 1));
+        assert_eq!((m.command.as_str(), m.started_unix), ("one; two", 5));
+        assert!(merge(Vec::new()).is_none());
     }
 
     /// A check of one small kernel at two tiny held-out sizes against a tiny calibration:

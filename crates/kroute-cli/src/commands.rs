@@ -1041,7 +1041,7 @@ pub fn check(
 pub fn report(
     results: &[PathBuf],
     profile: Option<&Path>,
-    accuracy: Option<&Path>,
+    accuracy: &[PathBuf],
     out: &Path,
 ) -> Result<ExitCode> {
     let run = kroute_bench::report::load(results).map_err(Error::Io)?;
@@ -1052,9 +1052,13 @@ pub fn report(
         let r = kroute_bench::routing::routing(&prof);
         extra.push(kroute_bench::routing::markdown(&r, &file_name(p)));
     }
-    if let Some(p) = accuracy {
-        let c = kroute_bench::accuracy::Check::load(p).map_err(Error::Io)?;
-        extra.push(kroute_bench::accuracy::markdown(&c, &file_name(p)));
+    let checks = accuracy
+        .iter()
+        .map(|p| kroute_bench::accuracy::Check::load(p).map_err(Error::Io))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(c) = kroute_bench::accuracy::merge(checks) {
+        let names: Vec<String> = accuracy.iter().map(|p| file_name(p)).collect();
+        extra.push(kroute_bench::accuracy::markdown(&c, &names.join("`, `")));
     }
     let files = kroute_bench::report::write(&run, &extra, out).map_err(Error::Io)?;
     println!(

@@ -242,8 +242,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         profile: Option<PathBuf>,
         /// A route-check file (`kroute route-check --json`): adds the router's accuracy.
+        /// Repeatable: checks run one domain at a time count as one.
         #[arg(long, value_name = "FILE")]
-        accuracy: Option<PathBuf>,
+        accuracy: Vec<PathBuf>,
         /// Folder for report.md and the charts.
         #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
@@ -358,7 +359,7 @@ fn main() -> ExitCode {
             profile,
             accuracy,
             out,
-        } => commands::report(&results, profile.as_deref(), accuracy.as_deref(), &out),
+        } => commands::report(&results, profile.as_deref(), &accuracy, &out),
         Command::RouteCheck {
             domains,
             kernels,
