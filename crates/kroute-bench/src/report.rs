@@ -410,6 +410,19 @@ fn machine(run: &Run) -> String {
     if m.gpus.is_empty() && !m.gpu_note.is_empty() {
         let _ = writeln!(s, "- GPU: none ({}).", m.gpu_note);
     }
+    // Results files written before the health probe existed carry none (cpus 0).
+    if m.health.cpus > 0 {
+        let why = m.health.too_busy();
+        let _ = writeln!(
+            s,
+            "- Health when the run started: {}.",
+            if why.is_empty() {
+                "quiet enough to measure".to_string()
+            } else {
+                format!("**too busy to measure reliably** ({})", why.join("; "))
+            }
+        );
+    }
     let peers: BTreeMap<&String, &serde_json::Value> =
         run.files.iter().flat_map(|(_, r)| r.peers.iter()).collect();
     if !peers.is_empty() {
