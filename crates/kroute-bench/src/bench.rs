@@ -29,16 +29,22 @@ pub struct Settings {
 
 impl Settings {
     pub fn for_machine(probe: &Probe) -> Settings {
+        let (rotate_bytes, max_rotate_bytes) = Settings::rotation_for_llc(probe.llc_bytes);
         Settings {
             seed: 42,
             budget: Duration::from_millis(1500),
             min_samples: 5,
             max_samples: 500,
             target_spread: 0.02,
-            // ≥ 4× the LLC, and never under the probe's 256 MiB arrays.
-            rotate_bytes: (4 * probe.llc_bytes).max(256 << 20),
-            max_rotate_bytes: 6 << 30,
+            rotate_bytes,
+            max_rotate_bytes,
         }
+    }
+
+    /// (rotate_bytes, max_rotate_bytes) for a last-level cache of `llc` bytes: ≥ 4× the LLC,
+    /// and never under the probe's 256 MiB arrays; at most 6 GiB of copies.
+    pub fn rotation_for_llc(llc: u64) -> (u64, u64) {
+        ((4 * llc).max(256 << 20), 6 << 30)
     }
 }
 

@@ -23,11 +23,21 @@ pub fn sizes(quick: bool) -> Vec<usize> {
 /// Benchmark settings for calibration: the machine's rotation, a shorter budget per
 /// (implementation, size) than a benchmark's (many more points are measured).
 pub fn settings(probe: &Probe, budget: Duration) -> Settings {
+    settings_for_llc(probe.llc_bytes, budget)
+}
+
+/// The same from the last-level cache alone (`probe::caches`), for a run that needs
+/// calibration's loop without measuring bandwidth first (`route-check`).
+pub fn settings_for_llc(llc_bytes: u64, budget: Duration) -> Settings {
+    let (rotate_bytes, max_rotate_bytes) = Settings::rotation_for_llc(llc_bytes);
     Settings {
+        seed: 42,
         budget,
-        target_spread: 0.05,
+        min_samples: 5,
         max_samples: 200,
-        ..Settings::for_machine(probe)
+        target_spread: 0.05,
+        rotate_bytes,
+        max_rotate_bytes,
     }
 }
 

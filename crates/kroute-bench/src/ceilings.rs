@@ -197,6 +197,7 @@ mod tests {
             all_threads: bw(60.0),
             gpus: Vec::new(),
             gpu_note: String::new(),
+            health: Default::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! own STREAM-style loops (best of several passes over arrays ≥ 4× the last-level cache).
 
 use kroute::backend::cpu::{arch, cpu_model, simd_level};
+use kroute::router::Health;
 use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,9 @@ pub struct Probe {
     pub all_threads: Bandwidth,
     pub gpus: Vec<Gpu>,
     pub gpu_note: String,
+    /// How busy the machine was when it was probed (absent in older JSON).
+    #[serde(default)]
+    pub health: Health,
 }
 
 /// Which measured figure a kernel's access pattern should be compared with.
@@ -250,8 +254,10 @@ impl Arrays {
     }
 }
 
-/// Probe the machine. Takes a few seconds: three arrays of ≥ 4× the last-level cache.
+/// Probe the machine. Takes a few seconds: three arrays of ≥ 4× the last-level cache. The
+/// machine's health is read first, before the probe's own loops load it.
 pub fn probe() -> Probe {
+    let health = Health::now();
     let caches = caches();
     let llc = llc_bytes(&caches);
     let mut arrays = Arrays::new(llc);
@@ -271,6 +277,7 @@ pub fn probe() -> Probe {
         all_threads,
         gpus,
         gpu_note,
+        health,
     }
 }
 

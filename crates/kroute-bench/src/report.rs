@@ -22,10 +22,8 @@ pub struct Run {
     pub ceilings: Vec<Ceiling>,
 }
 
+/// Load results files; none gives an empty run (a report of other inputs alone).
 pub fn load(paths: &[PathBuf]) -> Result<Run, String> {
-    if paths.is_empty() {
-        return Err("no results file given".into());
-    }
     let mut files = Vec::new();
     for p in paths {
         let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -269,9 +267,20 @@ fn spread(r: &Record) -> Option<f64> {
     Some(100.0 * (hi - lo) / secs(r))
 }
 
-/// Write `report.md` and the charts into `dir`; returns the files written.
-pub fn write(run: &Run, dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// Write `report.md` and the charts into `dir`; returns the files written. `extra` are
+/// sections written from other inputs (the routing table, the router's accuracy), placed
+/// before the charts; with no results files the report is those sections alone.
+pub fn write(run: &Run, extra: &[String], dir: &Path) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if run.files.is_empty() {
+        let path = dir.join("report.md");
+        let md = format!(
+            "# kroute report: the router\n\nWritten by `kroute report` from the inputs named below.\n\n{}",
+            extra.concat()
+        );
+        std::fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(vec![path]);
+    }
     let groups = groups(&run.results);
     let mut written = Vec::new();
     let mut md = String::new();
@@ -289,6 +298,7 @@ pub fn write(run: &Run, dir: &Path) -> Result<Vec<PathBuf>, String> {
     md += &fusion(&groups);
     md += &bandwidth(&groups);
     md += &failures(&run.results);
+    md += &extra.concat();
     md += "## Charts\n\n";
     let charts = charts::all(&groups, &run.ceilings, dir)?;
     for (file, caption) in &charts {
@@ -399,6 +409,19 @@ fn machine(run: &Run) -> String {
     }
     if m.gpus.is_empty() && !m.gpu_note.is_empty() {
         let _ = writeln!(s, "- GPU: none ({}).", m.gpu_note);
+    }
+    // Results files written before the health probe existed carry none (cpus 0).
+    if m.health.cpus > 0 {
+        let why = m.health.too_busy();
+        let _ = writeln!(
+            s,
+            "- Health when the run started: {}.",
+            if why.is_empty() {
+                "quiet enough to measure".to_string()
+            } else {
+                format!("**too busy to measure reliably** ({})", why.join("; "))
+            }
+        );
     }
     let peers: BTreeMap<&String, &serde_json::Value> =
         run.files.iter().flat_map(|(_, r)| r.peers.iter()).collect();

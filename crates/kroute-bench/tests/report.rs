@@ -133,7 +133,7 @@ fn the_report_says_what_the_fixture_implies() {
     let input = dir.join("fixture.json");
     std::fs::write(&input, fixture().to_string()).unwrap();
     let run = load(std::slice::from_ref(&input)).unwrap();
-    let files = write(&run, &dir.join("out")).unwrap();
+    let files = write(&run, &[], &dir.join("out")).unwrap();
     let md = std::fs::read_to_string(dir.join("out/report.md")).unwrap();
     let has = |s: &str| assert!(md.contains(s), "report.md lacks {s:?}:\n{md}");
     // Fastest of everything: torch at 10^6, kroute's cuda at 10^8 for both kernels.

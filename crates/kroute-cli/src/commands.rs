@@ -4,6 +4,7 @@ use crate::peers::{self, Peers};
 use crate::{npy, Filters};
 use indicatif::{ProgressBar, ProgressStyle};
 use kroute::router::fmt_s as fmt_time;
+use kroute::router::Health;
 use kroute::verify::compare;
 use kroute::Implementation;
 use kroute::{registry, Backend, Error, Kernel, Params, Result, Tensor};
@@ -377,6 +378,86 @@ fn print_probe(p: &Probe) {
     if !p.gpus.is_empty() && !p.gpu_note.is_empty() {
         println!("gpu note   {}", p.gpu_note);
     }
+    print_health(&p.health);
+}
+
+/// The health probe's figures, one line per subject; what is unreadable here says so.
+fn print_health(h: &Health) {
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    println!("health     (read before the bandwidth loops)");
+    match h.load {
+        Some(l) => println!(
+            "  load     {:.2} {:.2} {:.2} (1, 5, 15 min) on {} CPUs",
+            l.one, l.five, l.fifteen, h.cpus
+        ),
+        None => println!("  load     not readable (/proc/loadavg)"),
+    }
+    match h.memory {
+        Some(m) => println!(
+            "  memory   {:.1} of {:.1} GiB available",
+            gib(m.available_bytes),
+            gib(m.total_bytes)
+        ),
+        None => println!("  memory   not readable (/proc/meminfo)"),
+    }
+    for (name, p) in [
+        ("cpu", h.psi.cpu),
+        ("memory", h.psi.memory),
+        ("io", h.psi.io),
+    ] {
+        match p {
+            Some(p) => println!(
+                "  psi {:<6} some {:.1}% / {:.1}% / {:.1}% (avg 10 s / 60 s / 300 s){}",
+                name,
+                p.some.avg10,
+                p.some.avg60,
+                p.some.avg300,
+                p.full.map_or(String::new(), |f| format!(
+                    ", full {:.1}% / {:.1}% / {:.1}%",
+                    f.avg10, f.avg60, f.avg300
+                ))
+            ),
+            None => println!("  psi {name:<6} not available (no /proc/pressure/{name})"),
+        }
+    }
+    match h.cpu_clocks {
+        Some(c) => println!(
+            "  cpu MHz  {:.0}–{:.0} now{}",
+            c.current_min_mhz,
+            c.current_max_mhz,
+            c.rated_max_mhz
+                .map_or(String::new(), |m| format!(", rated max {m:.0}"))
+        ),
+        None => println!("  cpu MHz  not readable (no cpufreq in /sys)"),
+    }
+    for g in &h.gpus {
+        let opt = |v: Option<u32>, unit: &str| v.map_or("?".into(), |v| format!("{v}{unit}"));
+        println!(
+            "  gpu {}    {}: {} of {} GiB free, {}, SM {} memory {}, busy {}, throttle: {}",
+            g.index,
+            g.name,
+            g.free_bytes
+                .map_or("?".into(), |b| format!("{:.1}", gib(b))),
+            g.total_bytes
+                .map_or("?".into(), |b| format!("{:.1}", gib(b))),
+            opt(g.temperature_c, " °C"),
+            opt(g.sm_clock_mhz, " MHz"),
+            opt(g.memory_clock_mhz, " MHz"),
+            opt(g.utilization_pct, "%"),
+            if g.throttle.is_empty() {
+                "none".into()
+            } else {
+                g.throttle.join(", ")
+            }
+        );
+    }
+    if !h.gpu_note.is_empty() {
+        println!("  gpu      {}", h.gpu_note);
+    }
+    match h.warning() {
+        Some(w) => println!("  verdict  {w}"),
+        None => println!("  verdict  quiet enough to measure"),
+    }
 }
 
 pub fn probe(json: bool) -> Result<ExitCode> {
@@ -506,6 +587,9 @@ pub fn bench(
             "cuda:{} {} | device copy {:.0} GB/s | tiny kernel launch→result {:.1} µs",
             g.ordinal, g.name, g.d2d_copy_gbps, g.launch_to_result_us
         );
+    }
+    if let Some(w) = machine.health.warning() {
+        eprintln!("{w}");
     }
     let mut arrays = kroute_bench::probe::Arrays::new(machine.llc_bytes);
     let mut settings = Settings::for_machine(&machine);
@@ -954,13 +1038,38 @@ pub fn check(
     })
 }
 
-pub fn report(results: &[PathBuf], out: &Path) -> Result<ExitCode> {
+pub fn report(
+    results: &[PathBuf],
+    profile: Option<&Path>,
+    accuracy: &[PathBuf],
+    out: &Path,
+) -> Result<ExitCode> {
     let run = kroute_bench::report::load(results).map_err(Error::Io)?;
-    let files = kroute_bench::report::write(&run, out).map_err(Error::Io)?;
+    let mut extra = Vec::new();
+    if let Some(p) = profile {
+        // Any kroute profile, from any machine: the report describes the machine it measured.
+        let prof = kroute::router::Profile::load(p)?;
+        let r = kroute_bench::routing::routing(&prof);
+        extra.push(kroute_bench::routing::markdown(&r, &file_name(p)));
+    }
+    let checks = accuracy
+        .iter()
+        .map(|p| kroute_bench::accuracy::Check::load(p).map_err(Error::Io))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(c) = kroute_bench::accuracy::merge(checks) {
+        let names: Vec<String> = accuracy.iter().map(|p| file_name(p)).collect();
+        extra.push(kroute_bench::accuracy::markdown(&c, &names.join("`, `")));
+    }
+    let files = kroute_bench::report::write(&run, &extra, out).map_err(Error::Io)?;
     println!(
         "wrote {} ({} chart(s))",
         files[0].display(),
         files.len() - 1
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into())
 }

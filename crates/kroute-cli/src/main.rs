@@ -178,6 +178,38 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// How often the router picks the fastest: at held-out sizes 3·2^k (never calibration
+    /// sizes) time every available implementation (host data, and device data with a GPU)
+    /// with calibration's loop, ask the router (this machine's profile), and count the cases
+    /// where the routed implementation is within 10% of the fastest.
+    RouteCheck {
+        /// Only kernels of this domain (repeatable).
+        #[arg(long = "domain", value_name = "D")]
+        domains: Vec<String>,
+        /// Only this kernel (repeatable).
+        #[arg(long = "kernel", value_name = "K")]
+        kernels: Vec<String>,
+        /// Fewer sizes: 3·2^11, 3·2^15, 3·2^19, … (those farthest from a quick calibration's).
+        #[arg(long)]
+        quick: bool,
+        /// These held-out sizes instead (repeatable); a size the profile measured is refused.
+        #[arg(long = "n", value_name = "N")]
+        sizes: Vec<f64>,
+        /// No size above this.
+        #[arg(long, value_name = "N")]
+        max_n: Option<f64>,
+        /// The profile to route by (default: this machine's in the cache folder).
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+        /// Write every case (schema kroute.route-check/1) to FILE, for `kroute report --accuracy`.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Time budget per (implementation, size), in milliseconds (calibrate's default).
+        #[arg(long, default_value_t = 300)]
+        budget_ms: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Write a kernel's benchmark inputs at size N as .npy files (for peers, and to reproduce a
     /// sweep case).
     Workload {
@@ -198,11 +230,21 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Write the conclusions of one or more `bench --json` files: report.md and SVG charts.
+    /// Write the conclusions of one or more `bench --json` files: report.md and SVG charts;
+    /// with --profile, the machine's routing table and the rules of thumb checked against it;
+    /// with --accuracy, the router's accuracy (`kroute route-check --json`).
     Report {
         /// Results files (kroute.bench/2 or /3); a later file's row replaces an earlier one's.
-        #[arg(required = true)]
+        /// May be left out when --profile or --accuracy is given.
+        #[arg(required_unless_present_any = ["profile", "accuracy"])]
         results: Vec<PathBuf>,
+        /// A router profile (`kroute calibrate --out`): adds the routing table.
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+        /// A route-check file (`kroute route-check --json`): adds the router's accuracy.
+        /// Repeatable: checks run one domain at a time count as one.
+        #[arg(long, value_name = "FILE")]
+        accuracy: Vec<PathBuf>,
         /// Folder for report.md and the charts.
         #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
@@ -312,7 +354,33 @@ fn main() -> ExitCode {
             values,
             dir,
         } => commands::workload(&kernel, n, seed, &params, &values, &dir),
-        Command::Report { results, out } => commands::report(&results, &out),
+        Command::Report {
+            results,
+            profile,
+            accuracy,
+            out,
+        } => commands::report(&results, profile.as_deref(), &accuracy, &out),
+        Command::RouteCheck {
+            domains,
+            kernels,
+            quick,
+            sizes,
+            max_n,
+            profile,
+            json,
+            budget_ms,
+            seed,
+        } => crate::route::route_check(&crate::route::CheckArgs {
+            domains,
+            kernels,
+            quick,
+            sizes,
+            max_n,
+            profile,
+            json,
+            budget_ms,
+            seed,
+        }),
         Command::Check {
             kernel,
             params,

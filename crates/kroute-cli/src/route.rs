@@ -1,10 +1,16 @@
-//! `kroute route` (explain a routing decision) and `kroute calibrate` (measure the profile).
+//! `kroute route` (explain a routing decision), `kroute calibrate` (measure the profile) and
+//! `kroute route-check` (measure how often the router picks the fastest).
 
 use crate::commands::{bar, print_json, size_arg, write_json};
+use kroute::router::Health;
 use kroute::router::{fmt_s, profile, Basis, Explanation, Fingerprint, Profile, Request, Router};
+use kroute::Backend;
 use kroute::{Error, Location, Result};
-use kroute_bench::calibrate::{calibrate as run_calibration, machine_of, settings, sizes};
-use kroute_bench::probe::probe as run_probe;
+use kroute_bench::accuracy::{check, held_out, Check, Plan, Summary, SCHEMA, WITHIN};
+use kroute_bench::calibrate::{
+    calibrate as run_calibration, machine_of, settings, settings_for_llc, sizes,
+};
+use kroute_bench::probe::{caches, llc_bytes, probe as run_probe};
 use kroute_bench::select::select;
 use std::path::Path;
 use std::process::ExitCode;
@@ -137,6 +143,9 @@ pub fn calibrate(
             String::new()
         }
     );
+    if let Some(w) = probe.health.warning() {
+        eprintln!("{w}");
+    }
     let mut s = settings(&probe, std::time::Duration::from_millis(budget_ms));
     s.seed = seed;
     let sizes = sizes(quick);
@@ -261,4 +270,184 @@ fn size(n: u64) -> String {
     } else {
         n.to_string()
     }
+}
+
+/// `kroute route-check`'s arguments.
+pub struct CheckArgs {
+    pub domains: Vec<String>,
+    pub kernels: Vec<String>,
+    pub quick: bool,
+    pub sizes: Vec<f64>,
+    pub max_n: Option<f64>,
+    pub profile: Option<std::path::PathBuf>,
+    pub json: Option<std::path::PathBuf>,
+    pub budget_ms: u64,
+    pub seed: u64,
+}
+
+pub fn route_check(a: &CheckArgs) -> Result<ExitCode> {
+    let sel = select(&a.domains, &a.kernels, &[], &[])?;
+    if let Some(p) = &a.profile {
+        if !p.exists() {
+            return Err(Error::Io(format!("{}: no such profile", p.display())));
+        }
+    }
+    let router = Router::for_this_machine(a.profile.as_deref())?;
+    if let Some(f) = router.forced() {
+        return Err(Error::Param(format!(
+            "KROUTE_BACKEND forces '{}': unset it to check the router's own choices",
+            f.name()
+        )));
+    }
+    let Some(prof) = router.profile() else {
+        return Err(Error::Io(format!(
+            "{}; calibrate first (kroute calibrate --quick …)",
+            router.profile_note()
+        )));
+    };
+    let explicit: Vec<u64> = a
+        .sizes
+        .iter()
+        .map(|&n| size_arg(n).map(|n| n as u64))
+        .collect::<Result<_>>()?;
+    let max_n = a.max_n.map(size_arg).transpose()?.map(|n| n as u64);
+    let mut plans = Vec::new();
+    let mut notes = Vec::new();
+    for &k in &sel.kernels {
+        let mut measured: Vec<u64> = prof
+            .curves
+            .iter()
+            .filter(|c| c.kernel == k.name())
+            .flat_map(|c| c.points.iter().map(|p| p.n))
+            .collect();
+        measured.sort_unstable();
+        measured.dedup();
+        let (Some(&lo), Some(&hi)) = (measured.first(), measured.last()) else {
+            notes.push(format!(
+                "{}: not in the profile (kroute calibrate --kernel {})",
+                k.name(),
+                k.name()
+            ));
+            continue;
+        };
+        let sizes = if explicit.is_empty() {
+            held_out(lo, hi, a.quick)
+        } else {
+            if let Some(n) = explicit.iter().find(|n| measured.contains(n)) {
+                return Err(Error::Param(format!(
+                    "--n {n} is a size the profile measured for {}: accuracy is checked at sizes \
+                     never calibrated",
+                    k.name()
+                )));
+            }
+            explicit.clone()
+        };
+        let sizes: Vec<u64> = sizes
+            .into_iter()
+            .filter(|&n| max_n.is_none_or(|m| n <= m))
+            .collect();
+        if sizes.is_empty() {
+            notes.push(format!(
+                "{}: no held-out size within the profile's {lo}…{hi}{}",
+                k.name(),
+                max_n.map_or(String::new(), |m| format!(" and --max-n {m}"))
+            ));
+            continue;
+        }
+        plans.push(Plan { kernel: k, sizes });
+    }
+    if plans.is_empty() {
+        return Err(Error::Param(format!(
+            "nothing to check: {}",
+            notes.join("; ")
+        )));
+    }
+    for n in &notes {
+        eprintln!("{n}");
+    }
+    let health = Health::now();
+    if let Some(w) = health.warning() {
+        eprintln!("{w}");
+    }
+    let gpu = Backend::Cuda.unavailable_reason().is_none();
+    let mut s = settings_for_llc(
+        llc_bytes(&caches()),
+        std::time::Duration::from_millis(a.budget_ms),
+    );
+    s.seed = a.seed;
+    eprintln!(
+        "routing by {}; data on the host{}",
+        router.profile_note(),
+        if gpu {
+            " and on cuda:0"
+        } else {
+            " only (no GPU here)"
+        }
+    );
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    println!(
+        "{:<28} {:>10} {:<6} {:<12} {:>11} {:<12} {:>11} {:>7}",
+        "kernel", "n", "data", "routed", "time", "fastest", "time", "ratio"
+    );
+    let cases = check(&plans, &router, &s, gpu, &mut |c| {
+        println!(
+            "{:<28} {:>10} {:<6} {:<12} {:>11} {:<12} {:>11} {:>7} {}",
+            c.kernel,
+            c.n,
+            c.data.name(),
+            c.routed,
+            c.routed_s.map_or("—".into(), fmt_s),
+            c.fastest,
+            fmt_s(c.fastest_s),
+            c.ratio.map_or("—".into(), |r| format!("{r:.2}×")),
+            if c.hit { "" } else { "MISS" }
+        );
+    });
+    let summary = Summary::of(&cases);
+    println!();
+    println!(
+        "routed within {:.0}% of the fastest: {} of {} cases ({:.1}%); host {} of {}, device {} of {}",
+        (WITHIN - 1.0) * 100.0,
+        summary.hits,
+        summary.cases,
+        100.0 * summary.fraction,
+        summary.host_hits,
+        summary.host_cases,
+        summary.device_hits,
+        summary.device_cases
+    );
+    let misses: Vec<_> = cases.iter().filter(|c| !c.hit).collect();
+    if !misses.is_empty() {
+        println!("misses:");
+        for m in misses {
+            println!(
+                "  {} n={} {}: routed {} {}, fastest {} {}",
+                m.kernel,
+                m.n,
+                m.data.name(),
+                m.routed,
+                m.routed_s.map_or("not timed".into(), fmt_s),
+                m.fastest,
+                fmt_s(m.fastest_s)
+            );
+        }
+    }
+    if let Some(p) = &a.json {
+        let c = Check {
+            schema: SCHEMA.into(),
+            fingerprint: Fingerprint::current(),
+            profile: router.profile_note().into(),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            started_unix,
+            budget_ms: a.budget_ms,
+            notes,
+            summary,
+            cases,
+        };
+        write_json(p, &c)?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

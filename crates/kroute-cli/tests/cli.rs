@@ -508,6 +508,70 @@ fn calibrate_writes_a_profile_that_route_then_uses() {
         text.contains("measured") && !text.contains("no profile"),
         "{text}"
     );
+    // The router against measurements at held-out sizes (3·2^11 and 3·2^15 here), then the
+    // report's routing table, rules of thumb and accuracy from the two files.
+    let check = tmp("check.json");
+    let out = kroute_env(
+        &[
+            "route-check",
+            "--kernel",
+            "map_add",
+            "--quick",
+            "--max-n",
+            "1e5",
+            "--budget-ms",
+            "10",
+            "--json",
+            s(&check),
+        ],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("routed within 10% of the fastest"), "{text}");
+    let c: serde_json::Value = serde_json::from_slice(&std::fs::read(&check).unwrap()).unwrap();
+    assert_eq!(c["schema"], "kroute.route-check/1");
+    let ns: Vec<u64> = c["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, [6144, 98304]);
+    let out = kroute_env(&["route-check", "--kernel", "map_add", "--n", "1024"], &env);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never calibrated"));
+    let dir = tmp("routing-report");
+    let out = kroute_env(
+        &[
+            "report",
+            "--profile",
+            s(&file),
+            "--accuracy",
+            s(&check),
+            "-o",
+            s(&dir),
+        ],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    for want in [
+        "## Routing table",
+        "| map_add | host |",
+        "could not be checked",
+        "## Routing accuracy",
+    ] {
+        assert!(md.contains(want), "{want}: {md}");
+    }
     // A profile from another machine is ignored, with the reason.
     let foreign = String::from_utf8(std::fs::read(&file).unwrap())
         .unwrap()

@@ -24,7 +24,7 @@ pub struct Request {
     /// Bytes of the inputs and of the outputs; None: the spec's minimal bytes at n, half each.
     pub in_bytes: Option<f64>,
     pub out_bytes: Option<f64>,
-    /// Free memory of the GPU the data would use, in bytes; None: ask its driver.
+    /// Free memory of the GPU the data would use, in bytes; None: ask NVML, else its driver.
     pub free_device_bytes: Option<u64>,
 }
 
@@ -343,8 +343,14 @@ impl Router {
         // Room on the device for what must be allocated there.
         if let Location::Cuda(o) = runs_on {
             let need = if resident { out_b } else { in_b + out_b };
+            // The caller's figure, else NVML's (no CUDA context needed), else the driver's.
             let free = req
                 .free_device_bytes
+                .or_else(|| {
+                    (imp.backend == Backend::Cuda)
+                        .then(|| super::health::gpu_free_bytes(o))
+                        .flatten()
+                })
                 .or_else(|| imp.backend.device().and_then(|d| d.free_memory(o).ok()));
             if let Some(free) = free {
                 if need > free as f64 {

@@ -8,18 +8,23 @@
 //!   used where nothing was measured.
 //! - `choose`: candidates, transfer costs, the memory gate, the winner and why (`Explanation`).
 //! - `force`: forcing a backend or implementation (API, `KROUTE_BACKEND`).
+//! - `health`: how busy the machine is now (PSI, load, memory, CPU clocks; GPU free memory,
+//!   temperature, clocks and throttle reasons through NVML in `nvml`).
 //!
 //! Nothing here names a kernel or an implementation: every implementation the registry holds
 //! is a candidate, so kernels and implementations added later are routed as they are.
 
 pub mod choose;
 pub mod force;
+pub mod health;
 pub mod interpolate;
 pub mod machine;
+mod nvml;
 pub mod profile;
 
 pub use choose::{fmt_s, fmt_seconds, Basis, Candidate, Explanation, Request};
 pub use force::Force;
+pub use health::Health;
 pub use machine::{GpuFigures, Machine};
 pub use profile::{DataAt, Fingerprint, Point, Profile};
 

@@ -1,0 +1,520 @@
+//! `kroute route-check`: how often the router picks the fastest implementation. At held-out
+//! sizes 3·2^k (never calibration sizes, which are powers of two) every available
+//! implementation is timed with calibration's own loop, for host-resident data and, with a
+//! GPU, device-resident data; the router (this machine's profile) is asked for its choice, and
+//! the case is a hit when the routed implementation's measured time is within `WITHIN` of the
+//! fastest measured. The figure issue 14 asks for: hits ÷ cases ≥ 90%.
+
+use crate::bench::{host_to_result, rotation_sets, time_one, times_of, verify_one, Settings};
+use kroute::backend::device_at;
+use kroute::router::{DataAt, Fingerprint, Request, Router};
+use kroute::{Implementation, Kernel, Location, Params, Result, Tensor};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+pub const SCHEMA: &str = "kroute.route-check/1";
+
+/// A routed call is a hit when it takes at most this many times the fastest.
+pub const WITHIN: f64 = 1.10;
+
+/// Held-out sizes in [lo, hi]: 3·2^k for every k, or with `quick` for k ≡ 3 (mod 4) only —
+/// 3·2^11, 3·2^15, 3·2^19, …, the sizes farthest (in log n) from a quick calibration's
+/// 2^10, 2^14, 2^18, 2^22.
+pub fn held_out(lo: u64, hi: u64, quick: bool) -> Vec<u64> {
+    (0..62u32)
+        .filter(|k| !quick || k % 4 == 3)
+        .filter_map(|k| 3u64.checked_mul(1u64 << k))
+        .filter(|&n| lo <= n && n <= hi)
+        .collect()
+}
+
+/// One implementation timed at one case.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Timed {
+    pub implementation: String,
+    pub backend: String,
+    /// Median seconds from where the data is to where the result is wanted.
+    pub seconds: Option<f64>,
+    /// What the router predicted for it.
+    pub predicted_s: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// One (kernel, size, data location): the router's choice against the measured fastest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Case {
+    pub kernel: String,
+    pub n: u64,
+    pub data: DataAt,
+    pub routed: String,
+    pub routed_s: Option<f64>,
+    pub fastest: String,
+    pub fastest_s: f64,
+    /// routed_s ÷ fastest_s (None when the routed implementation could not be timed).
+    pub ratio: Option<f64>,
+    pub hit: bool,
+    pub times: Vec<Timed>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub cases: usize,
+    pub hits: usize,
+    /// hits ÷ cases.
+    pub fraction: f64,
+    pub host_cases: usize,
+    pub host_hits: usize,
+    pub device_cases: usize,
+    pub device_hits: usize,
+}
+
+impl Summary {
+    pub fn of(cases: &[Case]) -> Summary {
+        let mut s = Summary::default();
+        for c in cases {
+            s.cases += 1;
+            s.hits += usize::from(c.hit);
+            match c.data {
+                DataAt::Host => {
+                    s.host_cases += 1;
+                    s.host_hits += usize::from(c.hit);
+                }
+                DataAt::Device => {
+                    s.device_cases += 1;
+                    s.device_hits += usize::from(c.hit);
+                }
+            }
+        }
+        s.fraction = if s.cases == 0 {
+            f64::NAN
+        } else {
+            s.hits as f64 / s.cases as f64
+        };
+        s
+    }
+}
+
+/// The file `route-check --json` writes (and `report --accuracy` reads).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Check {
+    pub schema: String,
+    pub fingerprint: Fingerprint,
+    /// Which profile the router used.
+    pub profile: String,
+    pub command: String,
+    pub started_unix: u64,
+    pub budget_ms: u64,
+    /// Why kernels were left out (not in the profile, nothing to time).
+    pub notes: Vec<String>,
+    pub summary: Summary,
+    pub cases: Vec<Case>,
+}
+
+impl Check {
+    pub fn load(path: &std::path::Path) -> std::result::Result<Check, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        #[derive(Deserialize)]
+        struct Head {
+            schema: Option<String>,
+        }
+        let head: Head = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a {SCHEMA} file: {e}", path.display()))?;
+        if head.schema.as_deref() != Some(SCHEMA) {
+            return Err(format!(
+                "{}: not a {SCHEMA} file (schema {})",
+                path.display(),
+                head.schema.as_deref().unwrap_or("missing")
+            ));
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{}: a damaged {SCHEMA} file: {e}", path.display()))
+    }
+}
+
+/// The router's accuracy as a report section (Markdown): the summary figure, per data
+/// location, and every miss with what the router predicted.
+pub fn markdown(c: &Check, source: &str) -> String {
+    use std::fmt::Write as _;
+    let t = |s: Option<f64>| s.map_or("—".into(), |s| kroute::router::fmt_seconds(s, 2));
+    let pct = |h: usize, n: usize| {
+        if n == 0 {
+            "—".to_string()
+        } else {
+            format!("{h} of {n} ({:.0}%)", 100.0 * h as f64 / n as f64)
+        }
+    };
+    let s_ = &c.summary;
+    let mut s = String::from("## Routing accuracy\n\n");
+    let _ = writeln!(
+        s,
+        "From `{source}` (`{}`, {}; {}): at held-out sizes 3·2^k, never calibration sizes, every \
+         available implementation was timed with calibration's loop and the router asked for its \
+         choice. A case is a hit when the routed implementation's measured time is within {:.0}% of \
+         the fastest measured (issue 14's target: ≥ 90% of cases).\n",
+        c.command,
+        crate::report::utc(c.started_unix),
+        c.profile,
+        (WITHIN - 1.0) * 100.0
+    );
+    let _ = writeln!(
+        s,
+        "| data | hits |\n| --- | --- |\n| host | {} |\n| device | {} |\n| **all** | **{}** |\n",
+        pct(s_.host_hits, s_.host_cases),
+        pct(s_.device_hits, s_.device_cases),
+        pct(s_.hits, s_.cases)
+    );
+    for n in &c.notes {
+        let _ = writeln!(s, "- {n}");
+    }
+    let misses: Vec<&Case> = c.cases.iter().filter(|c| !c.hit).collect();
+    if misses.is_empty() {
+        s += "No misses.\n\n";
+        return s;
+    }
+    s += "\nThe misses, with the router's predictions beside the measurements (a prediction far \
+          from its measurement says why the router chose wrong):\n\n\
+          | kernel | n | data | routed | measured | predicted | fastest | measured | predicted | routed ÷ fastest |\n\
+          | --- | ---: | --- | --- | ---: | ---: | --- | ---: | ---: | ---: |\n";
+    for m in misses {
+        let pred = |id: &str| {
+            m.times
+                .iter()
+                .find(|t| t.implementation == id)
+                .and_then(|t| t.predicted_s)
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            m.kernel,
+            m.n,
+            m.data.name(),
+            m.routed,
+            t(m.routed_s),
+            t(pred(&m.routed)),
+            m.fastest,
+            t(Some(m.fastest_s)),
+            t(pred(&m.fastest)),
+            m.ratio.map_or("not timed".into(), |r| format!("{r:.2}×"))
+        );
+    }
+    s.push('\n');
+    s
+}
+
+/// Several checks as one (e.g. one per domain, run one at a time): every case, the summary
+/// recomputed, the commands joined. None for no checks.
+pub fn merge(checks: Vec<Check>) -> Option<Check> {
+    let mut it = checks.into_iter();
+    let mut all = it.next()?;
+    for c in it {
+        all.command = format!("{}; {}", all.command, c.command);
+        all.started_unix = all.started_unix.min(c.started_unix);
+        if c.profile != all.profile {
+            all.profile = format!("{}; {}", all.profile, c.profile);
+        }
+        all.notes.extend(c.notes);
+        all.cases.extend(c.cases);
+    }
+    all.summary = Summary::of(&all.cases);
+    Some(all)
+}
+
+fn location(d: DataAt) -> Location {
+    match d {
+        DataAt::Host => Location::Host,
+        DataAt::Device => Location::Cuda(0),
+    }
+}
+
+/// Median wall seconds of a CPU implementation on device-resident data: the inputs
+/// downloaded, the kernel run on the host, the outputs uploaded — what the router charges a
+/// CPU candidate for data on the GPU.
+fn device_to_result(
+    k: &Kernel,
+    imp: &Implementation,
+    inputs: &[Tensor],
+    params: &Params,
+    reps: usize,
+) -> Result<f64> {
+    let on = Location::Cuda(0);
+    let dev = device_at(on)?;
+    let placed: Vec<Tensor> = inputs
+        .iter()
+        .map(|t| t.to_location(on))
+        .collect::<Result<_>>()?;
+    dev.synchronize(0)?;
+    let mut v = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        let host: Vec<Tensor> = placed.iter().map(Tensor::to_host).collect::<Result<_>>()?;
+        let refs: Vec<&Tensor> = host.iter().collect();
+        let outs = k.run(imp, &refs, params)?;
+        let back: Vec<Tensor> = outs
+            .iter()
+            .map(|o| o.to_location(on))
+            .collect::<Result<_>>()?;
+        dev.synchronize(0)?;
+        std::hint::black_box(back);
+        v.push(t.elapsed().as_secs_f64());
+    }
+    Ok(times_of(&v).median_s)
+}
+
+/// What to check: kernels and, per kernel, the held-out sizes.
+pub struct Plan {
+    pub kernel: &'static Kernel,
+    pub sizes: Vec<u64>,
+}
+
+/// Time every available implementation of each planned kernel at its sizes (host data, and
+/// device data when `gpu`), ask `router` for its choice, and return the cases; `each` sees
+/// every case as it is made. Implementations failing verification (at the kernel's first
+/// size) are reported in the case's times and never count as the fastest.
+pub fn check(
+    plans: &[Plan],
+    router: &Router,
+    settings: &Settings,
+    gpu: bool,
+    each: &mut dyn FnMut(&Case),
+) -> Vec<Case> {
+    let mut all = Vec::new();
+    let places: &[DataAt] = if gpu {
+        &[DataAt::Host, DataAt::Device]
+    } else {
+        &[DataAt::Host]
+    };
+    for plan in plans {
+        let k = plan.kernel;
+        let params = Params::defaults(k.spec);
+        let imps: Vec<&Implementation> = k
+            .implementations()
+            .iter()
+            .filter(|i| i.available())
+            .collect();
+        let mut failed: Vec<(&str, String)> = Vec::new();
+        let mut verified = false;
+        for &n in &plan.sizes {
+            let base = k.workload(n as usize, settings.seed);
+            let refs: Vec<&Tensor> = base.iter().collect();
+            let Ok(descs) = k.check(&refs, &params) else {
+                continue;
+            };
+            if !verified {
+                let expected = k.reference(&refs, &params);
+                let sets = vec![base.clone()];
+                for imp in &imps {
+                    if let Some(e) = verify_one(k, imp, n as usize, &sets, &expected).error {
+                        failed.push((imp.id, format!("failed verification: {e}")));
+                    }
+                }
+                verified = true;
+            }
+            let out_bytes: usize = descs.iter().map(|d| d.bytes()).sum();
+            let set_bytes = (base.iter().map(Tensor::bytes).sum::<usize>() + out_bytes) as u64;
+            let mut sets = vec![base];
+            for _ in 1..rotation_sets(set_bytes, settings) {
+                sets.push(sets[0].clone());
+            }
+            let reps = if n >= 1 << 24 { 3 } else { 7 };
+            for &data in places {
+                let e = router.explain(k, &Request::new(n, location(data)));
+                let mut times = Vec::new();
+                for imp in &imps {
+                    let predicted_s = e.as_ref().ok().and_then(|e| {
+                        e.candidates
+                            .iter()
+                            .find(|c| c.implementation == imp.id)
+                            .and_then(|c| c.total_s)
+                    });
+                    let got: Result<f64> =
+                        if let Some((_, why)) = failed.iter().find(|(id, _)| *id == imp.id) {
+                            Err(kroute::Error::Param(why.clone()))
+                        } else {
+                            match (data, imp.backend.is_cpu()) {
+                                (DataAt::Host, true) | (DataAt::Device, false) => {
+                                    time_one(k, imp, &sets, settings).map(|t| t.0.median_s)
+                                }
+                                (DataAt::Host, false) => {
+                                    host_to_result(k, imp, &sets[0], &params, reps)
+                                }
+                                (DataAt::Device, true) => {
+                                    device_to_result(k, imp, &sets[0], &params, reps)
+                                }
+                            }
+                        };
+                    let (seconds, error) = match got {
+                        Ok(s) if s.is_finite() && s > 0.0 => (Some(s), None),
+                        Ok(s) => (None, Some(format!("unusable time {s}"))),
+                        Err(e) => (None, Some(e.to_string())),
+                    };
+                    times.push(Timed {
+                        implementation: imp.id.into(),
+                        backend: imp.backend.name().into(),
+                        seconds,
+                        predicted_s,
+                        error,
+                    });
+                }
+                let Some(fastest) = times
+                    .iter()
+                    .filter(|t| t.seconds.is_some())
+                    .min_by(|a, b| {
+                        a.seconds
+                            .unwrap_or(0.0)
+                            .total_cmp(&b.seconds.unwrap_or(0.0))
+                    })
+                    .cloned()
+                else {
+                    continue;
+                };
+                let fastest_s = fastest.seconds.unwrap_or(f64::NAN);
+                let routed = match &e {
+                    Ok(e) => e.winner.clone(),
+                    Err(err) => format!("(router failed: {err})"),
+                };
+                let routed_s = times
+                    .iter()
+                    .find(|t| t.implementation == routed)
+                    .and_then(|t| t.seconds);
+                let ratio = routed_s.map(|r| r / fastest_s);
+                let case = Case {
+                    kernel: k.name().into(),
+                    n,
+                    data,
+                    routed,
+                    routed_s,
+                    fastest: fastest.implementation,
+                    fastest_s,
+                    ratio,
+                    hit: ratio.is_some_and(|r| r <= WITHIN),
+                    times,
+                };
+                each(&case);
+                all.push(case);
+            }
+        }
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kroute::router::{Machine, Profile};
+    use std::time::Duration;
+
+    #[test]
+    fn held_out_sizes_are_never_powers_of_two() {
+        assert_eq!(held_out(1 << 10, 1 << 14, false), [1536, 3072, 6144, 12288]);
+        assert_eq!(held_out(1 << 10, 1 << 22, true), [6144, 98304, 1572864]);
+        assert!(held_out(1 << 10, 1 << 27, false)
+            .iter()
+            .all(|n| !n.is_power_of_two()));
+        assert!(held_out(10, 5, false).is_empty());
+    }
+
+    #[test]
+    fn summary_counts_hits_per_location() {
+        let case = |data, hit| Case {
+            kernel: "k".into(),
+            n: 3,
+            data,
+            routed: "a".into(),
+            routed_s: Some(1.0),
+            fastest: "a".into(),
+            fastest_s: 1.0,
+            ratio: Some(1.0),
+            hit,
+            times: Vec::new(),
+        };
+        let s = Summary::of(&[
+            case(DataAt::Host, true),
+            case(DataAt::Host, false),
+            case(DataAt::Device, true),
+            case(DataAt::Device, true),
+        ]);
+        assert_eq!((s.cases, s.hits, s.host_hits, s.device_cases), (4, 3, 1, 2));
+        assert_eq!(s.fraction, 0.75);
+        assert!(Summary::of(&[]).fraction.is_nan());
+    }
+
+    #[test]
+    fn checks_run_one_at_a_time_merge_into_one_figure() {
+        let check = |hit: bool, cmd: &str| Check {
+            schema: SCHEMA.into(),
+            fingerprint: Fingerprint::current(),
+            profile: "p".into(),
+            command: cmd.into(),
+            started_unix: if hit { 10 } else { 5 },
+            budget_ms: 300,
+            notes: Vec::new(),
+            summary: Summary::default(),
+            cases: vec![Case {
+                kernel: "k".into(),
+                n: 3,
+                data: DataAt::Host,
+                routed: "a".into(),
+                routed_s: Some(2.0),
+                fastest: "b".into(),
+                fastest_s: 1.0,
+                ratio: Some(2.0),
+                hit,
+                times: Vec::new(),
+            }],
+        };
+        let m = merge(vec![check(true, "one"), check(false, "two")]).unwrap();
+        assert_eq!((m.summary.cases, m.summary.hits), (2, 1));
+        assert_eq!((m.command.as_str(), m.started_unix), ("one; two", 5));
+        assert!(merge(Vec::new()).is_none());
+    }
+
+    /// A check of one small kernel at two tiny held-out sizes against a tiny calibration:
+    /// seconds on the CPU.
+    #[test]
+    fn a_tiny_check_times_every_implementation_and_the_routers_choice() {
+        let settings = Settings {
+            seed: 7,
+            budget: Duration::from_millis(20),
+            min_samples: 3,
+            max_samples: 50,
+            target_spread: 0.2,
+            rotate_bytes: 1 << 20,
+            max_rotate_bytes: 8 << 20,
+        };
+        let k = kroute::kernel("map_add").unwrap();
+        let mut profile = Profile::new(Fingerprint::current(), Machine::assumed());
+        crate::calibrate::calibrate(
+            &[k],
+            &[1 << 10, 1 << 13],
+            &settings,
+            &mut profile,
+            &mut |_| {},
+        );
+        let router = Router::new(Some(profile), Machine::assumed());
+        let sizes = held_out(1 << 10, 1 << 13, false);
+        assert_eq!(sizes, [1536, 3072, 6144]);
+        let plans = [Plan {
+            kernel: k,
+            sizes: sizes[..2].to_vec(),
+        }];
+        let mut seen = 0;
+        let cases = check(&plans, &router, &settings, false, &mut |_| seen += 1);
+        assert_eq!((cases.len(), seen), (2, 2));
+        for c in &cases {
+            assert_eq!(c.data, DataAt::Host);
+            let timed: Vec<&str> = c
+                .times
+                .iter()
+                .filter(|t| t.seconds.is_some())
+                .map(|t| t.implementation.as_str())
+                .collect();
+            for id in ["scalar", "simd", "parallel"] {
+                assert!(timed.contains(&id), "{c:?}");
+            }
+            assert!(c.times.iter().all(|t| t.predicted_s.is_some()));
+            let r = c.ratio.unwrap();
+            assert!(r >= 1.0 && c.hit == (r <= WITHIN), "{c:?}");
+            assert!(c.fastest_s <= c.routed_s.unwrap());
+        }
+    }
+}
