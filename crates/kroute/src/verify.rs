@@ -307,10 +307,13 @@ fn compare_spectral(g: &[f64], r: &[f64], rtol: f64, atol: f64, rule: NonFinite)
             den.sqrt()
         ));
     }
-    let worst = if failures > 0 && !(ratio > 1.0) {
+    // The norm's ratio where it failed; infinite for a failure of the non-finite rules alone.
+    let worst = if ratio.is_nan() {
         f64::INFINITY
-    } else {
+    } else if ratio > 1.0 || failures == 0 {
         ratio
+    } else {
+        f64::INFINITY
     };
     Agreement {
         passed: failures == 0,

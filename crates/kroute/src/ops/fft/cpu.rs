@@ -291,17 +291,18 @@ impl Out {
     }
 }
 
-/// Run `batch(first, scratch)` for first = 0, BATCH, … < count, in parallel for `parallel`.
+/// Run `batch(first, scratch)` for first = 0, BATCH, … < count (under pulp's dispatch for
+/// simd and parallel), in parallel for `parallel`.
 fn batches(cpu: Cpu, count: usize, m: usize, batch: impl Fn(usize, &mut Scratch) + Sync) {
     let starts = (0..count).step_by(BATCH);
     if cpu == Cpu::Parallel {
         starts
             .collect::<Vec<_>>()
             .into_par_iter()
-            .for_each_init(|| Scratch::new(m), |s, first| batch(first, s));
+            .for_each_init(|| Scratch::new(m), |s, first| simd(cpu, || batch(first, s)));
     } else {
         let mut s = Scratch::new(m);
-        starts.for_each(|first| batch(first, &mut s));
+        starts.for_each(|first| simd(cpu, || batch(first, &mut s)));
     }
 }
 
@@ -344,7 +345,7 @@ pub(crate) fn c2c(cpu: Cpu, x: &[f32], y: &mut [f32], inverse: bool) {
                 s.im[b * l1 + n1] = sign * p[1];
             }
         }
-        let swapped = simd(cpu, || run_rows(&p1, s, BATCH));
+        let swapped = run_rows(&p1, s, BATCH);
         for b in 0..BATCH {
             let n2 = c0 + b;
             let (re, im) = s.result(b, l1, swapped);
@@ -364,7 +365,7 @@ pub(crate) fn c2c(cpu: Cpu, x: &[f32], y: &mut [f32], inverse: bool) {
     batches(cpu, l1, l1.max(l2), |r0, s| {
         s.re[..BATCH * l2].copy_from_slice(&bre[r0 * l2..(r0 + BATCH) * l2]);
         s.im[..BATCH * l2].copy_from_slice(&bim[r0 * l2..(r0 + BATCH) * l2]);
-        let swapped = simd(cpu, || run_rows(&p2, s, BATCH));
+        let swapped = run_rows(&p2, s, BATCH);
         // X[k1 + L1·k2] for k1 = r0 … r0 + 7: one 64-byte line per k2.
         for b in 0..BATCH {
             let (re, im) = s.result(b, l2, swapped);
