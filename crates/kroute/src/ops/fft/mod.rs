@@ -495,4 +495,26 @@ mod tests {
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
+
+    /// Rough CPU timings (not a benchmark: `kroute bench` is): `cargo test -p kroute --lib
+    /// fft_cpu_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn fft_cpu_timing() {
+        use crate::backend::cpu::Cpu;
+        for lg in [20, 23] {
+            let x = c2c_workload(1 << lg, 42, &Params::defaults(&SPECS[0]));
+            let xs = x[0].as_f32().unwrap();
+            let mut y = vec![0f32; xs.len()];
+            for cpu in [Cpu::Scalar, Cpu::Simd, Cpu::Parallel] {
+                let mut best = f64::INFINITY;
+                for _ in 0..3 {
+                    let t = std::time::Instant::now();
+                    cpu::c2c(cpu, xs, &mut y, false);
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                println!("c2c 2^{lg} {cpu:?}: {:.2} ms", best * 1e3);
+            }
+        }
+    }
 }
