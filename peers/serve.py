@@ -502,6 +502,24 @@ def xp_table(xp, special):
     t["loss_bce"] = [("mean(-(y·max(log p, -100) + (1 - y)·max(log1p(-p), -100)))", CHAIN, lambda i, o, p: xp_bce(i[0], i[1]), None)]
     t["loss_kl_div"] = [("sum(xlogy(p, p) - p·lq) / R", CHAIN, lambda i, o, p: xp_kl(i[0], i[1]), None)]
 
+    # fft (docs/kernels/fft.md): the f32[2L] input viewed in place as complex64[L], the result
+    # viewed back as interleaved f32 (no copies). numpy 2.x computes in single precision only
+    # when the normalisation factor is a float32: norm='forward' times float32(L) (exact, L a
+    # power of two); its ifft's 1/L already is one. CuPy (cuFFT) is called as written.
+    if xp is np:
+        xp_fft = lambda x: np.fft.fft(x, norm="forward") * F32(x.shape[0])
+        xp_rfft = lambda x: np.fft.rfft(x, norm="forward") * F32(x.shape[0])
+        fft_names = ("fft(x, norm='forward') * float32(L)", "rfft(x, norm='forward') * float32(L)")
+    else:
+        xp_fft, xp_rfft = xp.fft.fft, xp.fft.rfft
+        fft_names = ("fft(x)", "rfft(x)")
+    c64 = lambda x: x.view(xp.complex64)
+    t["fft_radix2"] = [(fft_names[0], CALL, lambda i, o, p: [xp_fft(c64(i[0])).view(xp.float32)], None)]
+    t["fft_radix4"] = [(fft_names[0], CALL, lambda i, o, p: [xp_fft(c64(i[0])).view(xp.float32)], None)]
+    t["ifft"] = [("ifft(X)", CALL, lambda i, o, p: [xp.fft.ifft(c64(i[0])).view(xp.float32)], None)]
+    t["fft_real"] = [(fft_names[1], CALL, lambda i, o, p: [xp_rfft(i[0]).view(xp.float32)], None)]
+    t["spectral_power"] = [("abs(%s)**2" % fft_names[1], CHAIN, lambda i, o, p: [xp.abs(xp_rfft(i[0])) ** 2], None)]
+
     # optimizers (docs/kernels/optimizers.md): in place, as the entries write them, on copies of
     # the state made once per input set (`state`); each call takes one more step from there.
     def state(*idx, total=False):
@@ -760,6 +778,13 @@ def torch_table(torch, dev):
     def int64_targets(y):
         return y.view(torch.int64) if y.dtype == torch.uint64 else y.to(torch.int64)
 
+    def torch_fft_idioms(name):
+        f = getattr(torch.fft, name)
+        name = "torch.fft." + name
+        c64 = lambda x: torch.view_as_complex(x.view(-1, 2))
+        return [(name + "(x, out=)", CALL, lambda i, o, p: f(c64(i[0]), out=c64(o[0])), like),
+                (name + "(x)", CALL, lambda i, o, p: [torch.view_as_real(f(c64(i[0]))).view(-1)], None)]
+
     return {
         "map_add": [("torch.add(out=)", CALL, lambda i, o, p: torch.add(i[0], i[1], out=o[0]), like)],
         "map_mul": [("torch.mul(out=)", CALL, lambda i, o, p: torch.mul(i[0], i[1], out=o[0]), like)],
@@ -896,6 +921,13 @@ def torch_table(torch, dev):
         "loss_cross_entropy": [("F.cross_entropy(x, y.int64)", CALL, lambda i, o, p: [Fn.cross_entropy(i[0], int64_targets(i[1]))], None)],
         "loss_bce": [("F.binary_cross_entropy", CALL, lambda i, o, p: [Fn.binary_cross_entropy(i[0], i[1])], None)],
         "loss_kl_div": [("F.kl_div(reduction='batchmean')", CALL, lambda i, o, p: [Fn.kl_div(i[0], i[1], reduction="batchmean")], None)],
+        # fft: the f32[2L] input viewed as complex64 (view_as_complex), the result viewed back
+        # as interleaved f32; out= writes into a complex view of the poisoned output.
+        "fft_radix2": torch_fft_idioms("fft"),
+        "fft_radix4": torch_fft_idioms("fft"),
+        "ifft": torch_fft_idioms("ifft"),
+        "fft_real": [("torch.fft.rfft(x)", CALL, lambda i, o, p: [torch.view_as_real(torch.fft.rfft(i[0])).view(-1)], None)],
+        "spectral_power": [("torch.fft.rfft(x).abs().square()", CHAIN, lambda i, o, p: [torch.fft.rfft(i[0]).abs().square()], None)],
         "opt_sgd": optim_idioms("sgd", (0,)) + [("p.add_(g, alpha=-lr) (in place)", CALL, lambda i, o, p: o[0].add_(i[1], alpha=-p["lr"]), state(0))],
         "opt_sgd_momentum": optim_idioms("momentum", (0, 2)),
         "opt_adam": optim_idioms("adam", (0, 2, 3)),
@@ -936,6 +968,12 @@ def jax_table(jax, jnp):
 
     def compacted(v):
         return v, np.uint64(v.size)
+
+    def jax_r2c(x):
+        return jax.lax.complex(x[0::2], x[1::2])
+
+    def jax_c2r(z):
+        return jnp.stack([z.real, z.imag], axis=-1).reshape(-1)
 
     def jax_heat(u, r):
         c = u[1:-1, 1:-1]
@@ -1110,6 +1148,13 @@ def jax_table(jax, jnp):
         "attention_flash": lambda p: one("einsum scores (HIGHEST), softmax, einsum P·V", jit(lambda q, k, v: jax_attention(q, k, v, p))),
         "rope_apply": lambda p: jax_rope(p["base"]),
         "alibi_bias": lambda p: one("scores + where(d >= 0, -m*d, -inf)", jit(jax_alibi)),
+        # fft: complex64 from the interleaved f32 pairs (lax.complex of the strided halves; JAX
+        # has no complex view), the result back as interleaved f32, all inside one jit.
+        "fft_radix2": lambda p: one("jnp.fft.fft", jit(lambda x: jax_c2r(jnp.fft.fft(jax_r2c(x))))),
+        "fft_radix4": lambda p: one("jnp.fft.fft", jit(lambda x: jax_c2r(jnp.fft.fft(jax_r2c(x))))),
+        "ifft": lambda p: one("jnp.fft.ifft", jit(lambda x: jax_c2r(jnp.fft.ifft(jax_r2c(x))))),
+        "fft_real": lambda p: one("jnp.fft.rfft", jit(lambda x: jax_c2r(jnp.fft.rfft(x)))),
+        "spectral_power": lambda p: one("jnp.abs(jnp.fft.rfft(x)) ** 2", jit(lambda x: jnp.abs(jnp.fft.rfft(x)) ** 2)),
         "loss_mse": lambda p: one("jnp.mean((p - t) ** 2)", jit(lambda a, b: jnp.mean((a - b) ** 2))),
         "loss_mae": lambda p: one("jnp.mean(jnp.abs(p - t))", jit(lambda a, b: jnp.mean(jnp.abs(a - b)))),
         "loss_huber": lambda p: one("where(|d| < δ, d²/2, δ(|d| − δ/2)).mean()", jit(lambda a, b: jax_huber(a, b, F32(p["delta"])))),

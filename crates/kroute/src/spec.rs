@@ -28,6 +28,26 @@ pub enum Tolerance {
     Norm { rtol: f64 },
     /// |y − r| ≤ atol + rtol·|r| for statistics.
     Stat { rtol: f64, atol: f64 },
+    /// The fft domain's norm (docs/kernels/fft.md): ‖y − r‖₂ ≤ rtol·‖r‖₂ + atol over the finite
+    /// outputs (atol: the denormal floor no f32 transform can beat), `nonfinite` saying where
+    /// NaN or ±inf may or must appear (no element-wise pattern is comparable across algorithms).
+    Spectral {
+        rtol: f64,
+        atol: f64,
+        nonfinite: NonFinite,
+    },
+}
+
+/// Where a `Spectral` output may be NaN or ±inf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NonFinite {
+    /// Nowhere: every output finite (finite inputs whose transform cannot overflow).
+    Never,
+    /// Everywhere: every output must be NaN or ±inf (an input was non-finite).
+    Every,
+    /// Anywhere (an f32 transform of these inputs may overflow); finite outputs are compared.
+    Allowed,
 }
 
 impl Tolerance {
@@ -35,7 +55,10 @@ impl Tolerance {
     pub fn needs_large_n(&self) -> bool {
         matches!(
             self,
-            Tolerance::Sum { .. } | Tolerance::Stat { .. } | Tolerance::Norm { .. }
+            Tolerance::Sum { .. }
+                | Tolerance::Stat { .. }
+                | Tolerance::Norm { .. }
+                | Tolerance::Spectral { .. }
         )
     }
 
@@ -50,6 +73,15 @@ impl Tolerance {
             Tolerance::Norm { rtol } => format!("norm({rtol:e})"),
             Tolerance::Stat { rtol, atol } if atol == 0.0 => format!("stat({rtol:e})"),
             Tolerance::Stat { rtol, atol } => format!("stat({rtol:e}, {atol:e})"),
+            Tolerance::Spectral {
+                rtol,
+                atol,
+                nonfinite,
+            } => match nonfinite {
+                NonFinite::Never => format!("norm({rtol:e}) + {atol:e}"),
+                NonFinite::Every => "every output non-finite".into(),
+                NonFinite::Allowed => format!("norm({rtol:e}) + {atol:e} over finite outputs"),
+            },
         }
     }
 }

@@ -2,7 +2,7 @@
 //! (docs/kernels/KERNELS.md §3). `cargo test`, `kroute verify`, `kroute bench` (before timing) and the peers
 //! all go through `compare`.
 
-use crate::spec::Tolerance;
+use crate::spec::{NonFinite, Tolerance};
 use crate::tensor::{DType, Tensor, TensorDesc};
 use half::f16;
 use serde::Serialize;
@@ -168,6 +168,14 @@ pub fn compare(tol: Tolerance, got: &Tensor, exp: &Expected) -> Agreement {
         }
     };
 
+    if let Tolerance::Spectral {
+        rtol,
+        atol,
+        nonfinite,
+    } = tol
+    {
+        return compare_spectral(&g, &exp.values, rtol, atol, nonfinite);
+    }
     if let Tolerance::Norm { rtol } = tol {
         let (mut num, mut den) = (0.0f64, 0.0f64);
         for (i, (&gi, &ri)) in g.iter().zip(&exp.values).enumerate() {
@@ -246,12 +254,71 @@ pub fn compare(tol: Tolerance, got: &Tensor, exp: &Expected) -> Agreement {
                     let s = exp.scale.as_ref().map_or(r.abs(), |s| s[i]);
                     rtol * s
                 }
-                Tolerance::Norm { .. } => unreachable!("handled above"),
+                Tolerance::Norm { .. } | Tolerance::Spectral { .. } => {
+                    unreachable!("handled above")
+                }
             };
             let ratio = if err == 0.0 { 0.0 } else { err / allowed };
             note(i, ratio, gi, r, allowed);
         }
     }
+    Agreement {
+        passed: failures == 0,
+        worst_ratio: worst,
+        failures,
+        first_failure: first,
+    }
+}
+
+/// The fft domain's rule (docs/kernels/fft.md): ‖y_F − r_F‖₂ ≤ rtol·‖r‖₂ + atol over the
+/// elements F compared, ‖r‖₂ over every finite reference value. `Never`: every output must be
+/// finite (F = all); `Every`: every output must be NaN or ±inf; `Allowed`: F = the finite outputs
+/// whose reference lies in the f32 range.
+fn compare_spectral(g: &[f64], r: &[f64], rtol: f64, atol: f64, rule: NonFinite) -> Agreement {
+    let mut failures = 0usize;
+    let mut first = None;
+    let mut fail = |msg: String| {
+        failures += 1;
+        first.get_or_insert(msg);
+    };
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (i, (&gi, &ri)) in g.iter().zip(r).enumerate() {
+        if ri.is_finite() {
+            den += ri * ri;
+        }
+        match rule {
+            NonFinite::Every if gi.is_finite() => fail(format!(
+                "element {i}: got {gi:e}; an input is NaN or ±inf, so every output must be"
+            )),
+            NonFinite::Every => {}
+            NonFinite::Never if !gi.is_finite() => {
+                fail(format!("element {i}: got {gi:e}, expected {ri:e}"))
+            }
+            NonFinite::Allowed if !gi.is_finite() || ri.abs() > f32::MAX as f64 => {}
+            _ => num += (gi - ri) * (gi - ri),
+        }
+    }
+    let allowed = rtol * den.sqrt() + atol;
+    let err = num.sqrt();
+    let ratio = if err == 0.0 || rule == NonFinite::Every {
+        0.0
+    } else {
+        err / allowed
+    };
+    if ratio.is_nan() || ratio > 1.0 {
+        fail(format!(
+            "norm of the error {err:e} against reference norm {:e} (allowed {allowed:e})",
+            den.sqrt()
+        ));
+    }
+    // The norm's ratio where it failed; infinite for a failure of the non-finite rules alone.
+    let worst = if ratio.is_nan() {
+        f64::INFINITY
+    } else if ratio > 1.0 || failures == 0 {
+        ratio
+    } else {
+        f64::INFINITY
+    };
     Agreement {
         passed: failures == 0,
         worst_ratio: worst,
