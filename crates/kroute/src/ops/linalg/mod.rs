@@ -1,11 +1,13 @@
 //! linalg: dense and sparse linear-algebra building blocks in f32 (`docs/kernels/linalg.md`):
 //! batched 128×128 products, matrix-vector and outer products, CSR SpMV and a lower-triangular
-//! solve. All matrices are row-major and contiguous.
+//! solve. All matrices are row-major and contiguous. Library routes: `faer` (CPU) and `cublas`.
 
 pub(crate) mod cpu;
 mod cuda;
+mod libraries;
 
 pub(crate) use cuda::CUDA;
+pub(crate) use libraries::LIBRARIES;
 
 use crate::op::{input, shape, Case, Op};
 use crate::params::Params;
