@@ -10,7 +10,13 @@ use kroute_bench::sweep::{sweep, Budget};
 use kroute_bench::verify::{verify, SMALL_SIZES};
 use std::sync::Arc;
 
-const KERNELS: [&str; 5] = ["matmul_batched", "matvec", "outer_product", "spmv_csr", "triangular_solve"];
+const KERNELS: [&str; 5] = [
+    "matmul_batched",
+    "matvec",
+    "outer_product",
+    "spmv_csr",
+    "triangular_solve",
+];
 
 #[test]
 fn every_cpu_implementation_and_route_matches_the_reference() {
@@ -23,7 +29,12 @@ fn every_cpu_implementation_and_route_matches_the_reference() {
         for imp in k.implementations().iter().filter(|i| i.backend.is_cpu()) {
             for o in verify(k, imp, &sizes, |n| Arc::new(k.workload(n, 42))) {
                 if !o.passed {
-                    failures.push(format!("{name} {} [{}]: {}", imp.id, o.case, o.detail.unwrap_or_default()));
+                    failures.push(format!(
+                        "{name} {} [{}]: {}",
+                        imp.id,
+                        o.case,
+                        o.detail.unwrap_or_default()
+                    ));
                 }
             }
         }
@@ -36,16 +47,39 @@ fn the_sweep_passes_on_every_cpu_implementation_and_route() {
     let mut failures = Vec::new();
     for name in KERNELS {
         let k = kernel(name).unwrap();
-        let imps: Vec<_> = k.implementations().iter().filter(|i| i.backend.is_cpu()).collect();
-        let r = sweep(k, &imps, Budget { cases: 8, seconds: 20.0 }, 7);
-        failures.extend(r.failures.into_iter().map(|f| format!("{} {} [{}]: {}", f.kernel, f.implementation, f.case, f.detail)));
+        let imps: Vec<_> = k
+            .implementations()
+            .iter()
+            .filter(|i| i.backend.is_cpu())
+            .collect();
+        let r = sweep(
+            k,
+            &imps,
+            Budget {
+                cases: 8,
+                seconds: 20.0,
+            },
+            7,
+        );
+        failures.extend(r.failures.into_iter().map(|f| {
+            format!(
+                "{} {} [{}]: {}",
+                f.kernel, f.implementation, f.case, f.detail
+            )
+        }));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
 fn library_routes_are_found_by_id_and_report_why_they_cannot_run() {
-    let sel = select(&["linalg".into()], &[], &[], &["faer".into(), "cublas".into()]).unwrap();
+    let sel = select(
+        &["linalg".into()],
+        &[],
+        &[],
+        &["faer".into(), "cublas".into()],
+    )
+    .unwrap();
     for k in &sel.kernels {
         let ids: Vec<String> = sel
             .rows(k)
@@ -56,7 +90,12 @@ fn library_routes_are_found_by_id_and_report_why_they_cannot_run() {
             })
             .collect();
         let has = |id| k.implementation(id).is_ok();
-        assert_eq!(ids.iter().any(|i| i == "faer"), has("faer"), "{}: {ids:?}", k.name());
+        assert_eq!(
+            ids.iter().any(|i| i == "faer"),
+            has("faer"),
+            "{}: {ids:?}",
+            k.name()
+        );
         if let Ok(c) = k.implementation("cublas") {
             assert!(c.library && c.backend == Backend::Cuda);
             // No GPU here (or no libcublas): unavailable with a reason, never a panic.
@@ -69,8 +108,16 @@ fn library_routes_are_found_by_id_and_report_why_they_cannot_run() {
         let f = kernel(name).unwrap().implementation("faer").unwrap();
         assert!(f.library && f.available() && f.backend == Backend::Parallel);
     }
-    for name in ["matmul_batched", "matvec", "outer_product", "triangular_solve"] {
-        assert!(kernel(name).unwrap().implementation("cublas").is_ok(), "{name}");
+    for name in [
+        "matmul_batched",
+        "matvec",
+        "outer_product",
+        "triangular_solve",
+    ] {
+        assert!(
+            kernel(name).unwrap().implementation("cublas").is_ok(),
+            "{name}"
+        );
     }
 }
 
@@ -96,9 +143,15 @@ fn bad_csr_structures_are_value_errors_on_every_implementation() {
     // Shapes: A not 2-D, x of the wrong length, a non-square L.
     let mv = kernel("matvec").unwrap();
     let a = Tensor::f32(vec![1.0; 6]).reshaped(&[2, 3]).unwrap();
-    assert!(matches!(mv.check(&[&a, &Tensor::f32(vec![1.0; 2])], &p), Err(Error::Shape(_))));
+    assert!(matches!(
+        mv.check(&[&a, &Tensor::f32(vec![1.0; 2])], &p),
+        Err(Error::Shape(_))
+    ));
     let ts = kernel("triangular_solve").unwrap();
-    assert!(matches!(ts.check(&[&a, &Tensor::f32(vec![1.0; 2])], &p), Err(Error::Shape(_))));
+    assert!(matches!(
+        ts.check(&[&a, &Tensor::f32(vec![1.0; 2])], &p),
+        Err(Error::Shape(_))
+    ));
     let mm = kernel("matmul_batched").unwrap();
     let m = Tensor::f32(vec![0.0; 64 * 64]).reshaped(&[64, 64]).unwrap();
     assert!(matches!(mm.check(&[&m, &m], &p), Err(Error::Shape(_))));
@@ -122,6 +175,10 @@ fn matmul_against_faer_quick_look() {
             k.run_into(imp, &refs, &p, &mut out).unwrap();
             best = best.min(t.elapsed().as_secs_f64());
         }
-        println!("matmul_batched {id}: {:.2} ms, {:.1} GFLOP/s", best * 1e3, 64.0 * 2.0 * 128f64.powi(3) / best / 1e9);
+        println!(
+            "matmul_batched {id}: {:.2} ms, {:.1} GFLOP/s",
+            best * 1e3,
+            64.0 * 2.0 * 128f64.powi(3) / best / 1e9
+        );
     }
 }

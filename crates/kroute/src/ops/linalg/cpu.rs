@@ -34,7 +34,9 @@ pub fn matmul_batched(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> 
         Cpu::Scalar => c
             .chunks_mut(MM)
             .zip(a.chunks(MM).zip(b.chunks(MM)))
-            .for_each(|(c, (a, b))| (0..M).for_each(|r| row_f64(&a[r * M..(r + 1) * M], b, &mut c[r * M..(r + 1) * M]))),
+            .for_each(|(c, (a, b))| {
+                (0..M).for_each(|r| row_f64(&a[r * M..(r + 1) * M], b, &mut c[r * M..(r + 1) * M]))
+            }),
         Cpu::Simd => gemm_batch(a, b, c),
         // One matrix per task: 4.2 Mflop, far above rayon's cost.
         Cpu::Parallel => c
@@ -202,7 +204,11 @@ pub fn triangular_solve(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -
         // Plain forward substitution with y in f64 (the reference's own order).
         let mut yd = vec![0.0f64; n];
         for r in 0..n {
-            let s: f64 = l[r * n..r * n + r].iter().zip(&yd).map(|(&a, &v)| a as f64 * v).sum();
+            let s: f64 = l[r * n..r * n + r]
+                .iter()
+                .zip(&yd)
+                .map(|(&a, &v)| a as f64 * v)
+                .sum();
             yd[r] = (b[r] as f64 - s) / l[r * n + r] as f64;
         }
         y.iter_mut().zip(yd).for_each(|(v, d)| *v = d as f32);

@@ -119,7 +119,10 @@ fn faer_matmul_batched(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) ->
             .par_chunks_mut(MM)
             .zip(a.par_chunks(MM).zip(b.par_chunks(MM)))
             .for_each(one),
-        _ => c.chunks_mut(MM).zip(a.chunks(MM).zip(b.chunks(MM))).for_each(one),
+        _ => c
+            .chunks_mut(MM)
+            .zip(a.chunks(MM).zip(b.chunks(MM)))
+            .for_each(one),
     }
     let _ = p;
     Ok(())

@@ -244,7 +244,7 @@ fn trsv_shapes(i: &[&Tensor], _: &Params) -> Result<Vec<TensorDesc>> {
 
 // ---- reference -------------------------------------------------------------------------------
 
-fn f32s<'a>(t: &'a Tensor) -> &'a [f32] {
+fn f32s(t: &Tensor) -> &[f32] {
     t.as_f32().unwrap_or(&[])
 }
 

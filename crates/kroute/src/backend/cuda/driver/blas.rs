@@ -23,7 +23,9 @@ static HANDLES: Mutex<Option<HashMap<usize, Handle>>> = Mutex::new(None);
 fn present() -> bool {
     static P: OnceLock<bool> = OnceLock::new();
     // SAFETY: only tries to dlopen libcublas under its usual names.
-    *P.get_or_init(|| std::panic::catch_unwind(|| unsafe { cb::is_culib_present() }).unwrap_or(false))
+    *P.get_or_init(|| {
+        std::panic::catch_unwind(|| unsafe { cb::is_culib_present() }).unwrap_or(false)
+    })
 }
 
 /// Why cuBLAS cannot run here (no device, no NVRTC, or libcublas not found), or None.
@@ -58,27 +60,36 @@ fn with_handle<T>(dev: &Arc<Device>, f: impl FnOnce(cb::cublasHandle_t) -> Resul
         return Err(Error::Device("libcublas was not found".into()));
     }
     dev.bind()?;
-    let mut guard = HANDLES.lock().map_err(|_| Error::Device("cuBLAS handle lock poisoned".into()))?;
+    let mut guard = HANDLES
+        .lock()
+        .map_err(|_| Error::Device("cuBLAS handle lock poisoned".into()))?;
     let handles = guard.get_or_insert_with(HashMap::new);
     let ordinal = dev.info.ordinal;
-    if !handles.contains_key(&ordinal) {
-        // A missing symbol in an old libcublas panics inside cudarc's loader: an error here.
-        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<cb::cublasHandle_t> {
-            let mut h = std::ptr::null_mut();
-            // SAFETY: one valid out-pointer; the context is bound to this thread.
-            status("cublasCreate", unsafe { cb::cublasCreate_v2(&mut h) })?;
-            // SAFETY: a handle just made; the stream belongs to this device's context.
-            status("cublasSetStream", unsafe { cb::cublasSetStream_v2(h, dev.raw_stream() as _) })?;
-            // SAFETY: as above. Default math: f32 FMA arithmetic, no TF32 tensor cores.
-            status("cublasSetMathMode", unsafe {
-                cb::cublasSetMathMode(h, cb::cublasMath_t::CUBLAS_DEFAULT_MATH)
-            })?;
-            Ok(h)
-        }))
-        .unwrap_or_else(|_| Err(Error::Device("libcublas failed to load".into())))?;
-        handles.insert(ordinal, Handle(made));
-    }
-    f(handles[&ordinal].0)
+    let h = match handles.entry(ordinal) {
+        std::collections::hash_map::Entry::Occupied(e) => e.get().0,
+        std::collections::hash_map::Entry::Vacant(e) => {
+            // A missing symbol in an old libcublas panics inside cudarc's loader: an error here.
+            let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                || -> Result<cb::cublasHandle_t> {
+                    let mut h = std::ptr::null_mut();
+                    // SAFETY: one valid out-pointer; the context is bound to this thread.
+                    status("cublasCreate", unsafe { cb::cublasCreate_v2(&mut h) })?;
+                    // SAFETY: a handle just made; the stream belongs to this device's context.
+                    status("cublasSetStream", unsafe {
+                        cb::cublasSetStream_v2(h, dev.raw_stream() as _)
+                    })?;
+                    // SAFETY: as above. Default math: f32 FMA arithmetic, no TF32 tensor cores.
+                    status("cublasSetMathMode", unsafe {
+                        cb::cublasSetMathMode(h, cb::cublasMath_t::CUBLAS_DEFAULT_MATH)
+                    })?;
+                    Ok(h)
+                },
+            ))
+            .unwrap_or_else(|_| Err(Error::Device("libcublas failed to load".into())))?;
+            e.insert(Handle(made)).0
+        }
+    };
+    f(h)
 }
 
 fn int(what: &str, v: u64) -> Result<i32> {
@@ -97,7 +108,12 @@ pub fn sgemm_strided_batched(
     (stride_a, stride_b, stride_c): (u64, u64, u64),
     batch: u64,
 ) -> Result<()> {
-    let (mi, ni, ki, bi) = (int("m", m)?, int("n", n)?, int("k", k)?, int("batch", batch)?);
+    let (mi, ni, ki, bi) = (
+        int("m", m)?,
+        int("n", n)?,
+        int("k", k)?,
+        int("batch", batch)?,
+    );
     let (one, zero) = (1.0f32, 0.0f32);
     with_handle(dev, |h| {
         use cb::cublasOperation_t::CUBLAS_OP_N as N;
@@ -105,8 +121,24 @@ pub fn sgemm_strided_batched(
         // alpha and beta on the host (the default pointer mode).
         status("sgemm_strided_batched", unsafe {
             cb::cublasSgemmStridedBatched(
-                h, N, N, mi, ni, ki, &one, a as *const f32, mi, stride_a as i64, b as *const f32,
-                ki, stride_b as i64, &zero, c as *mut f32, mi, stride_c as i64, bi,
+                h,
+                N,
+                N,
+                mi,
+                ni,
+                ki,
+                &one,
+                a as *const f32,
+                mi,
+                stride_a as i64,
+                b as *const f32,
+                ki,
+                stride_b as i64,
+                &zero,
+                c as *mut f32,
+                mi,
+                stride_c as i64,
+                bi,
             )
         })
     })
@@ -155,7 +187,18 @@ pub fn sger_zeroed(dev: &Arc<Device>, (m, n): (u64, u64), x: u64, y: u64, a: u64
             .map_err(|e| Error::Device(format!("zeroing the output: {e:?}")))?;
         // SAFETY: as in `sgemm_strided_batched`.
         status("sger", unsafe {
-            cb::cublasSger_v2(h, mi, ni, &one, x as *const f32, 1, y as *const f32, 1, a as *mut f32, mi.max(1))
+            cb::cublasSger_v2(
+                h,
+                mi,
+                ni,
+                &one,
+                x as *const f32,
+                1,
+                y as *const f32,
+                1,
+                a as *mut f32,
+                mi.max(1),
+            )
         })
     })
 }
@@ -163,7 +206,15 @@ pub fn sger_zeroed(dev: &Arc<Device>, (m, n): (u64, u64), x: u64, y: u64, a: u64
 /// Solve op(A)·y = b in place for a column-major n×n triangular A (lda = n): `upper` and
 /// `transpose` pick the triangle and op, non-unit diagonal. `y` holds b on entry (copied from
 /// `b` here, on the stream).
-pub fn strsv(dev: &Arc<Device>, n: u64, upper: bool, transpose: bool, a: u64, b: u64, y: u64) -> Result<()> {
+pub fn strsv(
+    dev: &Arc<Device>,
+    n: u64,
+    upper: bool,
+    transpose: bool,
+    a: u64,
+    b: u64,
+    y: u64,
+) -> Result<()> {
     let ni = int("n", n)?;
     use cb::cublasFillMode_t::{CUBLAS_FILL_MODE_LOWER, CUBLAS_FILL_MODE_UPPER};
     use cb::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
@@ -175,7 +226,11 @@ pub fn strsv(dev: &Arc<Device>, n: u64, upper: bool, transpose: bool, a: u64, b:
         status("strsv", unsafe {
             cb::cublasStrsv_v2(
                 h,
-                if upper { CUBLAS_FILL_MODE_UPPER } else { CUBLAS_FILL_MODE_LOWER },
+                if upper {
+                    CUBLAS_FILL_MODE_UPPER
+                } else {
+                    CUBLAS_FILL_MODE_LOWER
+                },
                 if transpose { CUBLAS_OP_T } else { CUBLAS_OP_N },
                 cb::cublasDiagType_t::CUBLAS_DIAG_NON_UNIT,
                 ni,
