@@ -168,9 +168,10 @@ def torch_percentile_kth(torch, x, p):
     return [torch.stack(out).float()]
 
 
-def xp_table(xp, special):
+def xp_table(xp, special, scipy=None):
     """kernel -> [(idiom, kind, fn(i, o, p), alloc(i) or None)]. With alloc None the idiom
-    allocates and returns its outputs."""
+    allocates and returns its outputs. `scipy` is scipy (or cupyx.scipy) with its sparse and
+    linalg modules loaded, or None."""
     f = lambda v: F32(v)
     z1 = lambda i: [xp.empty_like(i[0])]
     zt = lambda i: [xp.empty(i[0].shape[::-1], dtype=i[0].dtype)]  # the transposed shape
@@ -562,6 +563,22 @@ def xp_table(xp, special):
     t["grad_clip_norm"] = [("sqrt(sum(g.astype(f64)**2)); g *= minimum(1, c/(tot + 1e-6))", CHAIN,
                             lambda i, o, p: xp_clip_norm(o[0], o[1], p["max_norm"]), state(0, total=True))]
     t["grad_clip_value"] = [("clip(g, -c, c, out=)", CALL, lambda i, o, p: xp.clip(i[0], -F32(p["clip_value"]), F32(p["clip_value"]), out=o[0]), z1)]
+    # linalg (docs/kernels/linalg.md): the entries' idioms; scipy's where the entry names it.
+    def spmv_csr_matrix(rp, col, val, x):
+        # int32 views of the u32 indices (no copy; every value < 2^31), as scipy keeps them.
+        m = scipy.sparse.csr_matrix((val, col.view(xp.int32), rp.view(xp.int32)), shape=(rp.size - 1, x.size))
+        return [m @ x]
+
+    t["matmul_batched"] = [("matmul(A, Bm, out=)", CALL, lambda i, o, p: xp.matmul(i[0], i[1], out=o[0]), z1)]
+    t["matvec"] = [("matmul(A, x, out=) (A @ x)", CALL, lambda i, o, p: xp.matmul(i[0], i[1], out=o[0]), rows)]
+    t["outer_product"] = [("outer(x, y, out=)", CALL, lambda i, o, p: xp.outer(i[0], i[1], out=o[0]),
+                           lambda i: [xp.empty((i[0].size, i[1].size), dtype=xp.float32)])]
+    t["spmv_csr"] = [("add.reduceat(val * x[col], row_ptr[:-1])", CHAIN,
+                      lambda i, o, p: [xp.add.reduceat(i[2] * i[3][i[1]], i[0][:-1])], None)]
+    if scipy is not None:
+        t["spmv_csr"].append(("sparse.csr_matrix((val, col, row_ptr)) @ x", CALL, lambda i, o, p: spmv_csr_matrix(*i), None))
+        t["triangular_solve"] = [("linalg.solve_triangular(L, b, lower=True)", CALL,
+                                  lambda i, o, p: [scipy.linalg.solve_triangular(i[0], i[1], lower=True, check_finite=False)], None)]
     vecdot = getattr(xp, "vecdot", None)  # numpy >= 2.0
     if vecdot is not None:
         t["dot_batched"].append(("vecdot(out=)", CALL, lambda i, o, p: vecdot(i[0], i[1], out=o[0]), rows))
@@ -586,6 +603,15 @@ def torch_table(torch, dev):
     # A tensor 127, not the Python number: torch turns division by a Python scalar into a
     # multiplication by its reciprocal, not the correctly rounded quotient the entry defines.
     c127 = torch.tensor(127.0, dtype=torch.float32, device=dev)
+
+    # linalg's contract forbids TF32: torch's defaults since 1.12, set explicitly here.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+    def torch_spmv(rp, col, val, x):
+        # int32 views of the u32 indices (no copy; every value < 2^31): crow and col must share a dtype.
+        a = torch.sparse_csr_tensor(rp.view(torch.int32), col.view(torch.int32), val, size=(rp.numel() - 1, x.numel()))
+        return a @ x
 
     def quant_i8(x):
         s = x.abs().amax(1).float() / c127
@@ -928,6 +954,14 @@ def torch_table(torch, dev):
         "ifft": torch_fft_idioms("ifft"),
         "fft_real": [("torch.fft.rfft(x)", CALL, lambda i, o, p: [torch.view_as_real(torch.fft.rfft(i[0])).view(-1)], None)],
         "spectral_power": [("torch.fft.rfft(x).abs().square()", CHAIN, lambda i, o, p: [torch.fft.rfft(i[0]).abs().square()], None)],
+        # linalg: TF32 off for every matmul (set when this table is made, below).
+        "matmul_batched": [("torch.bmm(A, Bm, out=)", CALL, lambda i, o, p: torch.bmm(i[0], i[1], out=o[0]), like)],
+        "matvec": [("torch.mv(A, x, out=)", CALL, lambda i, o, p: torch.mv(i[0], i[1], out=o[0]), rows)],
+        "outer_product": [("torch.outer(x, y, out=)", CALL, lambda i, o, p: torch.outer(i[0], i[1], out=o[0]),
+                           lambda i: [torch.empty((i[0].numel(), i[1].numel()), dtype=torch.float32, device=dev)])],
+        "spmv_csr": [("sparse_csr_tensor(row_ptr.int32, col.int32, val) @ x", CALL, lambda i, o, p: [torch_spmv(*i)], None)],
+        "triangular_solve": [("linalg.solve_triangular(L, b[:, None], upper=False)", CALL,
+                              lambda i, o, p: [torch.linalg.solve_triangular(i[0], i[1].unsqueeze(1), upper=False).squeeze(1)], None)],
         "opt_sgd": optim_idioms("sgd", (0,)) + [("p.add_(g, alpha=-lr) (in place)", CALL, lambda i, o, p: o[0].add_(i[1], alpha=-p["lr"]), state(0))],
         "opt_sgd_momentum": optim_idioms("momentum", (0, 2)),
         "opt_adam": optim_idioms("adam", (0, 2, 3)),
@@ -943,6 +977,7 @@ def torch_table(torch, dev):
 
 
 def jax_table(jax, jnp):
+    import jax.scipy.linalg  # noqa: F401 (solve_triangular)
     import jax.scipy.special  # noqa: F401 (xlogy)
     jit = jax.jit
 
@@ -1161,6 +1196,11 @@ def jax_table(jax, jnp):
         "loss_cross_entropy": lambda p: one("logsumexp - take_along_axis, mean", jit(jax_cross_entropy)),
         "loss_bce": lambda p: one("clamped logs, mean", jit(jax_bce)),
         "loss_kl_div": lambda p: one("sum(xlogy(p, p) - p·lq) / R", jit(lambda lq, q: jnp.sum(jax.scipy.special.xlogy(q, q) - q * lq) / F32(lq.shape[0]))),
+        # linalg: f32 matmuls at HIGHEST precision (the default on a GPU may use TF32).
+        "matmul_batched": lambda p: one("jnp.matmul(A, Bm, precision=HIGHEST)", jit(lambda a, b: jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST))),
+        "matvec": lambda p: one("jnp.matmul(A, x, precision=HIGHEST)", jit(lambda a, x: jnp.matmul(a, x, precision=jax.lax.Precision.HIGHEST))),
+        "outer_product": lambda p: one("jnp.outer(x, y)", jit(jnp.outer)),
+        "triangular_solve": lambda p: one("jax.scipy.linalg.solve_triangular(L, b, lower=True)", jit(lambda l, b: jax.scipy.linalg.solve_triangular(l, b, lower=True))),
         "opt_sgd": lambda p: one("p - lr * g", jit(lambda w, g: w - F32(p["lr"]) * g)),
         "opt_sgd_momentum": lambda p: one("buf = μ·buf + g; p - lr·buf", jit(lambda w, g, b: jax_momentum(w, g, b, p))),
         "opt_adam": lambda p: one("Adam step (p, m, v)", jit(lambda w, g, m, v: jax_adam(w, g, m, v, p, False))),
@@ -1292,8 +1332,14 @@ class Numpy(Library):
             import scipy.special as special
         except ImportError:
             special = None  # map_gelu_erf has no numpy peer then (numpy has no erf)
+        try:
+            import scipy
+            import scipy.linalg  # noqa: F401
+            import scipy.sparse  # noqa: F401
+        except ImportError:
+            scipy = None  # spmv_csr keeps add.reduceat; triangular_solve has no numpy peer
         self.version = np.__version__
-        self.table = xp_table(np, special)
+        self.table = xp_table(np, special, scipy)
 
     def place(self, a):
         return a.copy()
@@ -1380,9 +1426,15 @@ class Cupy(EventTimed):
             import cupyx.scipy.special as special
         except ImportError:
             special = None
+        try:
+            import cupyx.scipy as cscipy
+            import cupyx.scipy.linalg  # noqa: F401
+            import cupyx.scipy.sparse  # noqa: F401
+        except ImportError:
+            cscipy = None
         self.cp = cupy
         self.version = cupy.__version__
-        self.table = xp_table(cupy, special)
+        self.table = xp_table(cupy, special, cscipy)
         l2 = cupy.cuda.Device().attributes.get("L2CacheSize", 64 << 20)
         self.flush_buf = cupy.ones(max(4 * l2, 32 << 20) // 4, dtype=cupy.float32)
 

@@ -233,3 +233,10 @@ sanitize!(sanitize_loss_loss_huber, "loss_huber");
 sanitize!(sanitize_loss_loss_cross_entropy, "loss_cross_entropy");
 sanitize!(sanitize_optimizers_opt_adamw, "opt_adamw");
 sanitize!(sanitize_optimizers_grad_clip_norm, "grad_clip_norm");
+// linalg: the GEMM's double-buffered shared tiles (racecheck), the misaligned float4 rows of
+// matvec and outer_product, spmv's guarded gathers and the one-block triangular solve.
+sanitize!(sanitize_linalg_matmul_batched, "matmul_batched");
+sanitize!(sanitize_linalg_matvec, "matvec");
+sanitize!(sanitize_linalg_outer_product, "outer_product");
+sanitize!(sanitize_linalg_spmv_csr, "spmv_csr");
+sanitize!(sanitize_linalg_triangular_solve, "triangular_solve");

@@ -113,3 +113,34 @@ impl DeviceBackend for Cuda {
         no_cuda()
     }
 }
+
+/// cuBLAS without the `cuda` feature: unavailable, and every call an `Error::Device`.
+pub mod blas {
+    use super::{no_cuda, Device, WHY};
+    use crate::error::Result;
+    use std::sync::Arc;
+
+    pub fn unavailable() -> Option<String> {
+        Some(WHY.into())
+    }
+    pub fn sgemm_strided_batched(
+        _: &Arc<Device>,
+        _: (u64, u64, u64),
+        _: u64,
+        _: u64,
+        _: u64,
+        _: (u64, u64, u64),
+        _: u64,
+    ) -> Result<()> {
+        no_cuda()
+    }
+    pub fn sgemv_t(_: &Arc<Device>, _: (u64, u64), _: u64, _: u64, _: u64) -> Result<()> {
+        no_cuda()
+    }
+    pub fn sger_zeroed(_: &Arc<Device>, _: (u64, u64), _: u64, _: u64, _: u64) -> Result<()> {
+        no_cuda()
+    }
+    pub fn strsv(_: &Arc<Device>, _: u64, _: bool, _: bool, _: u64, _: u64, _: u64) -> Result<()> {
+        no_cuda()
+    }
+}

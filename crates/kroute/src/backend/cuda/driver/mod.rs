@@ -2,6 +2,7 @@
 //! cudarc. On a machine without a driver or GPU nothing panics: discovery reports "no CUDA
 //! device" as `Error::Device`.
 
+pub mod blas;
 pub mod compile;
 mod device;
 mod memory;
