@@ -10,8 +10,13 @@
 //! - softmax_cross_entropy: per row softmax's row max and Σ exp(x − m) storing the exponentials
 //!   in the gradient row, then the row scaled in place by 1/(S·R); the row loss m + ln S − x_t
 //!   in f64, added in row order.
+//! - attention_softmax_v and rope_attention_mask: a query row at a time, its scores (given, or
+//!   Q'_i·K'_j/√D for j ≤ i from the head's rotated rows) in a row buffer, softmax's row max and
+//!   Σ exp(s − m) (exponentials kept), then out_i = (Σ_j e_j V_j)/S as f32 axpys over V rows
+//!   (the head's V, 256 KiB, stays in L2). P is never written. Parallel: heads (rows) over the
+//!   pool. The scalar backend runs the same bodies on pulp's one-lane type.
 
-use super::{bad_mask, inv_keep, target_error, CE_C, LN_D};
+use super::{bad_mask, inv_keep, rope_tables, target_error, AT_D, AT_S, CE_C, LN_D};
 use crate::backend::cpu::drivers::{self, Rows, BLOCK};
 use crate::backend::cpu::{arch, Cpu, DisjointOut, GRAIN};
 use crate::ops::normalization::cpu::{apply, run_stats, Norm};
@@ -242,5 +247,173 @@ pub fn softmax_cross_entropy(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tenso
         }
     };
     lo[0].as_f32_mut()?[0] = (total * inv_r) as f32;
+    Ok(())
+}
+
+// ---- fused_attention_softmax_v, fused_rope_attention_mask ------------------------------------
+
+/// Σ a_k b_k in f32 lanes (fused multiply-adds).
+#[inline(always)]
+fn dot<S: Simd>(s: S, a: &[f32], b: &[f32]) -> f32 {
+    if S::F32_LANES == 1 {
+        // The scalar backend: plain products and adds (a one-lane fma would be a libm call).
+        return a.iter().zip(b).map(|(x, y)| x * y).sum();
+    }
+    let (av, at) = S::as_simd_f32s(a);
+    let (bv, bt) = S::as_simd_f32s(b);
+    let (mut a0, mut a1) = (s.splat_f32s(0.0), s.splat_f32s(0.0));
+    let mut pairs = av.chunks_exact(2).zip(bv.chunks_exact(2));
+    for (x, y) in &mut pairs {
+        a0 = s.mul_add_f32s(x[0], y[0], a0);
+        a1 = s.mul_add_f32s(x[1], y[1], a1);
+    }
+    if av.len() % 2 == 1 {
+        a0 = s.mul_add_f32s(av[av.len() - 1], bv[bv.len() - 1], a0);
+    }
+    let mut t = s.reduce_sum_f32s(s.add_f32s(a0, a1));
+    for (&x, &y) in at.iter().zip(bt) {
+        t = x.mul_add(y, t);
+    }
+    t
+}
+
+/// y += a·x.
+#[inline(always)]
+fn axpy<S: Simd>(s: S, a: f32, x: &[f32], y: &mut [f32]) {
+    if S::F32_LANES == 1 {
+        y.iter_mut().zip(x).for_each(|(o, &v)| *o += a * v);
+        return;
+    }
+    let (xv, xt) = S::as_simd_f32s(x);
+    let (yv, yt) = S::as_mut_simd_f32s(y);
+    let av = s.splat_f32s(a);
+    for (o, &v) in yv.iter_mut().zip(xv) {
+        *o = s.mul_add_f32s(av, v, *o);
+    }
+    for (o, &v) in yt.iter_mut().zip(xt) {
+        *o = a.mul_add(v, *o);
+    }
+}
+
+/// out = Σ_j softmax(scores)_j V_j over the given scores (keys 0 … len − 1); `e` is a row buffer.
+#[inline(always)]
+fn softmax_v_row<S: Simd>(s: S, scores: &[f32], v: &[f32], e: &mut [f32], out: &mut [f32]) {
+    let e = &mut e[..scores.len()];
+    let m = row_max(s, scores);
+    // A NaN the max dropped, or m = ±inf, reaches every output through Σ e.
+    let total = exp_sum::<S, true>(s, scores, m, e);
+    out.fill(0.0);
+    for (j, &w) in e.iter().enumerate() {
+        axpy(s, w, &v[j * AT_D..(j + 1) * AT_D], out);
+    }
+    let k = (1.0 / total) as f32;
+    out.iter_mut().for_each(|o| *o *= k);
+}
+
+/// The backend's body: pulp's one-lane type for scalar, the dispatched SIMD otherwise.
+fn run_simd<F: WithSimd<Output = ()>>(cpu: Cpu, op: F) {
+    if cpu == Cpu::Scalar {
+        op.with_simd(pulp::Scalar)
+    } else {
+        arch().dispatch(op)
+    }
+}
+
+pub fn attention_softmax_v(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
+    let (sc, v) = (i[0].as_f32()?, i[1].as_f32()?);
+    let out = o[0].as_f32_mut()?;
+    struct Op<'a> {
+        sc: &'a [f32],
+        v: &'a [f32],
+        first: usize,
+        out: &'a mut [f32],
+    }
+    impl WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let mut e = [0.0f32; AT_S];
+            for (k, (row, out)) in self.sc.chunks_exact(AT_S).zip(self.out.chunks_exact_mut(AT_D)).enumerate() {
+                let h = (self.first + k) / AT_S;
+                softmax_v_row(s, row, &self.v[h * AT_S * AT_D..(h + 1) * AT_S * AT_D], &mut e, out);
+            }
+        }
+    }
+    // Rows of the output (one query row each); a parallel task takes runs of whole rows.
+    drivers::rows(cpu, sc.len() / AT_S, AT_D, Rows::new(out, AT_D), |cpu, r, out| {
+        let op = Op {
+            sc: &sc[r.start * AT_S..r.end * AT_S],
+            v,
+            first: r.start,
+            out: out.data,
+        };
+        run_simd(cpu, op)
+    });
+    Ok(())
+}
+
+/// Rotate one head's rows (half-split pairs, position = row) with the f32 tables, into `out`.
+fn rotate(u: &[f32], cos: &[f32], sin: &[f32], out: &mut [f32]) {
+    let half = AT_D / 2;
+    for (p, (row, o)) in u.chunks_exact(AT_D).zip(out.chunks_exact_mut(AT_D)).enumerate() {
+        let (c, s) = (&cos[p * half..(p + 1) * half], &sin[p * half..(p + 1) * half]);
+        for d in 0..half {
+            let (a, b) = (row[d], row[d + half]);
+            o[d] = a * c[d] - b * s[d];
+            o[d + half] = a * s[d] + b * c[d];
+        }
+    }
+}
+
+pub fn rope_attention_mask(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
+    let (q, k, v) = (i[0].as_f32()?, i[1].as_f32()?, i[2].as_f32()?);
+    let (cos, sin) = rope_tables(p.get("rope_base"));
+    let scale = (1.0 / (AT_D as f64).sqrt()) as f32;
+    let out = o[0].as_f32_mut()?;
+    const HEAD: usize = AT_S * AT_D;
+    struct Op<'a> {
+        q: &'a [f32],
+        k: &'a [f32],
+        v: &'a [f32],
+        cos: &'a [f32],
+        sin: &'a [f32],
+        scale: f32,
+        out: &'a mut [f32],
+    }
+    impl WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let (mut qr, mut kr) = (vec![0.0f32; HEAD], vec![0.0f32; HEAD]);
+            let (mut sc, mut e) = ([0.0f32; AT_S], [0.0f32; AT_S]);
+            for (h, out) in self.out.chunks_exact_mut(HEAD).enumerate() {
+                let at = h * HEAD..(h + 1) * HEAD;
+                rotate(&self.q[at.clone()], self.cos, self.sin, &mut qr);
+                rotate(&self.k[at.clone()], self.cos, self.sin, &mut kr);
+                let vh = &self.v[at];
+                for (i, (qi, oi)) in qr.chunks_exact(AT_D).zip(out.chunks_exact_mut(AT_D)).enumerate() {
+                    // Keys j ≤ i only: masked pairs are skipped, never multiplied by 0.
+                    for (j, o) in sc[..=i].iter_mut().enumerate() {
+                        *o = dot(s, qi, &kr[j * AT_D..(j + 1) * AT_D]) * self.scale;
+                    }
+                    softmax_v_row(s, &sc[..=i], vh, &mut e, oi);
+                }
+            }
+        }
+    }
+    // Heads over the pool (one head is 2^16 elements: one grain).
+    drivers::rows(cpu, q.len() / HEAD, HEAD, Rows::new(out, HEAD), |cpu, r, out| {
+        let at = r.start * HEAD..r.end * HEAD;
+        let op = Op {
+            q: &q[at.clone()],
+            k: &k[at.clone()],
+            v: &v[at],
+            cos: &cos,
+            sin: &sin,
+            scale,
+            out: out.data,
+        };
+        run_simd(cpu, op)
+    });
     Ok(())
 }

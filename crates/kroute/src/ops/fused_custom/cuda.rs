@@ -3,7 +3,7 @@
 //! that nothing is copied. One launch per kernel except fused_adam_clip_update (Σ g², then the
 //! step: the global norm forces the second phase).
 
-use super::{inv_keep, target_error, CE_C, LN_D};
+use super::{inv_keep, target_error, AT_D, AT_S, CE_C, LN_D};
 use crate::backend::cuda::{Arg, Call, Kernel, Source, Table, BLOCK, SCRATCH_FLAG, SCRATCH_PARTIALS_BYTES};
 use crate::ops::optimizers::AdamConsts;
 use crate::Result;
@@ -23,6 +23,8 @@ pub(crate) static CUDA: Table = Table {
         Kernel::custom("fused_scan_compact", scan_compact),
         Kernel::custom("fused_adam_clip_update", adam_clip_update),
         Kernel::custom("fused_softmax_cross_entropy", softmax_cross_entropy),
+        Kernel::custom("fused_attention_softmax_v", attention_softmax_v),
+        Kernel::custom("fused_rope_attention_mask", rope_attention_mask),
     ],
 };
 
@@ -92,4 +94,43 @@ fn softmax_cross_entropy(call: &Call) -> Result<()> {
         return Err(target_error(!high as usize, value as u64));
     }
     Ok(())
+}
+
+/// Blocks of 256 threads over (head, query tile) work items, grid-striding when there are more
+/// than the device holds at once.
+fn tiles_grid(call: &Call, items: u64) -> Result<u32> {
+    call.grid(0, items * BLOCK as u64)
+}
+
+/// Extras: the head count. A block per (head, 64 query rows).
+fn attention_softmax_v(call: &Call) -> Result<()> {
+    let heads = call.n() / (AT_S * AT_S) as u64;
+    if heads == 0 {
+        return Ok(());
+    }
+    call.launch(tiles_grid(call, heads * (AT_S as u64 / 64))?, 0, &[Arg::u64(heads)], false)
+}
+
+/// The cos/sin tables into the work area (fused_rope_tables, f64 angles rounded once), then a
+/// block per (head, 32 query rows) with extras: the head count and the two tables.
+fn rope_attention_mask(call: &Call) -> Result<()> {
+    let heads = call.n() / (AT_S * AT_D) as u64;
+    if heads == 0 {
+        return Ok(());
+    }
+    let table = (AT_S * AT_D / 2) as u64;
+    let (area, _) = call.dev.work_area(8 * table as usize)?;
+    let (cos, sin) = (area, area + 4 * table);
+    let base = call.params.f32("rope_base");
+    let grid = call.dev.grid(call.source, "fused_rope_tables", BLOCK, 0, table)?;
+    call.dev.launch(
+        call.source,
+        "fused_rope_tables",
+        grid,
+        BLOCK,
+        0,
+        &[Arg::ptr(cos), Arg::ptr(sin), Arg::f32(base)],
+    )?;
+    let extras = [Arg::u64(heads), Arg::ptr(cos), Arg::ptr(sin)];
+    call.launch(tiles_grid(call, heads * (AT_S as u64 / 32))?, 0, &extras, false)
 }

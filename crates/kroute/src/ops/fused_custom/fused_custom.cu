@@ -227,3 +227,235 @@ extern "C" __global__ void fused_softmax_cross_entropy(const float* __restrict__
     }
     kr_finish_sum(acc, loss, (double)rows, 0, scratch);
 }
+
+// ---- fused_attention_softmax_v and fused_rope_attention_mask ---------------------------------
+// S = 512 keys, D = 128. A block of 256 threads takes (head, tile of query rows); P tiles live
+// in shared memory only. FP32 CUDA-core FMAs (no TF32), f32 accumulation.
+#define KR_AS 512
+#define KR_AD 128
+#define KR_AT_THREADS 256
+
+// fused_attention_softmax_v: 64 query rows per block. Phase 1: each warp takes 8 rows, row max
+// (fmaxf; a NaN it drops reaches the sum through exp(NaN − m)) and Σ exp(s − m) (f32 per lane,
+// f64 across the warp). Phase 2: over key tiles of 32, the block stages V[32 × 128] and
+// P[64 × 32] = exp(s − m) in shared memory and each thread accumulates a 4 × 8 block of out;
+// at the end out = acc / Σ.
+#define KR_SV_BM 64
+#define KR_SV_BK 32
+
+extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
+    fused_attention_softmax_v(const float* __restrict__ sc, const float* __restrict__ v, float* __restrict__ out, u64 n,
+                              u64 heads) {
+    __shared__ float m_s[KR_SV_BM], inv_s[KR_SV_BM];
+    __shared__ float ps[KR_SV_BM][KR_SV_BK + 1];
+    __shared__ float4 vs[KR_SV_BK][KR_AD / 4];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const u64 tiles = KR_AS / KR_SV_BM;
+    for (u64 w = blockIdx.x; w < heads * tiles; w += gridDim.x) {
+        const u64 h = w / tiles, q0 = (w % tiles) * KR_SV_BM;
+        const float* sh = sc + (h * KR_AS + q0) * KR_AS;  // the tile's first score row
+        const float4* vh = (const float4*)(v + h * KR_AS * KR_AD);
+        __syncthreads();  // the previous tile is done with m_s, inv_s
+        for (int r = warp; r < KR_SV_BM; r += KR_AT_THREADS / 32) {
+            const float4* row = (const float4*)(sh + (u64)r * KR_AS);
+            float4 x[4];
+#pragma unroll
+            for (int k = 0; k < 4; k++) x[k] = row[lane + 32 * k];
+            float m = KR_NINF;
+#pragma unroll
+            for (int k = 0; k < 4; k++) m = fmaxf(m, fmaxf(fmaxf(x[k].x, x[k].y), fmaxf(x[k].z, x[k].w)));
+            m = kr_warp_allmaxf(m);
+            float e = 0.0f;
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+                e += (expf(x[k].x - m) + expf(x[k].y - m)) + (expf(x[k].z - m) + expf(x[k].w - m));
+            const double s = kr_warp_allsum((double)e);
+            if (lane == 0) {
+                m_s[r] = m;
+                inv_s[r] = (float)(1.0 / s);
+            }
+        }
+        // Thread block of out: rows r0 … r0 + 3, columns c0 … c0 + 7.
+        const int r0 = (tid >> 4) * 4, c0 = (tid & 15) * 8;
+        float acc[4][8];
+#pragma unroll
+        for (int a = 0; a < 4; a++)
+#pragma unroll
+            for (int b = 0; b < 8; b++) acc[a][b] = 0.0f;
+        for (int k0 = 0; k0 < KR_AS; k0 += KR_SV_BK) {
+            __syncthreads();  // m_s ready; the previous tile's ps and vs consumed
+            // V tile: 32 × 32 float4, 4 per thread.
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                const int idx = tid + KR_AT_THREADS * k, r = idx >> 5, c = idx & 31;
+                vs[r][c] = vh[(u64)(k0 + r) * (KR_AD / 4) + c];
+            }
+            // P tile: 64 × 32, 8 per thread (a warp reads 32 consecutive scores of one row).
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                const int r = warp + 8 * k;
+                ps[r][lane] = expf(sh[(u64)r * KR_AS + k0 + lane] - m_s[r]);
+            }
+            __syncthreads();
+#pragma unroll 4
+            for (int kk = 0; kk < KR_SV_BK; kk++) {
+                const float4 b0 = vs[kk][c0 / 4], b1 = vs[kk][c0 / 4 + 1];
+                const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+                for (int a = 0; a < 4; a++) {
+                    const float p = ps[r0 + a][kk];
+#pragma unroll
+                    for (int b = 0; b < 8; b++) acc[a][b] = fmaf(p, bv[b], acc[a][b]);
+                }
+            }
+        }
+#pragma unroll
+        for (int a = 0; a < 4; a++) {
+            const float k = inv_s[r0 + a];
+            float4* o = (float4*)(out + ((h * KR_AS + q0 + r0 + a) * KR_AD + c0));
+            o[0] = make_float4(acc[a][0] * k, acc[a][1] * k, acc[a][2] * k, acc[a][3] * k);
+            o[1] = make_float4(acc[a][4] * k, acc[a][5] * k, acc[a][6] * k, acc[a][7] * k);
+        }
+    }
+}
+
+// fused_rope_attention_mask. The cos/sin tables (f32[S][D/2] each, built in f64 and rounded once
+// by fused_rope_tables into the work area: constants, not rotated data) are read from L2. A
+// block takes 32 query rows of a head: Q' (rotated) in shared memory; for each key tile of 32
+// with a key ≤ the tile's last query, K' (rotated) is staged, each thread forms 4 scores
+// (masked pairs selected to −inf, never computed into the sum), each warp updates the online
+// softmax of 4 rows (running max m, sum l, rescale α = exp(m_old − m_new)), then V replaces K'
+// in the same buffer and each thread updates a 2 × 8 block of the output (α-rescaled). Keys
+// past a query are skipped in P·V too, so NaN or inf there never enters (0·inf would be NaN).
+#define KR_RA_BM 32
+#define KR_RA_BN 32
+#define KR_RA_PAD (KR_AD + 1)
+
+extern "C" __global__ void fused_rope_tables(float* cos_t, float* sin_t, float base) {
+    const u64 half = KR_AD / 2;
+    for (u64 i = kr_tid(); i < KR_AS * half; i += kr_nthreads()) {
+        const u64 p = i / half, d = i % half;
+        const double ang = (double)p * pow((double)base, -2.0 * (double)d / (double)KR_AD);
+        double s, c;
+        sincos(ang, &s, &c);
+        cos_t[i] = (float)c;
+        sin_t[i] = (float)s;
+    }
+}
+
+// Rows r0 + t … of u (a head's [S × D]) rotated into dst[rows][KR_RA_PAD], positions r0 + row.
+__device__ __forceinline__ void kr_rope_stage(const float* __restrict__ u, u64 r0, const float* __restrict__ cos_t,
+                                              const float* __restrict__ sin_t, float (*dst)[KR_RA_PAD], int rows) {
+    const int half = KR_AD / 2;
+    for (int idx = threadIdx.x; idx < rows * half; idx += KR_AT_THREADS) {
+        const int r = idx / half, d = idx % half;
+        const u64 p = r0 + r;
+        const float a = u[p * KR_AD + d], b = u[p * KR_AD + d + half];
+        const float c = cos_t[p * half + d], s = sin_t[p * half + d];
+        dst[r][d] = a * c - b * s;
+        dst[r][d + half] = a * s + b * c;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
+    fused_rope_attention_mask(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                              float* __restrict__ out, u64 n, float rope_base, u64 heads, const float* __restrict__ cos_t,
+                              const float* __restrict__ sin_t) {
+    __shared__ float qs[KR_RA_BM][KR_RA_PAD];
+    __shared__ float kv[KR_RA_BN][KR_RA_PAD];
+    __shared__ float ps[KR_RA_BM][KR_RA_BN + 1];
+    __shared__ float alpha[KR_RA_BM], lsum[KR_RA_BM];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const float scale = (float)(1.0 / sqrt((double)KR_AD));
+    const u64 tiles = KR_AS / KR_RA_BM;
+    for (u64 w = blockIdx.x; w < heads * tiles; w += gridDim.x) {
+        // Longest query tiles first (the causal work grows with the tile index).
+        const u64 h = w / tiles, q0 = (tiles - 1 - w % tiles) * KR_RA_BM;
+        const u64 base = h * KR_AS * KR_AD;
+        __syncthreads();  // the previous tile is done with qs, lsum
+        kr_rope_stage(q + base, q0, cos_t, sin_t, qs, KR_RA_BM);
+        // Online softmax state of rows warp·4 … warp·4 + 3, held by lane 0 … 3 of the warp.
+        float m_run = KR_NINF, l_run = 0.0f;
+        // Output block: rows r0, r0 + 1; columns c0 … c0 + 7.
+        const int r0 = (tid >> 4) * 2, c0 = (tid & 15) * 8;
+        float acc[2][8];
+#pragma unroll
+        for (int a = 0; a < 2; a++)
+#pragma unroll
+            for (int b = 0; b < 8; b++) acc[a][b] = 0.0f;
+        const u64 kend = q0 + KR_RA_BM;  // keys < kend can be unmasked for some query of the tile
+        for (u64 k0 = 0; k0 < kend; k0 += KR_RA_BN) {
+            __syncthreads();  // kv and ps of the previous key tile consumed
+            kr_rope_stage(k + base, k0, cos_t, sin_t, kv, KR_RA_BN);
+            __syncthreads();
+            // Scores: thread takes row tid / 8, keys (tid % 8)·4 … + 3.
+            {
+                const int r = tid >> 3, cb = (tid & 7) * 4;
+                float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll 8
+                for (int d = 0; d < KR_AD; d++) {
+                    const float a = qs[r][d];
+#pragma unroll
+                    for (int c = 0; c < 4; c++) s[c] = fmaf(a, kv[cb + c][d], s[c]);
+                }
+                const u64 qi = q0 + r;
+#pragma unroll
+                for (int c = 0; c < 4; c++) ps[r][cb + c] = (k0 + cb + c <= qi) ? s[c] * scale : KR_NINF;
+            }
+            __syncthreads();
+            // Online softmax: warp w updates rows 4w … 4w + 3, a lane per key.
+#pragma unroll
+            for (int rr = 0; rr < 4; rr++) {
+                const int r = warp * 4 + rr;
+                const float x = ps[r][lane];
+                const float tmax = kr_warp_allmaxf(x);
+                const float m_old = __shfl_sync(KR_FULL, m_run, rr);
+                const float m_new = fmaxf(m_old, tmax);
+                // Key 0 is in every row's first tile, so m_new is finite for finite inputs.
+                const float p = expf(x - m_new);
+                const float psum = kr_warp_sumf(p);  // valid in lane 0
+                const float a = expf(m_old - m_new);
+                ps[r][lane] = p;
+                if (lane == rr) m_run = m_new;
+                const float l_old = __shfl_sync(KR_FULL, l_run, rr);
+                const float l_new = l_old * a + __shfl_sync(KR_FULL, psum, 0);
+                if (lane == rr) l_run = l_new;
+                if (lane == 0) alpha[r] = a;
+            }
+            __syncthreads();  // scores read; V may replace K'
+            for (int idx = tid; idx < KR_RA_BN * (KR_AD / 4); idx += KR_AT_THREADS) {
+                const int r = idx / (KR_AD / 4), c = idx % (KR_AD / 4);
+                const float4 x = ((const float4*)(v + base + (k0 + r) * KR_AD))[c];
+                kv[r][4 * c] = x.x;
+                kv[r][4 * c + 1] = x.y;
+                kv[r][4 * c + 2] = x.z;
+                kv[r][4 * c + 3] = x.w;
+            }
+            __syncthreads();
+#pragma unroll
+            for (int a = 0; a < 2; a++) {
+                const float al = alpha[r0 + a];
+                const u64 qi = q0 + r0 + a;
+                // Keys of this tile that query qi may see (the rest are skipped, not weighted by 0).
+                const int kmax = qi >= k0 + KR_RA_BN - 1 ? KR_RA_BN : (int)(qi + 1 - k0);
+#pragma unroll
+                for (int b = 0; b < 8; b++) acc[a][b] *= al;
+                for (int kk = 0; kk < kmax; kk++) {
+                    const float p = ps[r0 + a][kk];
+#pragma unroll
+                    for (int b = 0; b < 8; b++) acc[a][b] = fmaf(p, kv[kk][c0 + b], acc[a][b]);
+                }
+            }
+        }
+        // The row sums to shared memory for the output threads.
+        if (lane < 4) lsum[warp * 4 + lane] = l_run;
+        __syncthreads();
+#pragma unroll
+        for (int a = 0; a < 2; a++) {
+            const float inv = 1.0f / lsum[r0 + a];
+            float4* o = (float4*)(out + base + (q0 + r0 + a) * KR_AD + c0);
+            o[0] = make_float4(acc[a][0] * inv, acc[a][1] * inv, acc[a][2] * inv, acc[a][3] * inv);
+            o[1] = make_float4(acc[a][4] * inv, acc[a][5] * inv, acc[a][6] * inv, acc[a][7] * inv);
+        }
+    }
+}

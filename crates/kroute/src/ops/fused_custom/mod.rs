@@ -529,6 +529,186 @@ fn ce_cases() -> Vec<Case> {
     ]
 }
 
+// ---- fused_attention_softmax_v and fused_rope_attention_mask --------------------------------
+
+/// Sequence length and head dimension of both attention entries (fixed).
+pub const AT_S: usize = 512;
+pub const AT_D: usize = 128;
+
+/// Heads G of `t` holding G blocks of `per` elements (any shape whose length is a multiple).
+fn heads(name: &str, what: &str, t: &Tensor, per: usize) -> Result<usize> {
+    if t.len() % per != 0 {
+        return Err(Error::Shape(format!(
+            "{name}: {what} must hold whole heads of {per} elements, got {}",
+            t.len()
+        )));
+    }
+    Ok(t.len() / per)
+}
+
+fn softmax_v_shapes(i: &[&Tensor], _: &Params) -> Result<Vec<TensorDesc>> {
+    let name = "fused_attention_softmax_v";
+    let g = heads(name, "scores", i[0], AT_S * AT_S)?;
+    if i[1].len() != g * AT_S * AT_D {
+        return Err(Error::Shape(format!(
+            "{name}: V must be [{g}, {AT_S}, {AT_D}] for {g} heads of scores, got {} elements",
+            i[1].len()
+        )));
+    }
+    Ok(vec![TensorDesc::new(DType::F32, &[g, AT_S, AT_D])])
+}
+
+/// out_i = Σ_j P_ij V_j of one row in f64 from scores `s` (the first `len` keys; the rest are
+/// masked and skipped) and V rows of D.
+fn softmax_v_row(s: &[f64], v: &[f64], out: &mut Vec<f64>) {
+    let m = s.iter().fold(f64::NEG_INFINITY, |m, &x| if x > m || x.is_nan() { x } else { m });
+    let e: Vec<f64> = s.iter().map(|&x| (x - m).exp()).collect();
+    let total: f64 = e.iter().sum();
+    let mut acc = [0.0f64; AT_D];
+    for (j, &w) in e.iter().enumerate() {
+        for (a, &x) in acc.iter_mut().zip(&v[j * AT_D..(j + 1) * AT_D]) {
+            *a += w * x;
+        }
+    }
+    out.extend(acc.iter().map(|a| a / total));
+}
+
+fn softmax_v_reference(i: &[&Tensor], _: &Params) -> Vec<Expected> {
+    let (s, v) = (i[0].to_f64_vec(), i[1].to_f64_vec());
+    let g = s.len() / (AT_S * AT_S);
+    let mut out = Vec::with_capacity(g * AT_S * AT_D);
+    for h in 0..g {
+        let vh = &v[h * AT_S * AT_D..(h + 1) * AT_S * AT_D];
+        for row in s[h * AT_S * AT_S..(h + 1) * AT_S * AT_S].chunks(AT_S) {
+            softmax_v_row(row, vh, &mut out);
+        }
+    }
+    vec![Expected::new(DType::F32, &[g, AT_S, AT_D], out)]
+}
+
+/// scores ~ normal(80, 4) (stream 0), V ~ normal (stream 1), G = max(1, ⌊N/S²⌋).
+fn softmax_v_workload(n: usize, seed: u64, _: &Params) -> Vec<Tensor> {
+    let g = rows(n as u64, (AT_S * AT_S) as u64) as usize;
+    let shaped = |v: Vec<f32>, d: usize| Tensor::f32(v).reshaped(&[g, AT_S, d]).unwrap_or_else(|_| Tensor::f32(vec![]));
+    vec![
+        shaped(philox::normal(seed, 0, g * AT_S * AT_S, 80.0, 4.0), AT_S),
+        shaped(philox::normal(seed, 1, g * AT_S * AT_D, 0.0, 1.0), AT_D),
+    ]
+}
+
+fn softmax_v_cases() -> Vec<Case> {
+    let mut v = softmax_v_workload(0, 51, &Params::defaults(&SPECS[1]));
+    if let Ok(s) = v[0].as_f32_mut() {
+        s[..AT_S].fill(3.5);
+        s[AT_S + 7] = f32::NAN;
+        s[2 * AT_S..2 * AT_S + 100].fill(f32::NEG_INFINITY);
+        s[3 * AT_S..4 * AT_S].fill(f32::NEG_INFINITY);
+        s[4 * AT_S + 9] = 120.0;
+        s[5 * AT_S..6 * AT_S].iter_mut().for_each(|x| *x *= 1e-30);
+    }
+    vec![Case {
+        label: "equal scores, NaN, −inf entries, an all −inf row, a dominant score, tiny scores",
+        inputs: v,
+    }]
+}
+
+/// cos and sin of p·θ_d, θ_d = base^(−2d/D), for p < S and d < D/2: angles and values in f64,
+/// rounded once to f32 (the entry's tables), row p at [p·D/2 ..].
+pub fn rope_tables(base: f64) -> (Vec<f32>, Vec<f32>) {
+    let half = AT_D / 2;
+    let mut cos = Vec::with_capacity(AT_S * half);
+    let mut sin = Vec::with_capacity(AT_S * half);
+    for p in 0..AT_S {
+        for d in 0..half {
+            let ang = p as f64 * base.powf(-2.0 * d as f64 / AT_D as f64);
+            cos.push(ang.cos() as f32);
+            sin.push(ang.sin() as f32);
+        }
+    }
+    (cos, sin)
+}
+
+fn rope_shapes(i: &[&Tensor], p: &Params) -> Result<Vec<TensorDesc>> {
+    let name = "fused_rope_attention_mask";
+    shape::same_len(name, i)?;
+    heads(name, "Q, K and V", i[0], AT_S * AT_D)?;
+    let base = p.get("rope_base");
+    if !(base > 1.0) {
+        return Err(Error::Param(format!("{name}: rope_base must be > 1, got {base}")));
+    }
+    Ok(vec![TensorDesc::new(DType::F32, i[0].shape())])
+}
+
+/// Rotate rows of D in f64 (half-split pairs (d, d + D/2)) at positions p = row index.
+fn rotate_f64(u: &[f64], base: f64) -> Vec<f64> {
+    let half = AT_D / 2;
+    let mut out = vec![0.0; u.len()];
+    for (r, (row, o)) in u.chunks(AT_D).zip(out.chunks_mut(AT_D)).enumerate() {
+        let p = (r % AT_S) as f64;
+        for d in 0..half {
+            let (s, c) = (p * base.powf(-2.0 * d as f64 / AT_D as f64)).sin_cos();
+            o[d] = row[d] * c - row[d + half] * s;
+            o[d + half] = row[d] * s + row[d + half] * c;
+        }
+    }
+    out
+}
+
+fn rope_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
+    let base = p.get("rope_base");
+    let q = rotate_f64(&i[0].to_f64_vec(), base);
+    let k = rotate_f64(&i[1].to_f64_vec(), base);
+    let v = i[2].to_f64_vec();
+    let scale = 1.0 / (AT_D as f64).sqrt();
+    let mut out = Vec::with_capacity(q.len());
+    let mut s = Vec::with_capacity(AT_S);
+    for h in 0..q.len() / (AT_S * AT_D) {
+        let at = h * AT_S * AT_D;
+        let (kh, vh) = (&k[at..at + AT_S * AT_D], &v[at..at + AT_S * AT_D]);
+        for (i, qi) in q[at..at + AT_S * AT_D].chunks(AT_D).enumerate() {
+            s.clear();
+            // Keys j ≤ i only: masked pairs are skipped (NaN or inf there never enters).
+            s.extend((0..=i).map(|j| qi.iter().zip(&kh[j * AT_D..(j + 1) * AT_D]).map(|(a, b)| a * b).sum::<f64>() * scale));
+            softmax_v_row(&s, vh, &mut out);
+        }
+    }
+    vec![Expected::new(DType::F32, i[0].shape(), out)]
+}
+
+/// Q ~ normal(0, 2) (stream 0), K, V ~ normal (streams 1, 2), [B, 32, 512, 128].
+fn rope_workload(n: usize, seed: u64, _: &Params) -> Vec<Tensor> {
+    let b = rows(n as u64, (32 * AT_S * AT_D) as u64) as usize;
+    let len = b * 32 * AT_S * AT_D;
+    let shaped = |v: Vec<f32>| Tensor::f32(v).reshaped(&[b, 32, AT_S, AT_D]).unwrap_or_else(|_| Tensor::f32(vec![]));
+    vec![
+        shaped(philox::normal(seed, 0, len, 0.0, 2.0)),
+        shaped(philox::normal(seed, 1, len, 0.0, 1.0)),
+        shaped(philox::normal(seed, 2, len, 0.0, 1.0)),
+    ]
+}
+
+/// One batch (32 heads) with NaN in a query row and in an (unmasked) key row of head 0, and NaN
+/// and inf in the last key and value rows of head 1, which only the last query sees.
+fn rope_cases() -> Vec<Case> {
+    let mut v = rope_workload(0, 53, &Params::defaults(&SPECS[3]));
+    let hd = AT_S * AT_D;
+    if let Ok(q) = v[0].as_f32_mut() {
+        q[100 * AT_D + 5] = f32::NAN;
+    }
+    if let Ok(k) = v[1].as_f32_mut() {
+        k[300 * AT_D + 70] = f32::NAN;
+        k[hd + 511 * AT_D + 3] = f32::NAN;
+    }
+    if let Ok(x) = v[2].as_f32_mut() {
+        x[hd + 511 * AT_D + 9] = f32::INFINITY;
+        x[hd + 400 * AT_D..hd + 401 * AT_D].fill(f32::NEG_INFINITY);
+    }
+    vec![Case {
+        label: "NaN in Q and K rows, NaN and ±inf in K and V rows only later queries see",
+        inputs: v,
+    }]
+}
+
 pub static OPS: &[Op] = &[
     Op {
         name: "fused_layernorm_dropout_residual",
@@ -580,5 +760,25 @@ pub static OPS: &[Op] = &[
         workload: ce_workload,
         edge_cases: ce_cases,
         cpu: cpu::softmax_cross_entropy,
+    },
+    Op {
+        name: "fused_attention_softmax_v",
+        inputs: &[input("scores", DType::F32), input("v", DType::F32)],
+        outputs: &["out"],
+        shapes: softmax_v_shapes,
+        reference: softmax_v_reference,
+        workload: softmax_v_workload,
+        edge_cases: softmax_v_cases,
+        cpu: cpu::attention_softmax_v,
+    },
+    Op {
+        name: "fused_rope_attention_mask",
+        inputs: &[input("q", DType::F32), input("k", DType::F32), input("v", DType::F32)],
+        outputs: &["out"],
+        shapes: rope_shapes,
+        reference: rope_reference,
+        workload: rope_workload,
+        edge_cases: rope_cases,
+        cpu: cpu::rope_attention_mask,
     },
 ];
