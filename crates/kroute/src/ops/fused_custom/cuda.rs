@@ -85,15 +85,10 @@ fn softmax_cross_entropy(call: &Call) -> Result<()> {
         .grid(0, rows.max(1) * 32)?
         .min((SCRATCH_PARTIALS_BYTES / 32) as u32);
     call.launch(grid, 0, &[Arg::u64(rows)], true)?;
-    let high = call.dev.read_scratch_u32(SCRATCH_FLAG + 4)?;
-    if high != 0 {
-        let value = call.dev.read_scratch_u32(SCRATCH_FLAG)?;
-        let scratch = call.dev.scratch()?;
-        call.dev.clear_u32(scratch + SCRATCH_FLAG)?;
-        call.dev.clear_u32(scratch + SCRATCH_FLAG + 4)?;
-        return Err(target_error(!high as usize, value as u64));
+    match crate::ops::loss::cuda::bad_target(call)? {
+        Some((row, value)) => Err(target_error(row, value)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Blocks of 256 threads over (head, query tile) work items, grid-striding when there are more

@@ -218,8 +218,14 @@ extern "C" __global__ void fused_softmax_cross_entropy(const float* __restrict__
             const u64 j = lane + 32 * k;
             float4 o = make_float4(v[k].x * kf, v[k].y * kf, v[k].z * kf, v[k].w * kf);
             if (c >> 2 == j) {
-                const float et = (&v[k].x)[c & 3];
-                (&o.x)[c & 3] = (float)(((double)et / s - 1.0) * inv_r);
+                // Selects, not a dynamic index (which would put v in local memory).
+                const u32 q = (u32)(c & 3);
+                const float et = q == 0 ? v[k].x : q == 1 ? v[k].y : q == 2 ? v[k].z : v[k].w;
+                const float gt = (float)(((double)et / s - 1.0) * inv_r);
+                if (q == 0) o.x = gt;
+                else if (q == 1) o.y = gt;
+                else if (q == 2) o.z = gt;
+                else o.w = gt;
             }
             g4[j] = o;
         }
