@@ -54,8 +54,20 @@ impl WithSimd for LnRows<'_> {
             apply::<S, true>(s, &Norm::new(mu, sq, LN_D, self.eps), xr, self.g, self.b, yr);
             // Dropped elements are selected, not multiplied (a NaN row keeps res there).
             let ik = self.ik;
-            for ((o, &r), &m) in yr.iter_mut().zip(rr).zip(mr) {
-                *o = if m != 0 { o.mul_add(ik, r) } else { r };
+            let rstd = 1.0 / (sq / LN_D as f64 + self.eps).sqrt();
+            for (j, ((o, &r), &m)) in yr.iter_mut().zip(rr).zip(mr).enumerate() {
+                if m == 0 {
+                    *o = r;
+                    continue;
+                }
+                let y = o.mul_add(ik, r);
+                // γ x̂ + β or the sum left the f32 range on the way: the element in f64.
+                *o = if y.is_finite() {
+                    y
+                } else {
+                    let gx = self.g[j] as f64 * ((xr[j] as f64 - mu) * rstd) + self.b[j] as f64;
+                    (r as f64 + ik as f64 * gx) as f32
+                };
             }
         }
     }
@@ -333,9 +345,26 @@ pub fn attention_softmax_v(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]
         #[inline(always)]
         fn with_simd<S: Simd>(self, s: S) {
             let mut e = [0.0f32; AT_S];
+            let mut wide = Vec::new();
+            let mut head = (usize::MAX, false);
             for (k, (row, out)) in self.sc.chunks_exact(AT_S).zip(self.out.chunks_exact_mut(AT_D)).enumerate() {
                 let h = (self.first + k) / AT_S;
-                softmax_v_row(s, row, &self.v[h * AT_S * AT_D..(h + 1) * AT_S * AT_D], &mut e, out);
+                let v = &self.v[h * AT_S * AT_D..(h + 1) * AT_S * AT_D];
+                // V near the ends of the f32 range (products below the normal range lose bits;
+                // Σ e_j V_j can overflow): the head's rows in f64, rounded once. Checked once a head.
+                if head.0 != h {
+                    let big = v.iter().fold(0.0f32, |a, &x| a.max(x.abs()));
+                    head = (h, !(1e-30..=1e30).contains(&big));
+                }
+                if head.1 {
+                    let s64: Vec<f64> = row.iter().map(|&x| x as f64).collect();
+                    let v64: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+                    wide.clear();
+                    super::softmax_v_row(&s64, &v64, &mut wide);
+                    out.iter_mut().zip(&wide).for_each(|(o, &w)| *o = w as f32);
+                    continue;
+                }
+                softmax_v_row(s, row, v, &mut e, out);
             }
         }
     }
