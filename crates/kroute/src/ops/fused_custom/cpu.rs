@@ -407,6 +407,7 @@ pub fn rope_attention_mask(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]
         cos: &'a [f32],
         sin: &'a [f32],
         scale: f32,
+        base: f64,
         out: &'a mut [f32],
     }
     impl WithSimd for Op<'_> {
@@ -417,6 +418,16 @@ pub fn rope_attention_mask(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]
             let (mut sc, mut e) = ([0.0f32; AT_S], [0.0f32; AT_S]);
             for (h, out) in self.out.chunks_exact_mut(HEAD).enumerate() {
                 let at = h * HEAD..(h + 1) * HEAD;
+                // A head near the ends of the f32 range (products below the normal range lose
+                // bits, sums can overflow) in f64, rounded once.
+                let big = |x: &[f32]| x.iter().fold(0.0f32, |a, &e| a.max(e.abs()));
+                let (bq, bk, bv) = (big(&self.q[at.clone()]), big(&self.k[at.clone()]), big(&self.v[at.clone()]));
+                if !(1e-15..=1e15).contains(&bq) || !(1e-15..=1e15).contains(&bk) || !(1e-30..=1e30).contains(&bv) {
+                    let f = |x: &[f32]| x.iter().map(|&e| e as f64).collect::<Vec<f64>>();
+                    let w = super::rope_f64(&f(&self.q[at.clone()]), &f(&self.k[at.clone()]), &f(&self.v[at]), self.base);
+                    out.iter_mut().zip(&w).for_each(|(o, &x)| *o = x as f32);
+                    continue;
+                }
                 rotate(&self.q[at.clone()], self.cos, self.sin, &mut qr);
                 rotate(&self.k[at.clone()], self.cos, self.sin, &mut kr);
                 let vh = &self.v[at];
@@ -440,6 +451,7 @@ pub fn rope_attention_mask(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]
             cos: &cos,
             sin: &sin,
             scale,
+            base: p.get("rope_base"),
             out: out.data,
         };
         run_simd(cpu, op)

@@ -662,10 +662,15 @@ fn rotate_f64(u: &[f64], base: f64) -> Vec<f64> {
 }
 
 fn rope_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
-    let base = p.get("rope_base");
-    let q = rotate_f64(&i[0].to_f64_vec(), base);
-    let k = rotate_f64(&i[1].to_f64_vec(), base);
-    let v = i[2].to_f64_vec();
+    let [q, k, v] = [0, 1, 2].map(|j| i[j].to_f64_vec());
+    vec![rounded(i[0].shape(), rope_f64(&q, &k, &v, p.get("rope_base")))]
+}
+
+/// The definition in f64 over whole heads (also the CPU's route for heads near the ends of the
+/// f32 range).
+pub(crate) fn rope_f64(q: &[f64], k: &[f64], v: &[f64], base: f64) -> Vec<f64> {
+    let q = rotate_f64(q, base);
+    let k = rotate_f64(k, base);
     let scale = 1.0 / (AT_D as f64).sqrt();
     let mut out = Vec::with_capacity(q.len());
     let mut s = Vec::with_capacity(AT_S);
@@ -679,7 +684,7 @@ fn rope_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
             softmax_v_row(&s, vh, &mut out);
         }
     }
-    vec![rounded(i[0].shape(), out)]
+    out
 }
 
 /// Q ~ normal(0, 2) (stream 0), K, V ~ normal (streams 1, 2), [B, 32, 512, 128].
