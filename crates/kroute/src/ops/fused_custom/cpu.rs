@@ -128,7 +128,7 @@ pub fn scan_compact(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Re
     let vals: &mut [u32] = bytemuck::cast_slice_mut(vals[0].as_f32_mut()?);
     let idx = idx[0].as_u64_mut()?;
     let n = x.len();
-    count.as_mut()[0].as_u64_mut()?[0] = match cpu {
+    count[0].as_u64_mut()?[0] = match cpu {
         Cpu::Scalar => compact_range(x, t, 0..n, vals, idx) as u64,
         Cpu::Simd | Cpu::Parallel => {
             let (vo, io) = (DisjointOut::new(vals), DisjointOut::new(idx));

@@ -198,7 +198,7 @@ fn ln_shapes(i: &[&Tensor], p: &Params) -> Result<Vec<TensorDesc>> {
         }
     }
     let (eps, keep) = (p.get("eps"), p.get("keep"));
-    if !(eps > 0.0) {
+    if eps.is_nan() || eps <= 0.0 {
         return Err(Error::Param(format!("{name}: eps must be > 0, got {eps}")));
     }
     if !(keep > 0.0 && keep <= 1.0) {
@@ -537,7 +537,7 @@ pub const AT_D: usize = 128;
 
 /// Heads G of `t` holding G blocks of `per` elements (any shape whose length is a multiple).
 fn heads(name: &str, what: &str, t: &Tensor, per: usize) -> Result<usize> {
-    if t.len() % per != 0 {
+    if !t.len().is_multiple_of(per) {
         return Err(Error::Shape(format!(
             "{name}: {what} must hold whole heads of {per} elements, got {}",
             t.len()
@@ -640,7 +640,7 @@ fn rope_shapes(i: &[&Tensor], p: &Params) -> Result<Vec<TensorDesc>> {
     shape::same_len(name, i)?;
     heads(name, "Q, K and V", i[0], AT_S * AT_D)?;
     let base = p.get("rope_base");
-    if !(base > 1.0) {
+    if base.is_nan() || base <= 1.0 {
         return Err(Error::Param(format!("{name}: rope_base must be > 1, got {base}")));
     }
     Ok(vec![TensorDesc::new(DType::F32, i[0].shape())])
