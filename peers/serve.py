@@ -579,6 +579,70 @@ def xp_table(xp, special, scipy=None):
         t["spmv_csr"].append(("sparse.csr_matrix((val, col, row_ptr)) @ x", CALL, lambda i, o, p: spmv_csr_matrix(*i), None))
         t["triangular_solve"] = [("linalg.solve_triangular(L, b, lower=True)", CALL,
                                   lambda i, o, p: [scipy.linalg.solve_triangular(i[0], i[1], lower=True, check_finite=False)], None)]
+    # fused_custom (docs/kernels/fused_custom.md): the unfused chains of the entries' Peers lines.
+    def xp_ln_dropout(x, res, g, b, mask, p):
+        mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        y = (g * (x - mu) / xp.sqrt(var + F32(p["eps"])) + b) * F32(1 / p["keep"])
+        return [res + xp.where(mask != 0, y, F32(0))]
+
+    def xp_scan_compact(x, t):
+        idx = xp.flatnonzero(x > F32(t))
+        return [np.uint64(idx.size), x[idx], idx]
+
+    def xp_adam_clip(g, w, m, v, tot_out, p):
+        tot = xp.sqrt(xp.sum(g.astype(xp.float64) ** 2))
+        gc = g * F32(xp.minimum(1.0, p["max_norm"] / (tot + 1e-6)))
+        xp_adam(gc, w, m, v, p, False)
+        tot_out[...] = tot
+
+    def xp_softmax_ce(x, t):
+        r = xp.arange(x.shape[0])
+        m = x.max(1, keepdims=True)
+        e = xp.exp(x - m)
+        s = e.sum(1, keepdims=True)
+        lse = m + xp.log(s)
+        loss = (lse[:, 0] - x[r, t]).mean()
+        grad = e / s
+        grad[r, t] -= F32(1)
+        grad /= F32(x.shape[0])
+        return [loss, grad]
+
+    def xp_softmax_v(s, v):
+        e = xp.exp(s - s.max(-1, keepdims=True))
+        return [(e / e.sum(-1, keepdims=True)) @ v]
+
+    rope_cache = {}
+
+    def rope_cs(base, s, d):
+        # Built once per (base, S, D), untimed: angles and cos/sin in float64, rounded once.
+        key = (base, s, d)
+        if key not in rope_cache:
+            ang = np.outer(np.arange(s), base ** (-np.arange(0, d, 2) / d))
+            rope_cache[key] = (xp.asarray(np.cos(ang).astype(np.float32)), xp.asarray(np.sin(ang).astype(np.float32)))
+        return rope_cache[key]
+
+    def xp_rope_attention(q, k, v, base):
+        s, d = q.shape[-2], q.shape[-1]
+        cos, sin = rope_cs(base, s, d)
+
+        def rot(u):
+            u1, u2 = u[..., :d // 2], u[..., d // 2:]
+            return xp.concatenate([u1 * cos - u2 * sin, u1 * sin + u2 * cos], axis=-1)
+
+        sc = xp.where(xp.tri(s, dtype=bool), (rot(q) @ xp.swapaxes(rot(k), -1, -2)) * F32(1 / np.sqrt(d)), F32(-np.inf))
+        e = xp.exp(sc - sc.max(-1, keepdims=True))
+        return [(e / e.sum(-1, keepdims=True)) @ v]
+
+    t["fused_layernorm_dropout_residual"] = [("mean, var, normalise, where(mask, ·/keep, 0) + res", CHAIN,
+                                              lambda i, o, p: xp_ln_dropout(*i, p), None)]
+    t["fused_scan_compact"] = [("flatnonzero(x > t), x[idx]", CHAIN, lambda i, o, p: xp_scan_compact(i[0], p["threshold"]), None)]
+    t["fused_adam_clip_update"] = [("f64 norm, g * coef, Adam in place", CHAIN,
+                                    lambda i, o, p: xp_adam_clip(i[1], o[0], o[1], o[2], o[3], p), state(0, 2, 3, total=True))]
+    t["fused_softmax_cross_entropy"] = [("max, exp, sum, lse, mean(lse - x[r, t]); e/S - onehot, /R", CHAIN,
+                                         lambda i, o, p: xp_softmax_ce(i[0], i[1]), None)]
+    t["fused_attention_softmax_v"] = [("exp(s - max) / sum @ V", CHAIN, lambda i, o, p: xp_softmax_v(i[0], i[1]), None)]
+    t["fused_rope_attention_mask"] = [("rotate q, k; where(tri, q·kᵀ/√D, -inf); softmax @ V", CHAIN,
+                                       lambda i, o, p: xp_rope_attention(i[0], i[1], i[2], p["rope_base"]), None)]
     vecdot = getattr(xp, "vecdot", None)  # numpy >= 2.0
     if vecdot is not None:
         t["dot_batched"].append(("vecdot(out=)", CALL, lambda i, o, p: vecdot(i[0], i[1], out=o[0]), rows))
@@ -764,6 +828,11 @@ def torch_table(torch, dev):
     made = OPTIMIZERS
 
     def optim_step(kind, i, o, p, fused):
+        opt = optimizer(kind, o, p, fused)
+        o[0].grad = i[1]
+        opt.step()
+
+    def optimizer(kind, o, p, fused):
         w = o[0]
         key = (kind, fused, w.data_ptr())
         opt = made.get(key)
@@ -780,8 +849,7 @@ def torch_table(torch, dev):
                 step = torch.tensor(p["t"] - 1, dtype=torch.float32, device=dev if fused else "cpu")
                 opt.state[w] = {"step": step, "exp_avg": o[1], "exp_avg_sq": o[2]}
             made[key] = opt
-        w.grad = i[1]
-        opt.step()
+        return opt
 
     def grad_holder(g):
         # clip_grad_*_ clip the .grad of parameters: a dummy parameter holding g as its grad.
@@ -810,6 +878,58 @@ def torch_table(torch, dev):
         c64 = lambda x: torch.view_as_complex(x.view(-1, 2))
         return [(name + "(x, out=)", CALL, lambda i, o, p: f(c64(i[0]), out=c64(o[0])), like),
                 (name + "(x)", CALL, lambda i, o, p: [torch.view_as_real(f(c64(i[0]))).view(-1)], None)]
+    # fused_custom: the unfused eager chains of the entries' Peers lines (TF32 off for the matmuls).
+    def ln_dropout(x, res, g, b, mask, p):
+        y = Fn.layer_norm(x, (x.shape[-1],), g, b, eps=p["eps"]) * (1 / p["keep"])
+        return [res + torch.where(mask.bool(), y, 0.0)]
+
+    def scan_compact(x, t):
+        idx = torch.nonzero(x > t).squeeze(1)
+        return [idx.numel(), x[idx], idx]
+
+    def adam_clip(i, o, p, fused):
+        opt = optimizer("adam", o, p, fused)
+        o[0].grad = i[1].clone()  # clip_grad_norm_ scales the grad in place
+        o[3].copy_(torch.nn.utils.clip_grad_norm_([o[0]], p["max_norm"]))
+        opt.step()
+
+    def adam_clip_idioms():
+        name = "g.clone(); clip_grad_norm_; Adam{}.step()"
+        v = [(name.format(""), CHAIN, lambda i, o, p: adam_clip(i, o, p, False), state(0, 2, 3, total=True))]
+        if dev.type == "cuda":
+            v.append((name.format("(fused=True)"), CHAIN, lambda i, o, p: adam_clip(i, o, p, True), state(0, 2, 3, total=True)))
+        return v
+
+    def softmax_ce(x, t):
+        xl = x.clone().requires_grad_()
+        loss = Fn.cross_entropy(xl, int64_targets(t))
+        loss.backward()
+        return [loss.detach(), xl.grad]
+
+    def no_tf32():
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+    def softmax_v(s, v):
+        no_tf32()
+        return [torch.softmax(s, dim=-1) @ v]
+
+    rope_cache = {}
+
+    def rope_attention(q, k, v, base):
+        no_tf32()
+        s, d = q.shape[-2], q.shape[-1]
+        key = (base, s, d)
+        if key not in rope_cache:  # built once, untimed: float64 angles, rounded once
+            ang = np.outer(np.arange(s), base ** (-np.arange(0, d, 2) / d))
+            rope_cache[key] = tuple(torch.from_numpy(f(ang).astype(np.float32)).to(dev) for f in (np.cos, np.sin))
+        cos, sin = rope_cache[key]
+
+        def rot(u):
+            u1, u2 = u[..., :d // 2], u[..., d // 2:]
+            return torch.cat([u1 * cos - u2 * sin, u1 * sin + u2 * cos], dim=-1)
+
+        return [Fn.scaled_dot_product_attention(rot(q), rot(k), v, is_causal=True)]
 
     return {
         "map_add": [("torch.add(out=)", CALL, lambda i, o, p: torch.add(i[0], i[1], out=o[0]), like)],
@@ -967,9 +1087,111 @@ def torch_table(torch, dev):
         "opt_adam": optim_idioms("adam", (0, 2, 3)),
         "opt_adamw": optim_idioms("adamw", (0, 2, 3)),
         "grad_clip_norm": [("nn.utils.clip_grad_norm_", CALL, lambda i, o, p: clip_norm(o, p["max_norm"]), state(0, total=True))],
+        "fused_layernorm_dropout_residual": [("res + where(mask, F.layer_norm(x) * (1/keep), 0)", CHAIN, lambda i, o, p: ln_dropout(*i, p), None)],
+        "fused_scan_compact": [("nonzero(x > t).squeeze(1), x[idx]", CHAIN, lambda i, o, p: scan_compact(i[0], p["threshold"]), None)],
+        "fused_adam_clip_update": adam_clip_idioms(),
+        "fused_softmax_cross_entropy": [("F.cross_entropy(x, t).backward(): loss, x.grad", CHAIN, lambda i, o, p: softmax_ce(i[0], i[1]), None)],
+        "fused_attention_softmax_v": [("torch.softmax(s, -1) @ V (no TF32)", CHAIN, lambda i, o, p: softmax_v(i[0], i[1]), None)],
+        "fused_rope_attention_mask": [("rotate q, k (cat); F.scaled_dot_product_attention(is_causal=True) (no TF32)", CHAIN,
+                                       lambda i, o, p: rope_attention(i[0], i[1], i[2], p["rope_base"]), None)],
         "grad_clip_value": [("torch.clamp(g, -c, c, out=)", CALL, lambda i, o, p: torch.clamp(i[0], -p["clip_value"], p["clip_value"], out=o[0]), like),
                             ("nn.utils.clip_grad_value_", CALL, lambda i, o, p: torch.nn.utils.clip_grad_value_(grad_holder(o[0]), p["clip_value"]), state(0))],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.compile of the fused_custom chains (libraries torch-compile-cpu and torch-compile-cuda):
+# each chain as a pure function of tensors (state in, state out for the Adam step), compiled with
+# dynamic=False once per (kernel, shapes, params) on the first call, which is the verification run
+# (never timed); the timed calls then run the compiled code (sample_* warm up first). The compile
+# time is printed to stderr and carried in the idiom's name. fused_scan_compact has no compiled
+# peer: its output shape depends on the data (a graph break), as JAX's jit cannot take it either.
+
+
+def torch_compile_table(torch, dev):
+    import torch.nn.functional as Fn
+    # One compiled graph per shape: more recompiles than the default limit of 8 per function.
+    for knob in ("cache_size_limit", "recompile_limit"):
+        if hasattr(torch._dynamo.config, knob):
+            setattr(torch._dynamo.config, knob, 256)
+    cache = {}
+
+    def compiled(kernel, make):
+        """fn(i, o, p) running torch.compile(make(p)) on the inputs, compiled on first use."""
+        def fn(i, o, p):
+            key = (kernel, tuple(tuple(t.shape) for t in i), tuple(sorted(p.items())))
+            f = cache.get(key)
+            if f is None:
+                f = torch.compile(make(p), dynamic=False)
+                t0 = time.perf_counter()
+                out = f(*i)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                fn.compile_s = time.perf_counter() - t0
+                log(f"torch.compile {kernel} {key[1]}: compiled in {fn.compile_s:.1f} s (first call)")
+                cache[key] = f
+                return list(out)
+            return list(f(*i))
+        fn.compile_s = None
+        return fn
+
+    def no_tf32():
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+    def ln_dropout(p):
+        inv = 1 / p["keep"]
+        return lambda x, res, g, b, mask: (res + torch.where(mask.bool(), Fn.layer_norm(x, (x.shape[-1],), g, b, eps=p["eps"]) * inv, 0.0),)
+
+    def adam_clip(p):
+        lr, b1, b2, eps, t, c = p["lr"], p["beta1"], p["beta2"], p["eps"], p["t"], p["max_norm"]
+        step, sbc2 = lr / (1 - b1 ** t), (1 - b2 ** t) ** 0.5
+
+        def f(w, g, m, v):
+            tot = torch.linalg.vector_norm(g)
+            gc = g * torch.clamp(c / (tot + 1e-6), max=1.0)
+            m = b1 * m + (1 - b1) * gc
+            v = b2 * v + (1 - b2) * gc * gc
+            return w - step * m / (v.sqrt() / sbc2 + eps), m, v, tot
+        return f
+
+    def softmax_ce(p):
+        def f(x, t):
+            t = t.to(torch.int64)
+            loss = Fn.cross_entropy(x, t)
+            # What loss.backward() computes for x (autograd inside a compiled graph would break it).
+            grad = (torch.softmax(x, dim=1) - Fn.one_hot(t, x.shape[1]).to(x.dtype)) / x.shape[0]
+            return loss, grad
+        return f
+
+    def softmax_v(p):
+        no_tf32()
+        return lambda s, v: (torch.softmax(s, dim=-1) @ v,)
+
+    def rope_attention(p):
+        no_tf32()
+        base = p["rope_base"]
+
+        # The tables for the entry's fixed S = 512, D = 128, built once outside the graph.
+        s, d = 512, 128
+        ang = np.outer(np.arange(s), base ** (-np.arange(0, d, 2) / d))
+        cos, sin = (torch.from_numpy(g(ang).astype(np.float32)).to(dev) for g in (np.cos, np.sin))
+
+        def f(q, k, v):
+            def rot(u):
+                u1, u2 = u[..., :d // 2], u[..., d // 2:]
+                return torch.cat([u1 * cos - u2 * sin, u1 * sin + u2 * cos], dim=-1)
+            return (Fn.scaled_dot_product_attention(rot(q), rot(k), v, is_causal=True),)
+        return f
+
+    table = {
+        "fused_layernorm_dropout_residual": ("torch.compile(res + where(mask, F.layer_norm * (1/keep), 0))", ln_dropout),
+        "fused_adam_clip_update": ("torch.compile(vector_norm, clip, Adam step), state in → state out", adam_clip),
+        "fused_softmax_cross_entropy": ("torch.compile(F.cross_entropy; (softmax - onehot)/R)", softmax_ce),
+        "fused_attention_softmax_v": ("torch.compile(softmax(s) @ V) (no TF32)", softmax_v),
+        "fused_rope_attention_mask": ("torch.compile(rotate q, k; sdpa(is_causal=True)) (no TF32)", rope_attention),
+    }
+    return {k: [(name, CHAIN, compiled(k, make), None)] for k, (name, make) in table.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1107,6 +1329,32 @@ def jax_table(jax, jnp):
         d = jnp.abs(p - t)
         return jnp.mean(jnp.where(d < delta, F32(0.5) * d * d, delta * (d - F32(0.5) * delta)))
 
+    # fused_custom: the entries' chains, jit-compiled (XLA fuses what it can); matmuls at HIGHEST
+    # precision (no TF32 on the GPU).
+    hi = jax.lax.Precision.HIGHEST
+
+    def jax_adam_clip(w, g, m, v, p):
+        tot = jnp.sqrt(jnp.sum(g * g))
+        w, m, v = jax_adam(w, g * jnp.minimum(F32(1), F32(p["max_norm"]) / (tot + F32(1e-6))), m, v, p, False)
+        return w, m, v, tot
+
+    def jax_softmax_ce(x, t):
+        loss, grad = jax.value_and_grad(lambda x: jax_cross_entropy(x, t))(x)
+        return loss, grad
+
+    def jax_rope_attention(q, k, v, base):
+        s, d = q.shape[-2], q.shape[-1]
+        ang = np.outer(np.arange(s), base ** (-np.arange(0, d, 2) / d))
+        cos, sin = jnp.asarray(np.cos(ang).astype(np.float32)), jnp.asarray(np.sin(ang).astype(np.float32))
+
+        def rot(u):
+            u1, u2 = u[..., :d // 2], u[..., d // 2:]
+            return jnp.concatenate([u1 * cos - u2 * sin, u1 * sin + u2 * cos], axis=-1)
+
+        sc = jnp.matmul(rot(q), jnp.swapaxes(rot(k), -1, -2), precision=hi) * F32(1 / np.sqrt(d))
+        sc = jnp.where(jnp.tri(s, dtype=bool), sc, F32(-np.inf))
+        return jnp.matmul(jax.nn.softmax(sc, axis=-1), v, precision=hi)
+
     one = lambda name, g: [(name, CALL, g)]
     return {
         "map_add": lambda p: one("x + y", jit(lambda x, y: x + y)),
@@ -1207,6 +1455,14 @@ def jax_table(jax, jnp):
         "opt_adamw": lambda p: one("AdamW step (p, m, v)", jit(lambda w, g, m, v: jax_adam(w, g, m, v, p, True))),
         "grad_clip_norm": lambda p: one("g * minimum(1, c/(‖g‖ + 1e-6)), ‖g‖", jit(lambda g: jax_clip_norm(g, p["max_norm"]))),
         "grad_clip_value": lambda p: one("jnp.clip(g, -c, c)", jit(lambda g: jnp.clip(g, -F32(p["clip_value"]), F32(p["clip_value"])))),
+        "fused_layernorm_dropout_residual": lambda p: one("res + where(mask, (normalise·g + b)/keep, 0)", jit(
+            lambda x, res, g, b, m: res + jnp.where(m != 0, (jax_norm(x, -1, F32(p["eps"])) * g + b) * F32(1 / p["keep"]), F32(0)))),
+        # A data-dependent shape cannot be jit-compiled: eager, as a JAX user writes it.
+        "fused_scan_compact": lambda p: one("flatnonzero(x > t), x[idx] (eager)", lambda x: (lambda i: (np.uint64(i.size), x[i], i))(jnp.flatnonzero(x > F32(p["threshold"])))),
+        "fused_adam_clip_update": lambda p: one("g * minimum(1, c/(‖g‖ + 1e-6)), Adam step", jit(lambda w, g, m, v: jax_adam_clip(w, g, m, v, p))),
+        "fused_softmax_cross_entropy": lambda p: one("value_and_grad(mean(logsumexp - x[r, t]))", jit(jax_softmax_ce)),
+        "fused_attention_softmax_v": lambda p: one("softmax(s) @ V (HIGHEST)", jit(lambda s, v: jnp.matmul(jax.nn.softmax(s, axis=-1), v, precision=hi))),
+        "fused_rope_attention_mask": lambda p: one("rotate, causal scores, softmax @ V (HIGHEST)", jit(lambda q, k, v: jax_rope_attention(q, k, v, p["rope_base"]))),
     }
 
 
@@ -1377,6 +1633,15 @@ class TorchCpu(Library):
         OPTIMIZERS.clear()
 
 
+class TorchCompileCpu(TorchCpu):
+    """torch.compile of the fused_custom chains on the CPU (all threads); needs a C++ compiler."""
+
+    def __init__(self):
+        super().__init__(None)
+        self.name = "torch-compile-cpu"
+        self.table = torch_compile_table(self.torch, self.torch.device("cpu"))
+
+
 class EventTimed(Library):
     """A GPU library timed as kroute times its cuda backend."""
     device = "cuda"
@@ -1415,6 +1680,15 @@ class TorchCuda(EventTimed):
     def cleanup(self):
         OPTIMIZERS.clear()
         self.torch.cuda.empty_cache()
+
+
+class TorchCompileCuda(TorchCuda):
+    """torch.compile of the fused_custom chains on CUDA (Inductor's Triton kernels)."""
+    name = "torch-compile-cuda"
+
+    def __init__(self):
+        super().__init__()
+        self.table = torch_compile_table(self.torch, self.dev)
 
 
 class Cupy(EventTimed):
@@ -1516,6 +1790,10 @@ def open_library(name):
         return TorchCpu(1)
     if name == "torch-cuda":
         return TorchCuda()
+    if name == "torch-compile-cpu":
+        return TorchCompileCpu()
+    if name == "torch-compile-cuda":
+        return TorchCompileCuda()
     if name == "cupy":
         return Cupy()
     if name == "jax-cpu":
@@ -1524,10 +1802,11 @@ def open_library(name):
         return Jax("gpu")
     if name == "selftest":
         return SelfTest()
-    raise ValueError(f"unknown peer library '{name}' (numpy, torch-cpu, torch-cpu-1t, torch-cuda, cupy, jax-cpu, jax-cuda)")
+    raise ValueError(f"unknown peer library '{name}' (numpy, torch-cpu, torch-cpu-1t, torch-cuda, torch-compile-cpu, "
+                     "torch-compile-cuda, cupy, jax-cpu, jax-cuda)")
 
 
-ALL = ["numpy", "torch-cpu", "torch-cpu-1t", "torch-cuda", "cupy", "jax-cpu", "jax-cuda"]
+ALL = ["numpy", "torch-cpu", "torch-cpu-1t", "torch-cuda", "torch-compile-cpu", "torch-compile-cuda", "cupy", "jax-cpu", "jax-cuda"]
 
 
 class SelfTest(Numpy):
@@ -1643,6 +1922,10 @@ class Server:
                     if len(res) != len(req["outputs"]):
                         raise ValueError(f"{len(res)} outputs, kroute's kernel has {len(req['outputs'])}")
                     rec["outputs"] = files
+                    if getattr(fn, "compile_s", None) is not None:
+                        # torch.compile peers: the first call compiled (untimed); say how long.
+                        rec["idiom"] = f"{idiom} [compiled in {fn.compile_s:.1f} s]"
+                        fn.compile_s = None
                     state.append((lib, fn, alloc, inputs, p, host))
                 except Exception as e:
                     rec["error"] = f"{type(e).__name__}: {e}".strip()

@@ -29,7 +29,7 @@ pub fn device_key(r: &Record) -> String {
     let device = r.device.clone().unwrap_or_else(|| {
         if matches!(
             r.backend.as_str(),
-            "cuda" | "torch-cuda" | "cupy" | "jax-cuda"
+            "cuda" | "torch-cuda" | "torch-compile-cuda" | "cupy" | "jax-cuda"
         ) {
             "cuda".into()
         } else {

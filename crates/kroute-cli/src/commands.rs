@@ -525,7 +525,8 @@ pub fn table_header() -> String {
 /// `--peers` and how to run them.
 #[derive(Clone, Debug, Default)]
 pub struct PeerArgs {
-    /// Libraries (numpy, torch-cpu, torch-cpu-1t, torch-cuda, cupy, jax-cpu, jax-cuda, all).
+    /// Libraries (numpy, torch-cpu, torch-cpu-1t, torch-cuda, torch-compile-cpu,
+    /// torch-compile-cuda, cupy, jax-cpu, jax-cuda, all).
     pub libraries: Vec<String>,
     pub python: String,
     pub script: Option<PathBuf>,

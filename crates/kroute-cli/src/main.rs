@@ -99,7 +99,8 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Time peer libraries in the same run, alternating with kroute: numpy, torch-cpu,
-        /// torch-cpu-1t, torch-cuda, cupy, jax-cpu, jax-cuda, or all (those installed).
+        /// torch-cpu-1t, torch-cuda, torch-compile-cpu, torch-compile-cuda (fused_custom only),
+        /// cupy, jax-cpu, jax-cuda, or all (those installed).
         /// Comma-separated or repeated.
         #[arg(long = "peers", value_name = "LIBS", value_delimiter = ',')]
         peers: Vec<String>,

@@ -29,14 +29,24 @@ fn cross_entropy(call: &Call) -> Result<()> {
         .grid(0, rows.max(1) * 32)?
         .min((SCRATCH_PARTIALS_BYTES / 32) as u32);
     call.launch(grid, 0, &[Arg::u64(rows)], true)?;
-    let high = call.dev.read_scratch_u32(SCRATCH_FLAG + 4)?;
-    if high != 0 {
-        let value = call.dev.read_scratch_u32(SCRATCH_FLAG)?;
-        let scratch = call.dev.scratch()?;
-        call.dev.clear_u32(scratch + SCRATCH_FLAG)?;
-        call.dev.clear_u32(scratch + SCRATCH_FLAG + 4)?;
-        return Err(super::target_error(!high as usize, value as u64));
+    match bad_target(call)? {
+        Some((row, value)) => Err(super::target_error(row, value)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The first row whose target was out of range, from the 64-bit flag word a row kernel set to
+/// (!row << 32 | min(target, 2^32 − 1)) by atomicMax (also fused_softmax_cross_entropy's); the
+/// flag is cleared for the next call.
+pub(crate) fn bad_target(call: &Call) -> Result<Option<(usize, u64)>> {
+    let high = call.dev.read_scratch_u32(SCRATCH_FLAG + 4)?;
+    if high == 0 {
+        return Ok(None);
+    }
+    let value = call.dev.read_scratch_u32(SCRATCH_FLAG)?;
+    let scratch = call.dev.scratch()?;
+    call.dev.clear_u32(scratch + SCRATCH_FLAG)?;
+    call.dev.clear_u32(scratch + SCRATCH_FLAG + 4)?;
+    Ok(Some((!high as usize, value as u64)))
 }
 

@@ -2,7 +2,7 @@
 //! semantics.
 
 pub(crate) mod cpu;
-mod cuda;
+pub(crate) mod cuda;
 
 pub(crate) use cuda::CUDA;
 

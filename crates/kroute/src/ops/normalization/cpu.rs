@@ -44,7 +44,7 @@ fn sum_f64<const P: u32>(x: &[f32], c: f64) -> f64 {
 
 /// A run's (μ, Σ(x − μ)²) for layer and group norm, (0, Σx²) for rms_norm.
 #[inline(always)]
-fn run_stats<const RMS: bool>(x: &[f32]) -> (f64, f64) {
+pub(crate) fn run_stats<const RMS: bool>(x: &[f32]) -> (f64, f64) {
     if RMS {
         (0.0, sum_f64::<2>(x, 0.0))
     } else {
@@ -60,7 +60,7 @@ fn run_stats<const RMS: bool>(x: &[f32]) -> (f64, f64) {
 /// not a finite normal f32 or whose deviations |x − μ| ≤ sqrt(sq) could overflow x − c, are
 /// computed in f64.
 #[derive(Clone, Copy)]
-struct Norm {
+pub(crate) struct Norm {
     mu: f64,
     rstd: f64,
     c: f32,
@@ -70,7 +70,7 @@ struct Norm {
 }
 
 impl Norm {
-    fn new(mu: f64, sq: f64, n: usize, eps: f64) -> Norm {
+    pub(crate) fn new(mu: f64, sq: f64, n: usize, eps: f64) -> Norm {
         let rstd = 1.0 / (sq / n as f64 + eps).sqrt();
         let (c, r) = (mu as f32, rstd as f32);
         Norm {
@@ -91,7 +91,7 @@ impl Norm {
 
 /// y = γ·x̂ + β over a run (β absent, i.e. 0, unless `BETA`).
 #[inline(always)]
-fn apply<S: Simd, const BETA: bool>(s: S, nm: &Norm, x: &[f32], g: &[f32], b: &[f32], y: &mut [f32]) {
+pub(crate) fn apply<S: Simd, const BETA: bool>(s: S, nm: &Norm, x: &[f32], g: &[f32], b: &[f32], y: &mut [f32]) {
     if nm.wide {
         return apply_wide::<BETA>(nm, x, g, b, y);
     }

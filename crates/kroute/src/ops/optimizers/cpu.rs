@@ -37,9 +37,9 @@ impl Map2 for Step {
 /// product. `SQUARE` takes y² (Adam's β2·v + (1 − β2)·g²) as fma((b·y), y, a·x): no g² is formed
 /// (it overflows from |g| = 1.9e19 and is subnormal below 1.1e-19, where the sum need not be),
 /// and the square's product is exact inside the fma.
-struct Blend<const SQUARE: bool> {
-    a: f64,
-    b: f64,
+pub(crate) struct Blend<const SQUARE: bool> {
+    pub(crate) a: f64,
+    pub(crate) b: f64,
 }
 impl<const SQUARE: bool> Map2 for Blend<SQUARE> {
     fn scalar(&self, x: f32, y: f32) -> f32 {
@@ -59,9 +59,9 @@ impl<const SQUARE: bool> Map2 for Blend<SQUARE> {
 /// Adam's parameter step from the new m and v: p·wd − (lr/bc1)·(m / (√v/√bc2 + ε)) (wd = 1 − lr·λ
 /// for AdamW, 1 for Adam, where p·1 is exact). Where m/denominator falls below the normal range
 /// (and so has lost bits, or all of them) the step is ((lr/bc1)·m)/denominator instead.
-struct AdamP {
-    k: AdamConsts,
-    f: [f32; 8],
+pub(crate) struct AdamP {
+    pub(crate) k: AdamConsts,
+    pub(crate) f: [f32; 8],
 }
 impl Map3 for AdamP {
     fn scalar(&self, p: f32, m: f32, v: f32) -> f32 {
@@ -92,9 +92,9 @@ impl Map3 for AdamP {
 }
 
 /// x·c (the clip coefficient), in f64 for the scalar body.
-struct Scale {
-    c: f32,
-    c64: f64,
+pub(crate) struct Scale {
+    pub(crate) c: f32,
+    pub(crate) c64: f64,
 }
 impl Map1 for Scale {
     fn scalar(&self, x: f32) -> f32 {
@@ -107,7 +107,7 @@ impl Map1 for Scale {
 }
 
 /// The backend to run: the f64 bodies (scalar) when a constant does not fit f32.
-fn route(cpu: Cpu, narrow: bool) -> Cpu {
+pub(crate) fn route(cpu: Cpu, narrow: bool) -> Cpu {
     if narrow {
         cpu
     } else {
@@ -125,7 +125,7 @@ pub fn sgd(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> 
 
 /// `body(cpu, block, outputs cut to the block)` over blocks of `BLOCK` elements of `0..n`, the
 /// blocks spread over the pool on the parallel backend.
-fn blocks<O: drivers::RowOutputs>(
+pub(crate) fn blocks<O: drivers::RowOutputs>(
     cpu: Cpu,
     n: usize,
     outs: O,

@@ -257,8 +257,14 @@ fn momentum_reference(i: &[&Tensor], p: &Params) -> Vec<Expected> {
 fn adam_reference(i: &[&Tensor], p: &Params, decay: bool) -> Vec<Expected> {
     let k = AdamConsts::new(p, decay);
     let [w, g, m, v] = [0, 1, 2, 3].map(|j| i[j].to_f64_vec());
-    let m: Vec<(f64, f64)> = m.iter().zip(&g).map(|(m, g)| sum2(k.b1 * m, k.c1 * g)).collect();
-    let v: Vec<(f64, f64)> = v.iter().zip(&g).map(|(v, g)| sum2(k.b2 * v, k.c2 * (g * g))).collect();
+    adam_expected(i[0].shape(), &k, &w, &g, &m, &v)
+}
+
+/// The new p, m and v of one Adam/AdamW step from the state and gradient in f64 (also
+/// fused_adam_clip_update's, on the clipped gradient).
+pub(crate) fn adam_expected(s: &[usize], k: &AdamConsts, w: &[f64], g: &[f64], m: &[f64], v: &[f64]) -> Vec<Expected> {
+    let m: Vec<(f64, f64)> = m.iter().zip(g).map(|(m, g)| sum2(k.b1 * m, k.c1 * g)).collect();
+    let v: Vec<(f64, f64)> = v.iter().zip(g).map(|(v, g)| sum2(k.b2 * v, k.c2 * (g * g))).collect();
     // The step's size is taken on m's terms (m's error is relative to them, not to m).
     let w = (0..w.len())
         .map(|j| {
@@ -276,7 +282,6 @@ fn adam_reference(i: &[&Tensor], p: &Params, decay: bool) -> Vec<Expected> {
             (pw - step, pw.abs() + k.lr * (m[j].1 / k.bc1) / denom + unc / P_TOL.0)
         })
         .collect();
-    let s = i[0].shape();
     vec![expected(s, w, P_TOL), expected(s, m, M_TOL), expected(s, v, V_TOL)]
 }
 

@@ -27,9 +27,9 @@ use crate::Result;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// Elements per chunk (the unit of the chained pass and of a thread's work).
-const CHUNK: usize = 1 << 16;
+pub(crate) const CHUNK: usize = 1 << 16;
 /// A running prefix the chained pass carries between chunks, stored in a u64.
-trait Carry: Copy + Send + Sync {
+pub(crate) trait Carry: Copy + Send + Sync {
     fn to_bits(self) -> u64;
     fn from_bits(b: u64) -> Self;
 }
@@ -62,7 +62,7 @@ impl Carry for f64 {
 /// does its work given the inclusive prefix of the chunks before it (`zero` for chunk 0) and
 /// returns the prefix after it. Returns the total of everything. On one thread (`threads` = 1)
 /// it is a plain loop, and needs no totals: the carry comes out of each chunk's pass.
-fn chained<C: Carry>(
+pub(crate) fn chained<C: Carry>(
     chunks: usize,
     threads: usize,
     zero: C,
@@ -108,14 +108,14 @@ fn chained<C: Carry>(
     C::from_bits(prefix[chunks - 1].load(Ordering::Acquire))
 }
 
-fn threads(cpu: Cpu, n: usize) -> usize {
+pub(crate) fn threads(cpu: Cpu, n: usize) -> usize {
     match cpu {
         Cpu::Parallel if n >= 2 * CHUNK => rayon::current_num_threads(),
         _ => 1,
     }
 }
 
-fn range(c: usize, n: usize) -> std::ops::Range<usize> {
+pub(crate) fn range(c: usize, n: usize) -> std::ops::Range<usize> {
     c * CHUNK..((c + 1) * CHUNK).min(n)
 }
 

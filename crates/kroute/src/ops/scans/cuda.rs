@@ -25,9 +25,9 @@ pub(crate) static CUDA: Table = Table {
 /// KR_F32_* and KR_COMPACT_* define them.
 const U32: Shape = Shape { block: 128, tile: 128 * 4 * 8 };
 const F32: Shape = Shape { block: 256, tile: 256 * 4 * 8 };
-const COMPACT: Shape = Shape { block: 128, tile: 128 * 4 * 8 };
+pub(crate) const COMPACT: Shape = Shape { block: 128, tile: 128 * 4 * 8 };
 
-struct Shape {
+pub(crate) struct Shape {
     block: u32,
     tile: u64,
 }
@@ -39,7 +39,7 @@ fn next_epoch() -> u32 {
 }
 
 /// One launch over the tiles (at least one when `always`: compaction writes its count 0).
-fn launch(call: &Call, shape: Shape, always: bool) -> Result<()> {
+pub(crate) fn launch(call: &Call, shape: Shape, always: bool) -> Result<()> {
     let tiles = call.n().div_ceil(shape.tile).max(always as u64);
     if tiles == 0 {
         return Ok(());

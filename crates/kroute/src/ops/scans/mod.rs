@@ -3,7 +3,7 @@
 //! capacity N with a u64 count.
 
 pub(crate) mod cpu;
-mod cuda;
+pub(crate) mod cuda;
 
 pub(crate) use cuda::CUDA;
 
