@@ -1971,12 +1971,26 @@ class Server:
             lib.cleanup()
 
 
+def dense_permuted(v):
+    """Whether a torch tensor's strides are a contiguous layout of its dimensions in some order."""
+    dims = sorted((st, sz) for st, sz in zip(v.stride(), v.shape) if sz > 1)
+    expect = 1
+    for st, sz in dims:
+        if st != expect:
+            return False
+        expect *= sz
+    return True
+
+
 def materialised(v, inputs):
     """An allocating idiom's result must be a new dense row-major array, not a view of an input
     (numpy's `a.T` costs nothing and is not a transpose; `ascontiguousarray` hands back its input
     when that is already contiguous). Raises otherwise, and the idiom fails verification."""
     if hasattr(v, "is_contiguous"):  # torch
-        contiguous = v.is_contiguous()
+        # A fresh dense buffer in another dimension order is materialised too: torch's SDPA
+        # kernels write O as [B, S, H, D] and return the [B, H, S, D] view of it, which is what
+        # its users get (and feed to the output projection through a free reshape).
+        contiguous = v.is_contiguous() or dense_permuted(v)
         start, size = v.data_ptr(), v.numel() * v.element_size()
         aliases = any(hasattr(x, "data_ptr") and x.data_ptr() < start + size and start < x.data_ptr() + x.numel() * x.element_size()
                       for x in inputs if size)

@@ -230,15 +230,26 @@ extern "C" __global__ void attention_amax(const float* __restrict__ q, const flo
     }
 }
 
-// The f64 path (inputs outside the f32 kernel's range): a thread per query row, the
-// reference's two passes (max, then exp, sum and the weighted rows of V) in f64, rounded once.
-// Slow (the accumulator row lives in local memory), and only for such inputs.
+// The f64 path (inputs outside the f32 kernel's range): a warp per query row, each lane holding
+// 4 of the 128 columns; the reference's two passes (max, then exp, sum and the weighted rows of
+// V) in f64, rounded once. The dot products are butterfly sums, which leave the same value in
+// every lane and in both passes. Slow, and only for such inputs.
+__device__ __forceinline__ double kr_at_dot64(const double* qd, const float* kj, int lane) {
+    double part = 0.0;
+#pragma unroll
+    for (int c = 0; c < 4; c++) part += qd[c] * (double)kj[lane + 32 * c];
+    for (int o = 16; o > 0; o >>= 1) part += __shfl_xor_sync(KR_FULL, part, o);
+    return part;
+}
+
 extern "C" __global__ void attention_wide(const float* __restrict__ q, const float* __restrict__ k,
                                           const float* __restrict__ v, float* __restrict__ o, const u32* amax,
                                           u64 causal, u64 kv, u64 b, u64 s) {
     if (kr_at_f32_safe(amax, s)) return;
     const double scale = 1.0 / sqrt((double)KR_AT_D);
-    for (u64 row = kr_tid(), st = kr_nthreads(); row < b * 32 * s; row += st) {
+    const int lane = threadIdx.x & 31;
+    const u64 first = kr_tid() >> 5, warps = kr_nthreads() >> 5;
+    for (u64 row = first; row < b * 32 * s; row += warps) {
         const u64 bh = row / s, i = row - bh * s;
         const u64 bi = bh / 32, h = bh - bi * 32;
         const u64 g = bi * kv + h * kv / 32;
@@ -246,27 +257,26 @@ extern "C" __global__ void attention_wide(const float* __restrict__ q, const flo
         const float* kh = k + g * s * KR_AT_D;
         const float* vh = v + g * s * KR_AT_D;
         const u64 kend = causal ? i + 1 : s;
+        double qd[4];
+#pragma unroll
+        for (int c = 0; c < 4; c++) qd[c] = (double)qi[lane + 32 * c];
         double m = __longlong_as_double(0xfff0000000000000ull);  // -inf
         bool nan = false;
         for (u64 j = 0; j < kend; j++) {
-            double dot = 0.0;
-            for (int d = 0; d < KR_AT_D; d++) dot += (double)qi[d] * (double)kh[j * KR_AT_D + d];
-            const double x = scale * dot;
+            const double x = scale * kr_at_dot64(qd, kh + j * KR_AT_D, lane);
             if (x != x) nan = true;
             else if (x > m) m = x;
         }
         if (nan) m = __longlong_as_double(0x7ff8000000000000ull);  // NaN
-        double acc[KR_AT_D];
-        for (int d = 0; d < KR_AT_D; d++) acc[d] = 0.0;
-        double l = 0.0;
+        double acc[4] = {0.0, 0.0, 0.0, 0.0}, l = 0.0;
         for (u64 j = 0; j < kend; j++) {
-            double dot = 0.0;
-            for (int d = 0; d < KR_AT_D; d++) dot += (double)qi[d] * (double)kh[j * KR_AT_D + d];
-            const double p = exp(scale * dot - m);
+            const double p = exp(scale * kr_at_dot64(qd, kh + j * KR_AT_D, lane) - m);
             l += p;
-            for (int d = 0; d < KR_AT_D; d++) acc[d] += p * (double)vh[j * KR_AT_D + d];
+#pragma unroll
+            for (int c = 0; c < 4; c++) acc[c] += p * (double)vh[j * KR_AT_D + lane + 32 * c];
         }
-        for (int d = 0; d < KR_AT_D; d++) o[row * KR_AT_D + d] = (float)(acc[d] / l);
+#pragma unroll
+        for (int c = 0; c < 4; c++) o[row * KR_AT_D + lane + 32 * c] = (float)(acc[c] / l);
     }
 }
 

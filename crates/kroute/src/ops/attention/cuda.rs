@@ -63,7 +63,8 @@ fn attention(call: &Call) -> Result<()> {
     call.launch_of(THREADS, grid, SMEM, &[Arg::u64(b), Arg::u64(s), Arg::ptr(amax)], false)?;
     let causal = call.params.usize("causal") as u64;
     let kv = call.params.usize("kv_heads") as u64;
-    let g = call.dev.grid(call.source, "attention_wide", 128, 0, b * 32 * s)?;
+    // A warp per query row.
+    let g = call.dev.grid(call.source, "attention_wide", 128, 0, b * 32 * s * 32)?;
     call.dev.launch(
         call.source,
         "attention_wide",
