@@ -573,8 +573,17 @@ def xp_table(xp, special, scipy=None):
     t["matvec"] = [("matmul(A, x, out=) (A @ x)", CALL, lambda i, o, p: xp.matmul(i[0], i[1], out=o[0]), rows)]
     t["outer_product"] = [("outer(x, y, out=)", CALL, lambda i, o, p: xp.outer(i[0], i[1], out=o[0]),
                            lambda i: [xp.empty((i[0].size, i[1].size), dtype=xp.float32)])]
-    t["spmv_csr"] = [("add.reduceat(val * x[col], row_ptr[:-1])", CHAIN,
-                      lambda i, o, p: [xp.add.reduceat(i[2] * i[3][i[1]], i[0][:-1])], None)]
+    def spmv_reduceat(rp, col, val, x):
+        # reduceat over the non-empty rows' starts only: an empty row's start would yield the
+        # next element instead of 0, and a trailing one (start = nnz) is out of range.
+        y = xp.zeros(rp.size - 1, dtype=xp.float32)
+        full = xp.diff(rp) > 0
+        if val.size:
+            y[full] = xp.add.reduceat(val * x[col], rp[:-1][full])
+        return [y]
+
+    t["spmv_csr"] = [("add.reduceat(val * x[col], row_ptr[:-1]) over the non-empty rows", CHAIN,
+                      lambda i, o, p: spmv_reduceat(*i), None)]
     if scipy is not None:
         t["spmv_csr"].append(("sparse.csr_matrix((val, col, row_ptr)) @ x", CALL, lambda i, o, p: spmv_csr_matrix(*i), None))
         t["triangular_solve"] = [("linalg.solve_triangular(L, b, lower=True)", CALL,

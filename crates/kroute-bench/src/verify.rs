@@ -37,7 +37,10 @@ pub struct Outcome {
 pub fn sizes_for(k: &Kernel, n: usize, large: bool) -> Vec<usize> {
     let mut v = SMALL_SIZES.to_vec();
     v.push(n);
-    if large && k.spec.tolerance.needs_large_n() && (k.spec.flops)(LARGE_N as u64) <= LARGE_N_MAX_FLOPS {
+    if large
+        && k.spec.tolerance.needs_large_n()
+        && (k.spec.flops)(LARGE_N as u64) <= LARGE_N_MAX_FLOPS
+    {
         v.push(LARGE_N);
     }
     v.sort_unstable();

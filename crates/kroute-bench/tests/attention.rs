@@ -33,10 +33,18 @@ fn check(name: &str, seq: usize, causal: bool, kv: usize, q_scale: f32, rtol: f6
     let p = params(name, seq, causal, kv);
     let mut inputs = k.workload_with(0, 42, &p);
     if q_scale != 1.0 {
-        inputs[0].as_f32_mut().unwrap().iter_mut().for_each(|x| *x *= q_scale);
+        inputs[0]
+            .as_f32_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(|x| *x *= q_scale);
     }
     let label = format!("S = {seq}, causal = {causal}, kv_heads = {kv}, Q × {q_scale}");
-    let imps: Vec<_> = k.implementations().iter().filter(|i| i.available()).collect();
+    let imps: Vec<_> = k
+        .implementations()
+        .iter()
+        .filter(|i| i.available())
+        .collect();
     if imps.iter().all(|i| i.backend.is_cpu()) {
         say!("{name} [{label}]: cuda skipped (no device here)");
     }
@@ -45,7 +53,13 @@ fn check(name: &str, seq: usize, causal: bool, kv: usize, q_scale: f32, rtol: f6
         return check_many(k, &imps, &inputs, &p, label.clone())
             .into_iter()
             .filter(|o| !o.passed)
-            .map(|o| format!("{name} {} [{label}]: {}", o.implementation, o.detail.unwrap_or_default()))
+            .map(|o| {
+                format!(
+                    "{name} {} [{label}]: {}",
+                    o.implementation,
+                    o.detail.unwrap_or_default()
+                )
+            })
             .collect();
     }
     let expected = k.reference(&refs, &p);
@@ -54,7 +68,10 @@ fn check(name: &str, seq: usize, causal: bool, kv: usize, q_scale: f32, rtol: f6
         let out = k.run(imp, &refs, &p).unwrap();
         let a = compare(Tolerance::Norm { rtol }, &out[0], &expected[0]);
         if !a.passed {
-            failures.push(format!("{name} {} [{label}]: {:?}", imp.id, a.first_failure));
+            failures.push(format!(
+                "{name} {} [{label}]: {:?}",
+                imp.id, a.first_failure
+            ));
         }
     }
     failures
@@ -137,6 +154,9 @@ fn kv_heads_must_divide_32() {
         assert!(matches!(k.check(&refs, &p), Err(Error::Param(_))), "{name}");
         // K and V with another head count than kv_heads: a shape error.
         let p8 = params(name, 8, false, 8);
-        assert!(matches!(k.check(&refs, &p8), Err(Error::Shape(_))), "{name}");
+        assert!(
+            matches!(k.check(&refs, &p8), Err(Error::Shape(_))),
+            "{name}"
+        );
     }
 }

@@ -62,7 +62,11 @@ fn check_imp(k: &Kernel, imp: &'static Implementation, sizes: &[usize]) -> Vec<S
 fn cuda_implementations() -> Vec<(&'static Kernel, &'static Implementation)> {
     let mut v = Vec::new();
     for k in kernels() {
-        for imp in k.implementations().iter().filter(|i| i.backend == Backend::Cuda) {
+        for imp in k
+            .implementations()
+            .iter()
+            .filter(|i| i.backend == Backend::Cuda)
+        {
             match imp.unavailable_reason() {
                 Some(why) => say_skipped!("skipped {}:{}: {why}", k.name(), imp.id),
                 None => v.push((k, imp)),

@@ -108,14 +108,16 @@ fn library_routes_are_found_by_id_and_report_why_they_cannot_run() {
         let f = kernel(name).unwrap().implementation("faer").unwrap();
         assert!(f.library && f.available() && f.backend == Backend::Parallel);
     }
-    for name in [
-        "matmul_batched",
-        "matvec",
-        "outer_product",
-        "triangular_solve",
-    ] {
+    for name in ["outer_product", "triangular_solve"] {
         assert!(
             kernel(name).unwrap().implementation("cublas").is_ok(),
+            "{name}"
+        );
+    }
+    // sgemm and sgemv overflow where the contract asks for the f64-redone answer: not routes.
+    for name in ["matmul_batched", "matvec"] {
+        assert!(
+            kernel(name).unwrap().implementation("cublas").is_err(),
             "{name}"
         );
     }

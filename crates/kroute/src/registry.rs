@@ -321,7 +321,9 @@ impl Registry {
     fn add_library(&mut self, domain: crate::ops::Domain, lib: &'static Library) {
         let what = format!("{}: library route {}:{}", domain.name(), lib.kernel, lib.id);
         let Some(&i) = self.kernel_index.get(lib.kernel) else {
-            return self.problems.push(format!("{what} names no implemented kernel"));
+            return self
+                .problems
+                .push(format!("{what} names no implemented kernel"));
         };
         let k = &mut self.kernels[i];
         if k.spec.domain != domain {
@@ -330,7 +332,9 @@ impl Registry {
                 .push(format!("{what} names a kernel of {}", k.spec.domain.name()));
         }
         if k.implementations.iter().any(|imp| imp.id == lib.id) {
-            return self.problems.push(format!("{what} reuses the id {}", lib.id));
+            return self
+                .problems
+                .push(format!("{what} reuses the id {}", lib.id));
         }
         let exec = match (&lib.exec, lib.backend) {
             (LibraryExec::Cpu(f), Backend::Scalar) => Exec::Cpu(Cpu::Scalar, *f),
@@ -468,7 +472,10 @@ mod tests {
         let r = with(&[&MISSING, &DEVICE_ROUTE]);
         let k = r.kernel("map_add").unwrap();
         let imp = k.implementation("example_missing").unwrap();
-        assert_eq!(imp.unavailable_reason().as_deref(), Some("libexample was not found"));
+        assert_eq!(
+            imp.unavailable_reason().as_deref(),
+            Some("libexample was not found")
+        );
         let dev = k.implementation("example_cuda").unwrap();
         assert_eq!(dev.location(0), Location::Cuda(0));
         if let Some(why) = Backend::Cuda.unavailable_reason() {

@@ -339,10 +339,12 @@ fn compare_prefix(tol: Tolerance, got: &Tensor, exp: &Expected, len: usize) -> A
     // f32 values, or u64 positions (fused_scan_compact's source indices).
     let head = match (got.as_f32(), got.as_u64()) {
         (Ok(v), _) => Tensor::f32(v[..len].to_vec()),
-        (_, Ok(v)) => match Tensor::from_host(&[len], crate::tensor::HostData::U64(v[..len].to_vec())) {
-            Ok(t) => t,
-            Err(e) => return Agreement::failed(e.to_string()),
-        },
+        (_, Ok(v)) => {
+            match Tensor::from_host(&[len], crate::tensor::HostData::U64(v[..len].to_vec())) {
+                Ok(t) => t,
+                Err(e) => return Agreement::failed(e.to_string()),
+            }
+        }
         _ => return Agreement::failed(format!("a {} prefix output", got.dtype().name())),
     };
     let e = Expected {

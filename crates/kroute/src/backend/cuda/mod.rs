@@ -269,7 +269,15 @@ impl crate::backend::DeviceKernel for Bound {
         params: &Params,
         outputs: &mut [crate::tensor::Tensor],
     ) -> Result<()> {
-        run(self.source, self.kernel.name, self.kernel.launch, spec, inputs, params, outputs)
+        run(
+            self.source,
+            self.kernel.name,
+            self.kernel.launch,
+            spec,
+            inputs,
+            params,
+            outputs,
+        )
     }
 }
 

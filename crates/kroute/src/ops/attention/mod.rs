@@ -50,7 +50,7 @@ pub static SPECS: &[KernelSpec] = &[
         computes: "per (b, h), g = ⌊h·kv_heads/32⌋: S_ij = Σ_d Q[b,h,i,d]·K[b,g,j,d]/√D (causal: −inf for j > i); P_i = softmax_j(S_i·); O[b,h,i,:] = Σ_j P_ij V[b,g,j,:]",
         shapes: "H = 32, D = 128, S = seq, B = max(1, ⌊N/(32·S·128)⌋); Q f32[B, 32, S, 128] ~ normal(0, 2) (stream 0), K, V f32[B, kv_heads, S, 128] ~ normal(0, 1) (streams 1, 2) → O f32[B, 32, S, 128]",
         params: &[
-            ParamSpec::int("seq", 512.0, 1.0, 1e9, "sequence length S"),
+            ParamSpec::int("seq", 512.0, 1.0, 65536.0, "sequence length S (≤ 65536: a larger S only sizes an unallocatable workload)"),
             CAUSAL,
             KV_HEADS,
         ],
@@ -65,7 +65,7 @@ pub static SPECS: &[KernelSpec] = &[
         computes: "attention_sdpa's O, by tiles with a running max, running normaliser and rescaled accumulator (online softmax), never materialising the S×S scores",
         shapes: "H = 32, D = 128, S = seq, B = max(1, ⌊N/(32·S·128)⌋); Q f32[B, 32, S, 128] ~ normal(0, 2) (stream 0), K, V f32[B, kv_heads, S, 128] ~ normal(0, 1) (streams 1, 2) → O f32[B, 32, S, 128]",
         params: &[
-            ParamSpec::int("seq", 2048.0, 1.0, 1e9, "sequence length S"),
+            ParamSpec::int("seq", 2048.0, 1.0, 65536.0, "sequence length S (≤ 65536: a larger S only sizes an unallocatable workload)"),
             CAUSAL,
             KV_HEADS,
         ],

@@ -1,5 +1,5 @@
 //! linalg's library routes: `faer` on the CPU (matmul_batched, matvec, triangular_solve) and
-//! `cublas` on the device (all but spmv_csr, which is cuSPARSE's). Each computes the entry's
+//! `cublas` on the device (outer_product and triangular_solve). Each computes the entry's
 //! definition on its row-major layout:
 //!
 //! - faer takes row-major views as they are (`from_row_major_slice`); the batch is split over
@@ -9,12 +9,15 @@
 //!   some L_ii·y_i is, is computed again by our f64-redo path (an f32 product or partial may
 //!   have overflowed or underflowed where the answer is representable). On the workload it
 //!   never triggers; the benchmark times faer.
-//! - cuBLAS is column-major: a row-major matrix is the column-major transpose, so C = A·B is
-//!   Cᵀ = Bᵀ·Aᵀ (sgemm with the operands swapped), y = A·x is sgemv with CUBLAS_OP_T, A = x·yᵀ
-//!   is sger of (y, x) on a zeroed matrix, and L·y = b is strsv on the upper triangle with
+//! - cuBLAS is column-major: a row-major matrix is the column-major transpose, so A = x·yᵀ is
+//!   sger of (y, x) on a zeroed matrix, and L·y = b is strsv on the upper triangle with
 //!   CUBLAS_OP_T. Math mode CUBLAS_DEFAULT_MATH (no TF32). cuBLAS gets no range check (its
-//!   time is the library's own): inputs beyond ~1e±19 can fail the sweep where f32
-//!   products overflow or underflow.
+//!   time is the library's own). sgemm (strided-batched) and sgemv are not routes: on the H200
+//!   the sgemm route failed the entry's 1e19 edge case (f32 products overflow: inf where the
+//!   answer is −inf, which our kernels redo in f64), and sgemv has the same products; a route
+//!   must meet the contract (docs/adding-a-kernel.md), and both were slower than our `cuda`
+//!   there anyway (matmul 76.9 µs against 72.9, matvec 18.0 against 15.9 at 10^7). The
+//!   wrappers stay in `backend::cuda::blas` for when a device range check is added.
 //! - outer_product on faer would be a copy-bound loop like ours; spmv_csr has no faer route
 //!   (faer's sparse module is a separate feature and crate weight).
 
@@ -53,20 +56,6 @@ pub(crate) static LIBRARIES: &[Library] = &[
         backend: Backend::Parallel,
         exec: LibraryExec::Cpu(faer_triangular_solve),
         unavailable: always_available,
-    },
-    Library {
-        kernel: "matmul_batched",
-        id: "cublas",
-        backend: Backend::Cuda,
-        exec: LibraryExec::Cuda(cublas_matmul_batched),
-        unavailable: blas::unavailable,
-    },
-    Library {
-        kernel: "matvec",
-        id: "cublas",
-        backend: Backend::Cuda,
-        exec: LibraryExec::Cuda(cublas_matvec),
-        unavailable: blas::unavailable,
     },
     Library {
         kernel: "outer_product",
@@ -187,28 +176,6 @@ fn faer_triangular_solve(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) 
 }
 
 // ---- cuBLAS ----------------------------------------------------------------------------------
-
-/// C_b = A_b·B_b row-major is C_bᵀ = B_bᵀ·A_bᵀ column-major: sgemm with the operands swapped.
-fn cublas_matmul_batched(call: &Call) -> Result<()> {
-    let batch = call.n() / MM as u64;
-    if batch == 0 {
-        return Ok(());
-    }
-    let (a, b, c) = (call.ins[0].0, call.ins[1].0, call.outs[0].0);
-    let m = M as u64;
-    let s = MM as u64;
-    blas::sgemm_strided_batched(call.dev, (m, m, m), b, a, c, (s, s, s), batch)
-}
-
-/// y = A·x for row-major A (rows × cols) is column-major Aᵀ (cols × rows): sgemv with OP_T.
-fn cublas_matvec(call: &Call) -> Result<()> {
-    let (rows, cols) = (call.in_shapes[0][0] as u64, call.in_shapes[0][1] as u64);
-    if rows == 0 {
-        return Ok(());
-    }
-    let (a, x, y) = (call.ins[0].0, call.ins[1].0, call.outs[0].0);
-    blas::sgemv_t(call.dev, (cols, rows), a, x, y)
-}
 
 /// A = x·yᵀ row-major (n × m) is column-major (m × n) y·xᵀ: sger of (y, x) on a zeroed A.
 fn cublas_outer_product(call: &Call) -> Result<()> {
