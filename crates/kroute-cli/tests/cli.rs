@@ -343,7 +343,7 @@ fn every_error_class_is_a_clear_message() {
     );
     fails_with(&kroute(&["bench", "--domain", "nope"]), "unknown domain");
     fails_with(
-        &kroute(&["verify", "--kernel", "matvec"]),
+        &kroute(&["verify", "--kernel", "conv1d"]),
         "no implementation yet",
     );
     fails_with(&kroute(&["bench", "--n", "1.5"]), "whole number");

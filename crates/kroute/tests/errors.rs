@@ -19,7 +19,7 @@ fn unknown_kernel_and_backend() {
     ));
     // In the catalog, not implemented yet.
     assert!(matches!(
-        run("matvec", Backend::Simd, &[&x], &[]),
+        run("conv1d", Backend::Simd, &[&x], &[]),
         Err(Error::NotImplemented { .. })
     ));
     // Implemented, but not on this backend (wgpu: cuda has it when built with the feature).
