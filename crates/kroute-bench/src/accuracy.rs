@@ -401,7 +401,6 @@ pub fn check(
 mod tests {
     use super::*;
     use kroute::router::{Machine, Profile};
-    use std::time::Duration;
 
     #[test]
     fn held_out_sizes_are_never_powers_of_two() {
@@ -472,15 +471,7 @@ mod tests {
     /// seconds on the CPU.
     #[test]
     fn a_tiny_check_times_every_implementation_and_the_routers_choice() {
-        let settings = Settings {
-            seed: 7,
-            budget: Duration::from_millis(20),
-            min_samples: 3,
-            max_samples: 50,
-            target_spread: 0.2,
-            rotate_bytes: 1 << 20,
-            max_rotate_bytes: 8 << 20,
-        };
+        let settings = crate::calibrate::tiny_settings();
         let k = kroute::kernel("map_add").unwrap();
         let mut profile = Profile::new(Fingerprint::current(), Machine::assumed());
         crate::calibrate::calibrate(

@@ -199,6 +199,21 @@ fn refs_of(set: &[Tensor]) -> Vec<&Tensor> {
     set.iter().collect()
 }
 
+/// Settings for calibrations in tests (calibrate's and route-check's): a few samples of a few
+/// milliseconds each, a 1 MiB rotation, seconds on the CPU.
+#[cfg(test)]
+pub(crate) fn tiny_settings() -> Settings {
+    Settings {
+        seed: 7,
+        budget: Duration::from_millis(20),
+        min_samples: 3,
+        max_samples: 50,
+        target_spread: 0.2,
+        rotate_bytes: 1 << 20,
+        max_rotate_bytes: 8 << 20,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,15 +223,7 @@ mod tests {
     /// A calibration over a tiny size range, as CI runs it: seconds on the CPU.
     #[test]
     fn a_tiny_calibration_writes_a_profile_the_router_uses() {
-        let settings = Settings {
-            seed: 7,
-            budget: Duration::from_millis(20),
-            min_samples: 3,
-            max_samples: 50,
-            target_spread: 0.2,
-            rotate_bytes: 1 << 20,
-            max_rotate_bytes: 8 << 20,
-        };
+        let settings = tiny_settings();
         let k = kroute::kernel("map_add").unwrap();
         let fp = Fingerprint::current();
         let mut profile = Profile::new(fp.clone(), Machine::assumed());
