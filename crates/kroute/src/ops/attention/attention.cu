@@ -233,7 +233,10 @@ extern "C" __global__ void attention_amax(const float* __restrict__ q, const flo
 // The f64 path (inputs outside the f32 kernel's range): a warp per query row, each lane holding
 // 4 of the 128 columns; the reference's two passes (max, then exp, sum and the weighted rows of
 // V) in f64, rounded once. The dot products are butterfly sums, which leave the same value in
-// every lane and in both passes. Slow, and only for such inputs.
+// every lane and in both passes. The scaling is __dmul_rn in both passes: with --fmad=true the
+// second pass's `scale·dot − m` contracted into an fma of the unrounded product, which exceeds
+// the rounded max by up to half an ulp — 1e20 for scores near 1e36 — and exp of that is inf
+// (every output NaN on the H200 at inputs ≥ 1e17). Slow, and only for such inputs.
 __device__ __forceinline__ double kr_at_dot64(const double* qd, const float* kj, int lane) {
     double part = 0.0;
 #pragma unroll
@@ -263,14 +266,14 @@ extern "C" __global__ void attention_wide(const float* __restrict__ q, const flo
         double m = __longlong_as_double(0xfff0000000000000ull);  // -inf
         bool nan = false;
         for (u64 j = 0; j < kend; j++) {
-            const double x = scale * kr_at_dot64(qd, kh + j * KR_AT_D, lane);
+            const double x = __dmul_rn(scale, kr_at_dot64(qd, kh + j * KR_AT_D, lane));
             if (x != x) nan = true;
             else if (x > m) m = x;
         }
         if (nan) m = __longlong_as_double(0x7ff8000000000000ull);  // NaN
         double acc[4] = {0.0, 0.0, 0.0, 0.0}, l = 0.0;
         for (u64 j = 0; j < kend; j++) {
-            const double p = exp(scale * kr_at_dot64(qd, kh + j * KR_AT_D, lane) - m);
+            const double p = exp(__dmul_rn(scale, kr_at_dot64(qd, kh + j * KR_AT_D, lane)) - m);
             l += p;
 #pragma unroll
             for (int c = 0; c < 4; c++) acc[c] += p * (double)vh[j * KR_AT_D + lane + 32 * c];
