@@ -156,27 +156,39 @@ pub fn verify_with(
     imp: &'static Implementation,
     sizes: &[usize],
     params: &Params,
-    mut inputs_at: impl FnMut(usize) -> std::sync::Arc<Vec<Tensor>>,
+    inputs_at: impl FnMut(usize) -> std::sync::Arc<Vec<Tensor>>,
 ) -> Vec<Outcome> {
+    verify_many(k, &[imp], sizes, params, inputs_at).remove(0)
+}
+
+/// `verify_with` for several implementations of one kernel at once: each case's f64 reference
+/// is computed once for all of them (at 10^8 it costs more than a CPU implementation's run).
+/// Returns each implementation's outcomes, in the order of `imps`.
+pub fn verify_many(
+    k: &Kernel,
+    imps: &[&'static Implementation],
+    sizes: &[usize],
+    params: &Params,
+    mut inputs_at: impl FnMut(usize) -> std::sync::Arc<Vec<Tensor>>,
+) -> Vec<Vec<Outcome>> {
     let params = params.clone();
-    let mut v = Vec::new();
+    let mut per: Vec<Vec<Outcome>> = vec![Vec::new(); imps.len()];
+    let mut add = |outcomes: Vec<Outcome>| {
+        for (o, v) in outcomes.into_iter().zip(per.iter_mut()) {
+            v.push(o);
+        }
+    };
     let mut seen: Vec<std::sync::Arc<Vec<Tensor>>> = Vec::new();
     for &n in sizes {
         let inputs = inputs_at(n);
         if seen.iter().any(|s| same_inputs(s, &inputs)) {
             continue;
         }
-        v.push(check_case(k, imp, &inputs, &params, format!("n={n}")));
+        add(check_many(k, imps, &inputs, &params, format!("n={n}")));
         seen.push(inputs);
     }
     for case in k.edge_cases() {
-        v.push(check_case(
-            k,
-            imp,
-            &case.inputs,
-            &params,
-            case.label.to_string(),
-        ));
+        add(check_many(k, imps, &case.inputs, &params, case.label.to_string()));
     }
-    v
+    per
 }

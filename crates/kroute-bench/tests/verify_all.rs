@@ -3,7 +3,7 @@
 //! cuda_verify.rs.)
 
 use kroute::{kernels, Kernel, Params};
-use kroute_bench::verify::{sizes_for, verify_with};
+use kroute_bench::verify::{sizes_for, verify_many};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,25 +32,29 @@ fn every_cpu_implementation_matches_the_reference() {
         let sizes = sizes_for(k, n, true);
         let params = test_params(k);
         let mut cache: HashMap<usize, Arc<Vec<kroute::Tensor>>> = HashMap::new();
-        for imp in k.implementations().iter().filter(|i| i.backend.is_cpu()) {
-            implementations += 1;
-            let outcomes = verify_with(k, imp, &sizes, &params, |n| {
-                cache
-                    .entry(n)
-                    .or_insert_with(|| Arc::new(k.workload_with(n, 42, &params)))
-                    .clone()
-            });
-            for o in outcomes {
-                checked += 1;
-                if !o.passed {
-                    failures.push(format!(
-                        "{} {} [{}]: {}",
-                        o.kernel,
-                        o.implementation,
-                        o.case,
-                        o.detail.unwrap_or_default()
-                    ));
-                }
+        let imps: Vec<_> = k
+            .implementations()
+            .iter()
+            .filter(|i| i.backend.is_cpu())
+            .collect();
+        implementations += imps.len();
+        // One reference per case for all of the kernel's CPU implementations.
+        let outcomes = verify_many(k, &imps, &sizes, &params, |n| {
+            cache
+                .entry(n)
+                .or_insert_with(|| Arc::new(k.workload_with(n, 42, &params)))
+                .clone()
+        });
+        for o in outcomes.into_iter().flatten() {
+            checked += 1;
+            if !o.passed {
+                failures.push(format!(
+                    "{} {} [{}]: {}",
+                    o.kernel,
+                    o.implementation,
+                    o.case,
+                    o.detail.unwrap_or_default()
+                ));
             }
         }
     }

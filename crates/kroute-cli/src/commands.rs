@@ -16,7 +16,7 @@ use kroute_bench::schema::Times;
 use kroute_bench::schema::{Record, Report, SCHEMA};
 use kroute_bench::select::{select, Row};
 use kroute_bench::sweep::{sweep as sweep_kernel, Budget, Values};
-use kroute_bench::verify::{sizes_for, verify as verify_imp, Outcome};
+use kroute_bench::verify::{sizes_for, verify_many, Outcome};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -167,6 +167,7 @@ pub fn verify(
     for (k, rows) in plan {
         let sizes = sizes_for(k, n, large);
         let mut cache: HashMap<usize, Arc<Vec<Tensor>>> = HashMap::new();
+        let mut imps = Vec::new();
         for row in rows {
             let imp = match row {
                 Row::Skip { id, why } => {
@@ -176,18 +177,25 @@ pub fn verify(
                 }
                 Row::Run(imp) => imp,
             };
-            pb.set_message(format!("{} on {}", k.name(), imp.id));
             if let Some(why) = imp.unavailable_reason() {
                 pb.suspend(|| println!("SKIP {:<28} {:<8} skipped: {why}", k.name(), imp.id));
                 pb.inc(1);
                 continue;
             }
-            let outcomes = verify_imp(k, imp, &sizes, |n| {
-                cache
-                    .entry(n)
-                    .or_insert_with(|| Arc::new(k.workload(n, seed)))
-                    .clone()
-            });
+            imps.push(imp);
+        }
+        if imps.is_empty() {
+            continue;
+        }
+        pb.set_message(k.name());
+        // Every implementation of the kernel on one reference per case.
+        let per = verify_many(k, &imps, &sizes, &Params::defaults(k.spec), |n| {
+            cache
+                .entry(n)
+                .or_insert_with(|| Arc::new(k.workload(n, seed)))
+                .clone()
+        });
+        for (imp, outcomes) in imps.iter().zip(per) {
             let bad: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed).collect();
             let worst = outcomes.iter().map(|o| o.worst_ratio).fold(0.0, f64::max);
             if bad.is_empty() {
