@@ -11,6 +11,16 @@
 #define KR_LND 1024
 #define KR_LND_REGS 8
 
+// A kept element: fma(γx̂ + β, 1/keep, res) in f32; where that is not finite (γx̂ + β or the sum
+// left the f32 range on the way, e.g. values near 1e38) the element again in f64, rounded once,
+// as the CPU does (a NaN row stays NaN on both routes).
+__device__ __forceinline__ float kr_lnd_kept(const KrNorm& nm, float x, float g, float b, float ik, float r) {
+    const float y = fmaf(kr_norm_apply(nm, x, g, b), ik, r);
+    if (isfinite(y)) return y;
+    const double gx = (double)g * (((double)x - nm.mu) * nm.rstd) + (double)b;
+    return (float)((double)r + (double)ik * gx);
+}
+
 extern "C" __global__ void fused_layernorm_dropout_residual(const float* __restrict__ x, const float* __restrict__ res,
                                                             const float* __restrict__ g, const float* __restrict__ b,
                                                             const u8* __restrict__ mask, float* __restrict__ y, u64 n,
@@ -45,10 +55,10 @@ extern "C" __global__ void fused_layernorm_dropout_residual(const float* __restr
             const u32 w = m4[j];
             bad |= w;
             float4 o;
-            o.x = (w & 0xffu) ? fmaf(kr_norm_apply(nm, q.x, gv.x, bv.x), ik, rv.x) : rv.x;
-            o.y = (w & 0xff00u) ? fmaf(kr_norm_apply(nm, q.y, gv.y, bv.y), ik, rv.y) : rv.y;
-            o.z = (w & 0xff0000u) ? fmaf(kr_norm_apply(nm, q.z, gv.z, bv.z), ik, rv.z) : rv.z;
-            o.w = (w & 0xff000000u) ? fmaf(kr_norm_apply(nm, q.w, gv.w, bv.w), ik, rv.w) : rv.w;
+            o.x = (w & 0xffu) ? kr_lnd_kept(nm, q.x, gv.x, bv.x, ik, rv.x) : rv.x;
+            o.y = (w & 0xff00u) ? kr_lnd_kept(nm, q.y, gv.y, bv.y, ik, rv.y) : rv.y;
+            o.z = (w & 0xff0000u) ? kr_lnd_kept(nm, q.z, gv.z, bv.z, ik, rv.z) : rv.z;
+            o.w = (w & 0xff000000u) ? kr_lnd_kept(nm, q.w, gv.w, bv.w, ik, rv.w) : rv.w;
             y4[j] = o;
         }
     }
