@@ -91,19 +91,37 @@ fn softmax_cross_entropy(call: &Call) -> Result<()> {
     }
 }
 
+/// Threads of the per-head max |x| blocks (`KR_HEAD_THREADS`).
+const HEAD_THREADS: u32 = 1024;
+
 /// Blocks of 256 threads over (head, query tile) work items, grid-striding when there are more
 /// than the device holds at once.
 fn tiles_grid(call: &Call, items: u64) -> Result<u32> {
     call.grid(0, items * BLOCK as u64)
 }
 
-/// Extras: the head count. A block per (head, 64 query rows).
+/// max |V| of each head into the work area (fused_softmax_v_amax, a block of 1024 per head), then a
+/// block per (head, 64 query rows) with extras: the head count and that area. A head whose max
+/// lies outside [2^-100, 2^100] has V scaled by an exact power of two on the device (the f32
+/// accumulation Σ p_j V_j would overflow or fall among the denormals): no read-back.
 fn attention_softmax_v(call: &Call) -> Result<()> {
     let heads = call.n() / (AT_S * AT_S) as u64;
     if heads == 0 {
         return Ok(());
     }
-    call.launch(tiles_grid(call, heads * (AT_S as u64 / 64))?, 0, &[Arg::u64(heads)], false)
+    let (amax, _) = call.dev.work_area(4 * heads as usize)?;
+    let v = call.ins[1].0;
+    let grid = call.dev.grid(call.source, "fused_softmax_v_amax", HEAD_THREADS, 0, heads * HEAD_THREADS as u64)?;
+    call.dev.launch(
+        call.source,
+        "fused_softmax_v_amax",
+        grid,
+        HEAD_THREADS,
+        0,
+        &[Arg::ptr(v), Arg::ptr(amax), Arg::u64(heads)],
+    )?;
+    let extras = [Arg::u64(heads), Arg::ptr(amax)];
+    call.launch(tiles_grid(call, heads * (AT_S as u64 / 64))?, 0, &extras, false)
 }
 
 /// The cos/sin tables into the work area (fused_rope_tables, f64 angles rounded once), then a

@@ -255,14 +255,74 @@ extern "C" __global__ void fused_softmax_cross_entropy(const float* __restrict__
 // (fmaxf; a NaN it drops reaches the sum through exp(NaN − m)) and Σ exp(s − m) (f32 per lane,
 // f64 across the warp). Phase 2: over key tiles of 32, the block stages V[32 × 128] and
 // P[64 × 32] = exp(s − m) in shared memory and each thread accumulates a 4 × 8 block of out;
-// at the end out = acc / Σ.
+// at the end out = acc / Σ, formed in f64 and rounded once.
+//
+// Range: acc = Σ_j p_j V_j with p_j ≤ 1 reaches 512·max|V| (inf for V near 2e38), and for V
+// near the denormals the products p_j V_j lose bits. So a head whose max |V| (finite elements,
+// from fused_softmax_v_amax, a block per head, before this kernel) lies outside
+// [2^-100, 2^100] has its V staged multiplied by 2^-e, e = the exponent of that max (frexp:
+// the scaled max lies in [0.5, 1)), and the output multiplied back by 2^e in the same f64 step as
+// 1/Σ. Multiplying by a power of two is exact (only elements below 2^-149 of the head's max
+// could lose bits), so the f32 accumulation is the same as for inputs of ordinary size: no
+// slow path, one extra read of V (4·S·D bytes a head) and a launch.
 #define KR_SV_BM 64
 #define KR_SV_BK 32
 
+// Per-head max |x| (f32 bits: those of non-negative floats order as unsigned): a block of
+// 1024 threads per head of S × D floats, 16 float4 loads a thread (unrolled: all in flight).
+#define KR_HEAD_THREADS 1024
+#define KR_HEAD_VEC (KR_AS * KR_AD / 4)
+
+// |x| as f32 bits where x is finite, else 0.
+__device__ __forceinline__ u32 kr_fin_abs_bits(float x) {
+    const u32 a = __float_as_uint(x) & 0x7fffffffu;
+    return a < 0x7f800000u ? a : 0u;
+}
+
+// The block's max of m (every thread passes one); valid in thread 0. `part` has 32 entries.
+__device__ __forceinline__ u32 kr_block_max_u32(u32 m, u32* part) {
+    for (int o = 16; o > 0; o >>= 1) m = max(m, __shfl_xor_sync(KR_FULL, m, o));
+    __syncthreads();  // part of the previous call is read
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = m;
+    __syncthreads();
+    if (threadIdx.x == 0)
+        for (int k = 1; k < KR_HEAD_THREADS / 32; k++) m = max(m, part[k]);
+    return m;
+}
+
+// (v, amax, heads): amax[h] = max |V| over head h's finite elements; grid-striding over heads.
+extern "C" __global__ void __launch_bounds__(KR_HEAD_THREADS)
+    fused_softmax_v_amax(const float* __restrict__ v, u32* __restrict__ amax, u64 heads) {
+    __shared__ u32 part[KR_HEAD_THREADS / 32];
+    for (u64 h = blockIdx.x; h < heads; h += gridDim.x) {
+        const float4* vh = (const float4*)(v + h * KR_AS * KR_AD);
+        u32 m = 0;
+#pragma unroll
+        for (int it = 0; it < KR_HEAD_VEC / KR_HEAD_THREADS; it++) {
+            const float4 x = vh[threadIdx.x + it * KR_HEAD_THREADS];
+            m = max(max(m, max(kr_fin_abs_bits(x.x), kr_fin_abs_bits(x.y))),
+                    max(kr_fin_abs_bits(x.z), kr_fin_abs_bits(x.w)));
+        }
+        m = kr_block_max_u32(m, part);
+        if (threadIdx.x == 0) amax[h] = m;
+    }
+}
+
+// The exponent e by which head h's V is scaled down (0: not scaled).
+__device__ __forceinline__ int kr_sv_exponent(u32 amax_bits) {
+    const double a = (double)__uint_as_float(amax_bits);
+    // 2^-100 and 2^100: the CPU's f32 range for V is [1e-30, 1e30], about the same.
+    if (a == 0.0 || (a >= 7.888609052210118e-31 && a <= 1.2676506002282294e30)) return 0;
+    int e;
+    frexp(a, &e);
+    return e;
+}
+
 extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
     fused_attention_softmax_v(const float* __restrict__ sc, const float* __restrict__ v, float* __restrict__ out, u64 n,
-                              u64 heads) {
-    __shared__ float m_s[KR_SV_BM], inv_s[KR_SV_BM];
+                              u64 heads, const u32* __restrict__ amax) {
+    __shared__ float m_s[KR_SV_BM];
+    __shared__ double inv_s[KR_SV_BM];
     __shared__ float ps[KR_SV_BM][KR_SV_BK + 1];
     __shared__ float4 vs[KR_SV_BK][KR_AD / 4];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -271,6 +331,8 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
         const u64 h = w / tiles, q0 = (w % tiles) * KR_SV_BM;
         const float* sh = sc + (h * KR_AS + q0) * KR_AS;  // the tile's first score row
         const float4* vh = (const float4*)(v + h * KR_AS * KR_AD);
+        const int e = kr_sv_exponent(amax[h]);
+        const double vin = ldexp(1.0, -e), vout = ldexp(1.0, e);
         __syncthreads();  // the previous tile is done with m_s, inv_s
         for (int r = warp; r < KR_SV_BM; r += KR_AT_THREADS / 32) {
             const float4* row = (const float4*)(sh + (u64)r * KR_AS);
@@ -288,7 +350,7 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
             const double s = kr_warp_allsum((double)e);
             if (lane == 0) {
                 m_s[r] = m;
-                inv_s[r] = (float)(1.0 / s);
+                inv_s[r] = vout / s;  // 2^e / Σ: exact scaling of 1/Σ
             }
         }
         // Thread block of out: rows r0 … r0 + 3, columns c0 … c0 + 7.
@@ -304,7 +366,13 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
 #pragma unroll
             for (int k = 0; k < 4; k++) {
                 const int idx = tid + KR_AT_THREADS * k, r = idx >> 5, c = idx & 31;
-                vs[r][c] = vh[(u64)(k0 + r) * (KR_AD / 4) + c];
+                float4 x = vh[(u64)(k0 + r) * (KR_AD / 4) + c];
+                if (e != 0) {
+                    // V·2^-e: exact (in f64, as 2^-e itself may exceed the f32 range).
+                    x = make_float4((float)((double)x.x * vin), (float)((double)x.y * vin),
+                                    (float)((double)x.z * vin), (float)((double)x.w * vin));
+                }
+                vs[r][c] = x;
             }
             // P tile: 64 × 32, 8 per thread (a warp reads 32 consecutive scores of one row).
 #pragma unroll
@@ -327,10 +395,12 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
         }
 #pragma unroll
         for (int a = 0; a < 4; a++) {
-            const float k = inv_s[r0 + a];
+            const double k = inv_s[r0 + a];
             float4* o = (float4*)(out + ((h * KR_AS + q0 + r0 + a) * KR_AD + c0));
-            o[0] = make_float4(acc[a][0] * k, acc[a][1] * k, acc[a][2] * k, acc[a][3] * k);
-            o[1] = make_float4(acc[a][4] * k, acc[a][5] * k, acc[a][6] * k, acc[a][7] * k);
+#define KR_SV_OUT(b) (float)((double)acc[a][b] * k)
+            o[0] = make_float4(KR_SV_OUT(0), KR_SV_OUT(1), KR_SV_OUT(2), KR_SV_OUT(3));
+            o[1] = make_float4(KR_SV_OUT(4), KR_SV_OUT(5), KR_SV_OUT(6), KR_SV_OUT(7));
+#undef KR_SV_OUT
         }
     }
 }
