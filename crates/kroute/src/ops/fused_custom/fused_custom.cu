@@ -417,7 +417,8 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
 #define KR_RA_BN 32
 #define KR_RA_PAD (KR_AD + 1)
 
-extern "C" __global__ void fused_rope_tables(float* cos_t, float* sin_t, float base) {
+// Also the same tables unrounded (f64) for the f64 path, fused_rope_wide.
+extern "C" __global__ void fused_rope_tables(float* cos_t, float* sin_t, float base, double* cos64, double* sin64) {
     const u64 half = KR_AD / 2;
     for (u64 i = kr_tid(); i < KR_AS * half; i += kr_nthreads()) {
         const u64 p = i / half, d = i % half;
@@ -426,7 +427,46 @@ extern "C" __global__ void fused_rope_tables(float* cos_t, float* sin_t, float b
         sincos(ang, &s, &c);
         cos_t[i] = (float)c;
         sin_t[i] = (float)s;
+        cos64[i] = c;
+        sin64[i] = s;
     }
+}
+
+// The range check, per head as on the CPU: amax[3h + t] = max |x| over head h of Q, K, V (t =
+// 0, 1, 2), NaN ignored and ±inf counted (f32::max's fold). A block of 1024 per head.
+__device__ __forceinline__ u32 kr_abs_bits_inf(float x) {
+    const u32 a = __float_as_uint(x) & 0x7fffffffu;
+    return a <= 0x7f800000u ? a : 0u;  // NaN → 0
+}
+
+extern "C" __global__ void __launch_bounds__(KR_HEAD_THREADS)
+    fused_rope_amax(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                    u32* __restrict__ amax, u64 heads) {
+    __shared__ u32 part[KR_HEAD_THREADS / 32];
+    for (u64 h = blockIdx.x; h < heads; h += gridDim.x) {
+#pragma unroll 1
+        for (int t = 0; t < 3; t++) {
+            const float4* x = (const float4*)((t == 0 ? q : t == 1 ? k : v) + h * KR_AS * KR_AD);
+            u32 m = 0;
+#pragma unroll
+            for (int it = 0; it < KR_HEAD_VEC / KR_HEAD_THREADS; it++) {
+                const float4 e = x[threadIdx.x + it * KR_HEAD_THREADS];
+                m = max(max(m, max(kr_abs_bits_inf(e.x), kr_abs_bits_inf(e.y))),
+                        max(kr_abs_bits_inf(e.z), kr_abs_bits_inf(e.w)));
+            }
+            m = kr_block_max_u32(m, part);
+            if (threadIdx.x == 0) amax[3 * h + t] = m;
+        }
+    }
+}
+
+// Head h goes to the f64 path (the CPU's bounds: Q and K in [1e-15, 1e15], V in [1e-30, 1e30],
+// else f32 scores or P·V products could overflow or fall among the denormals; NaN-only or
+// all-zero tensors count as 0, outside, as there).
+__device__ __forceinline__ bool kr_rope_wide(const u32* amax, u64 h) {
+    const float bq = __uint_as_float(amax[3 * h]), bk = __uint_as_float(amax[3 * h + 1]);
+    const float bv = __uint_as_float(amax[3 * h + 2]);
+    return !(bq >= 1e-15f && bq <= 1e15f) || !(bk >= 1e-15f && bk <= 1e15f) || !(bv >= 1e-30f && bv <= 1e30f);
 }
 
 // Rows r0 + t … of u (a head's [S × D]) rotated into dst[rows][KR_RA_PAD], positions r0 + row.
@@ -446,7 +486,7 @@ __device__ __forceinline__ void kr_rope_stage(const float* __restrict__ u, u64 r
 extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
     fused_rope_attention_mask(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                               float* __restrict__ out, u64 n, float rope_base, u64 heads, const float* __restrict__ cos_t,
-                              const float* __restrict__ sin_t) {
+                              const float* __restrict__ sin_t, const u32* __restrict__ amax) {
     __shared__ float qs[KR_RA_BM][KR_RA_PAD];
     __shared__ float kv[KR_RA_BN][KR_RA_PAD];
     __shared__ float ps[KR_RA_BM][KR_RA_BN + 1];
@@ -457,6 +497,7 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
     for (u64 w = blockIdx.x; w < heads * tiles; w += gridDim.x) {
         // Longest query tiles first (the causal work grows with the tile index).
         const u64 h = w / tiles, q0 = (tiles - 1 - w % tiles) * KR_RA_BM;
+        if (kr_rope_wide(amax, h)) continue;  // fused_rope_wide computes this head (block-uniform)
         const u64 base = h * KR_AS * KR_AD;
         __syncthreads();  // the previous tile is done with qs, lsum
         kr_rope_stage(q + base, q0, cos_t, sin_t, qs, KR_RA_BM);
@@ -543,5 +584,70 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
             o[0] = make_float4(acc[a][0] * inv, acc[a][1] * inv, acc[a][2] * inv, acc[a][3] * inv);
             o[1] = make_float4(acc[a][4] * inv, acc[a][5] * inv, acc[a][6] * inv, acc[a][7] * inv);
         }
+    }
+}
+
+// The f64 path (heads outside the f32 kernel's range, kr_rope_wide): a warp per query row i of
+// such a head, lane l holding columns l + 32c (c < 4), i.e. the rotation pairs (l, l + 64) and
+// (l + 32, l + 96). The definition in f64: rotated Q'_i and K'_j (f64 cos/sin tables), scores
+// s_j = (Q'_i · K'_j)·(1/√D) for j ≤ i (butterfly sums: every lane holds the same value) stored
+// once in shared memory, so that the max and the exponentials see the same s_j (recomputing
+// them could round differently, and at scores near 1e40 one ulp is far beyond exp's range);
+// m = max s_j (NaN if some s_j is NaN, as the reference's fold), ℓ = Σ exp(s_j − m),
+// out = (Σ exp(s_j − m) V_j)/ℓ, rounded once to f32. Slow, and only for such heads.
+#define KR_RW_WARPS 4
+
+__device__ __forceinline__ void kr_rope64(const float* __restrict__ u, u64 p, int lane, const double* __restrict__ c64,
+                                          const double* __restrict__ s64, double r[4]) {
+    const int half = KR_AD / 2;
+#pragma unroll
+    for (int c = 0; c < 2; c++) {
+        const int d = lane + 32 * c;
+        const double a = (double)u[p * KR_AD + d], b = (double)u[p * KR_AD + d + half];
+        const double cs = c64[p * half + d], sn = s64[p * half + d];
+        r[c] = a * cs - b * sn;
+        r[c + 2] = a * sn + b * cs;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(32 * KR_RW_WARPS)
+    fused_rope_wide(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                    float* __restrict__ out, u64 heads, const double* __restrict__ cos64,
+                    const double* __restrict__ sin64, const u32* __restrict__ amax) {
+    __shared__ double sc[KR_RW_WARPS][KR_AS];
+    const int lane = kr_lane(), wb = threadIdx.x >> 5;
+    const double scale = 1.0 / sqrt((double)KR_AD);
+    for (u64 row = kr_warp(), nw = kr_nwarps(); row < heads * KR_AS; row += nw) {
+        const u64 h = row / KR_AS, i = row % KR_AS;
+        if (!kr_rope_wide(amax, h)) continue;  // warp-uniform
+        const u64 base = h * KR_AS * KR_AD;
+        double qr[4];
+        kr_rope64(q + base, i, lane, cos64, sin64, qr);
+        double m = __longlong_as_double(0xfff0000000000000ull);  // −inf
+        bool nan = false;
+        for (u64 j = 0; j <= i; j++) {
+            double kr[4];
+            kr_rope64(k + base, j, lane, cos64, sin64, kr);
+            double part = (qr[0] * kr[0] + qr[1] * kr[1]) + (qr[2] * kr[2] + qr[3] * kr[3]);
+            for (int o = 16; o > 0; o >>= 1) part += __shfl_xor_sync(KR_FULL, part, o);
+            const double x = __dmul_rn(part, scale);
+            if (lane == (int)(j & 31)) sc[wb][j] = x;
+            if (x != x) nan = true;
+            else if (x > m) m = x;
+        }
+        if (nan) m = __longlong_as_double(0x7ff8000000000000ull);  // NaN
+        __syncwarp();  // the scores are in shared memory
+        double acc[4] = {0.0, 0.0, 0.0, 0.0}, l = 0.0;
+        for (u64 j = 0; j <= i; j++) {
+            const double p = exp(sc[wb][j] - m);
+            l += p;
+            const float* vj = v + base + j * KR_AD;
+#pragma unroll
+            for (int c = 0; c < 4; c++) acc[c] += p * (double)vj[lane + 32 * c];
+        }
+        float* o = out + base + i * KR_AD;
+#pragma unroll
+        for (int c = 0; c < 4; c++) o[lane + 32 * c] = (float)(acc[c] / l);
+        __syncwarp();  // the scores are read before the next row writes them
     }
 }
