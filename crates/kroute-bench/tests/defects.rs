@@ -255,3 +255,51 @@ fn a_device_sweep_runs_where_there_is_a_device() {
     }
     assert_none(failures);
 }
+
+#[test]
+fn h200_sweep_range_cases_of_fused_custom_linalg_and_attention() {
+    // The H200 sweep's cuda failures (the CPU passed them): layernorm_dropout_residual's
+    // γx̂ + β overflowing before the residual (-inf for ~-2.2e38), attention_softmax_v's
+    // Σ p·V overflowing before the division, rope_attention_mask with no range route (NaN;
+    // denormal products at 1e-45), the cublas triangular_solve route's NaN (strsv has no
+    // range handling), and attention's f64 path returning NaN at large scales.
+    let mut f = case(
+        "fused_layernorm_dropout_residual",
+        10_007,
+        vec![("eps", 1.0), ("keep", 1.0)],
+        Values::Scale(1e38),
+    );
+    for v in [
+        Values::Const(2e38),
+        Values::Const(-2e38),
+        Values::Alternating(2e38),
+        Values::Scale(1e-45),
+    ] {
+        f.extend(case("fused_attention_softmax_v", 10_007, vec![], v));
+    }
+    for v in [
+        Values::Scale(1e20),
+        Values::Const(2e38),
+        Values::Alternating(1e20),
+        Values::Scale(1e-45),
+    ] {
+        f.extend(case("fused_rope_attention_mask", 10_007, vec![], v));
+    }
+    for v in [
+        Values::Scale(1e-45),
+        Values::Scale(1e-40),
+        Values::Const(1e-40),
+        Values::Alternating(2e38),
+        Values::Alternating(1e-40),
+    ] {
+        f.extend(case("triangular_solve", 10_007, vec![], v));
+    }
+    for v in [
+        Values::Scale(1e20),
+        Values::Const(2e38),
+        Values::Scale(1e-45),
+    ] {
+        f.extend(case("attention_sdpa", 10_007, vec![("seq", 33.0)], v));
+    }
+    assert_none(f);
+}

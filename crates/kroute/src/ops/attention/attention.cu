@@ -233,16 +233,24 @@ extern "C" __global__ void attention_amax(const float* __restrict__ q, const flo
 // The f64 path (inputs outside the f32 kernel's range): a warp per query row, each lane holding
 // 4 of the 128 columns; the reference's two passes (max, then exp, sum and the weighted rows of
 // V) in f64, rounded once. The dot products are butterfly sums, which leave the same value in
-// every lane and in both passes. The scaling is __dmul_rn in both passes: with --fmad=true the
-// second pass's `scale·dot − m` contracted into an fma of the unrounded product, which exceeds
-// the rounded max by up to half an ulp — 1e20 for scores near 1e36 — and exp of that is inf
-// (every output NaN on the H200 at inputs ≥ 1e17). Slow, and only for such inputs.
+// every lane and in both passes. Slow, and only for such inputs.
 __device__ __forceinline__ double kr_at_dot64(const double* qd, const float* kj, int lane) {
     double part = 0.0;
 #pragma unroll
-    for (int c = 0; c < 4; c++) part += qd[c] * (double)kj[lane + 32 * c];
-    for (int o = 16; o > 0; o >>= 1) part += __shfl_xor_sync(KR_FULL, part, o);
+    for (int c = 0; c < 4; c++) part = __fma_rn(qd[c], (double)kj[lane + 32 * c], part);
+    for (int o = 16; o > 0; o >>= 1) part = __dadd_rn(part, __shfl_xor_sync(KR_FULL, part, o));
     return part;
+}
+
+// The scaled score, rounded: explicit roundings (__fma_rn, __dadd_rn, __dmul_rn) are never
+// contracted or reassociated, so both passes get the same bits for a key. Written as
+// scale · dot, the PTX had mul.f64 (no rounding modifier: ptxas may fuse it) feeding the second
+// pass's sub.f64 of m, i.e. exp(fma(scale, dot, −m)): the product's rounding error, up to half
+// an ulp of the score, reached exp; for scores near 1e40 (inputs scaled by 1e20) that is ~1e24,
+// so exp gave inf for the row's max key, ℓ = inf and acc/ℓ = inf/inf = NaN (the H200 sweep's
+// NaN at scale 1e20 … 2e38).
+__device__ __forceinline__ double kr_at_score64(const double* qd, const float* kj, int lane, double scale) {
+    return __dmul_rn(scale, kr_at_dot64(qd, kj, lane));
 }
 
 extern "C" __global__ void attention_wide(const float* __restrict__ q, const float* __restrict__ k,
@@ -266,14 +274,15 @@ extern "C" __global__ void attention_wide(const float* __restrict__ q, const flo
         double m = __longlong_as_double(0xfff0000000000000ull);  // -inf
         bool nan = false;
         for (u64 j = 0; j < kend; j++) {
-            const double x = __dmul_rn(scale, kr_at_dot64(qd, kh + j * KR_AT_D, lane));
+            const double x = kr_at_score64(qd, kh + j * KR_AT_D, lane, scale);
             if (x != x) nan = true;
             else if (x > m) m = x;
         }
         if (nan) m = __longlong_as_double(0x7ff8000000000000ull);  // NaN
         double acc[4] = {0.0, 0.0, 0.0, 0.0}, l = 0.0;
         for (u64 j = 0; j < kend; j++) {
-            const double p = exp(__dmul_rn(scale, kr_at_dot64(qd, kh + j * KR_AT_D, lane)) - m);
+            // The same rounded score as the first pass: exp(0) = 1 for the max key.
+            const double p = exp(kr_at_score64(qd, kh + j * KR_AT_D, lane, scale) - m);
             l += p;
 #pragma unroll
             for (int c = 0; c < 4; c++) acc[c] += p * (double)vh[j * KR_AT_D + lane + 32 * c];

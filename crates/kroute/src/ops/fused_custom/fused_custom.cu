@@ -11,6 +11,16 @@
 #define KR_LND 1024
 #define KR_LND_REGS 8
 
+// A kept element: fma(γx̂ + β, 1/keep, res) in f32; where that is not finite (γx̂ + β or the sum
+// left the f32 range on the way, e.g. values near 1e38) the element again in f64, rounded once,
+// as the CPU does (a NaN row stays NaN on both routes).
+__device__ __forceinline__ float kr_lnd_kept(const KrNorm& nm, float x, float g, float b, float ik, float r) {
+    const float y = fmaf(kr_norm_apply(nm, x, g, b), ik, r);
+    if (isfinite(y)) return y;
+    const double gx = (double)g * (((double)x - nm.mu) * nm.rstd) + (double)b;
+    return (float)((double)r + (double)ik * gx);
+}
+
 extern "C" __global__ void fused_layernorm_dropout_residual(const float* __restrict__ x, const float* __restrict__ res,
                                                             const float* __restrict__ g, const float* __restrict__ b,
                                                             const u8* __restrict__ mask, float* __restrict__ y, u64 n,
@@ -45,10 +55,10 @@ extern "C" __global__ void fused_layernorm_dropout_residual(const float* __restr
             const u32 w = m4[j];
             bad |= w;
             float4 o;
-            o.x = (w & 0xffu) ? fmaf(kr_norm_apply(nm, q.x, gv.x, bv.x), ik, rv.x) : rv.x;
-            o.y = (w & 0xff00u) ? fmaf(kr_norm_apply(nm, q.y, gv.y, bv.y), ik, rv.y) : rv.y;
-            o.z = (w & 0xff0000u) ? fmaf(kr_norm_apply(nm, q.z, gv.z, bv.z), ik, rv.z) : rv.z;
-            o.w = (w & 0xff000000u) ? fmaf(kr_norm_apply(nm, q.w, gv.w, bv.w), ik, rv.w) : rv.w;
+            o.x = (w & 0xffu) ? kr_lnd_kept(nm, q.x, gv.x, bv.x, ik, rv.x) : rv.x;
+            o.y = (w & 0xff00u) ? kr_lnd_kept(nm, q.y, gv.y, bv.y, ik, rv.y) : rv.y;
+            o.z = (w & 0xff0000u) ? kr_lnd_kept(nm, q.z, gv.z, bv.z, ik, rv.z) : rv.z;
+            o.w = (w & 0xff000000u) ? kr_lnd_kept(nm, q.w, gv.w, bv.w, ik, rv.w) : rv.w;
             y4[j] = o;
         }
     }
@@ -245,14 +255,74 @@ extern "C" __global__ void fused_softmax_cross_entropy(const float* __restrict__
 // (fmaxf; a NaN it drops reaches the sum through exp(NaN − m)) and Σ exp(s − m) (f32 per lane,
 // f64 across the warp). Phase 2: over key tiles of 32, the block stages V[32 × 128] and
 // P[64 × 32] = exp(s − m) in shared memory and each thread accumulates a 4 × 8 block of out;
-// at the end out = acc / Σ.
+// at the end out = acc / Σ, formed in f64 and rounded once.
+//
+// Range: acc = Σ_j p_j V_j with p_j ≤ 1 reaches 512·max|V| (inf for V near 2e38), and for V
+// near the denormals the products p_j V_j lose bits. So a head whose max |V| (finite elements,
+// from fused_softmax_v_amax, a block per head, before this kernel) lies outside
+// [2^-100, 2^100] has its V staged multiplied by 2^-e, e = the exponent of that max (frexp:
+// the scaled max lies in [0.5, 1)), and the output multiplied back by 2^e in the same f64 step as
+// 1/Σ. Multiplying by a power of two is exact (only elements below 2^-149 of the head's max
+// could lose bits), so the f32 accumulation is the same as for inputs of ordinary size: no
+// slow path, one extra read of V (4·S·D bytes a head) and a launch.
 #define KR_SV_BM 64
 #define KR_SV_BK 32
 
+// Per-head max |x| (f32 bits: those of non-negative floats order as unsigned): a block of
+// 1024 threads per head of S × D floats, 16 float4 loads a thread (unrolled: all in flight).
+#define KR_HEAD_THREADS 1024
+#define KR_HEAD_VEC (KR_AS * KR_AD / 4)
+
+// |x| as f32 bits where x is finite, else 0.
+__device__ __forceinline__ u32 kr_fin_abs_bits(float x) {
+    const u32 a = __float_as_uint(x) & 0x7fffffffu;
+    return a < 0x7f800000u ? a : 0u;
+}
+
+// The block's max of m (every thread passes one); valid in thread 0. `part` has 32 entries.
+__device__ __forceinline__ u32 kr_block_max_u32(u32 m, u32* part) {
+    for (int o = 16; o > 0; o >>= 1) m = max(m, __shfl_xor_sync(KR_FULL, m, o));
+    __syncthreads();  // part of the previous call is read
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = m;
+    __syncthreads();
+    if (threadIdx.x == 0)
+        for (int k = 1; k < KR_HEAD_THREADS / 32; k++) m = max(m, part[k]);
+    return m;
+}
+
+// (v, amax, heads): amax[h] = max |V| over head h's finite elements; grid-striding over heads.
+extern "C" __global__ void __launch_bounds__(KR_HEAD_THREADS)
+    fused_softmax_v_amax(const float* __restrict__ v, u32* __restrict__ amax, u64 heads) {
+    __shared__ u32 part[KR_HEAD_THREADS / 32];
+    for (u64 h = blockIdx.x; h < heads; h += gridDim.x) {
+        const float4* vh = (const float4*)(v + h * KR_AS * KR_AD);
+        u32 m = 0;
+#pragma unroll
+        for (int it = 0; it < KR_HEAD_VEC / KR_HEAD_THREADS; it++) {
+            const float4 x = vh[threadIdx.x + it * KR_HEAD_THREADS];
+            m = max(max(m, max(kr_fin_abs_bits(x.x), kr_fin_abs_bits(x.y))),
+                    max(kr_fin_abs_bits(x.z), kr_fin_abs_bits(x.w)));
+        }
+        m = kr_block_max_u32(m, part);
+        if (threadIdx.x == 0) amax[h] = m;
+    }
+}
+
+// The exponent e by which head h's V is scaled down (0: not scaled).
+__device__ __forceinline__ int kr_sv_exponent(u32 amax_bits) {
+    const double a = (double)__uint_as_float(amax_bits);
+    // 2^-100 and 2^100: the CPU's f32 range for V is [1e-30, 1e30], about the same.
+    if (a == 0.0 || (a >= 7.888609052210118e-31 && a <= 1.2676506002282294e30)) return 0;
+    int e;
+    frexp(a, &e);
+    return e;
+}
+
 extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
     fused_attention_softmax_v(const float* __restrict__ sc, const float* __restrict__ v, float* __restrict__ out, u64 n,
-                              u64 heads) {
-    __shared__ float m_s[KR_SV_BM], inv_s[KR_SV_BM];
+                              u64 heads, const u32* __restrict__ amax) {
+    __shared__ float m_s[KR_SV_BM];
+    __shared__ double inv_s[KR_SV_BM];
     __shared__ float ps[KR_SV_BM][KR_SV_BK + 1];
     __shared__ float4 vs[KR_SV_BK][KR_AD / 4];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -261,6 +331,8 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
         const u64 h = w / tiles, q0 = (w % tiles) * KR_SV_BM;
         const float* sh = sc + (h * KR_AS + q0) * KR_AS;  // the tile's first score row
         const float4* vh = (const float4*)(v + h * KR_AS * KR_AD);
+        const int e = kr_sv_exponent(amax[h]);
+        const double vin = ldexp(1.0, -e), vout = ldexp(1.0, e);
         __syncthreads();  // the previous tile is done with m_s, inv_s
         for (int r = warp; r < KR_SV_BM; r += KR_AT_THREADS / 32) {
             const float4* row = (const float4*)(sh + (u64)r * KR_AS);
@@ -278,7 +350,7 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
             const double s = kr_warp_allsum((double)e);
             if (lane == 0) {
                 m_s[r] = m;
-                inv_s[r] = (float)(1.0 / s);
+                inv_s[r] = vout / s;  // 2^e / Σ: exact scaling of 1/Σ
             }
         }
         // Thread block of out: rows r0 … r0 + 3, columns c0 … c0 + 7.
@@ -294,7 +366,13 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
 #pragma unroll
             for (int k = 0; k < 4; k++) {
                 const int idx = tid + KR_AT_THREADS * k, r = idx >> 5, c = idx & 31;
-                vs[r][c] = vh[(u64)(k0 + r) * (KR_AD / 4) + c];
+                float4 x = vh[(u64)(k0 + r) * (KR_AD / 4) + c];
+                if (e != 0) {
+                    // V·2^-e: exact (in f64, as 2^-e itself may exceed the f32 range).
+                    x = make_float4((float)((double)x.x * vin), (float)((double)x.y * vin),
+                                    (float)((double)x.z * vin), (float)((double)x.w * vin));
+                }
+                vs[r][c] = x;
             }
             // P tile: 64 × 32, 8 per thread (a warp reads 32 consecutive scores of one row).
 #pragma unroll
@@ -317,10 +395,12 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
         }
 #pragma unroll
         for (int a = 0; a < 4; a++) {
-            const float k = inv_s[r0 + a];
+            const double k = inv_s[r0 + a];
             float4* o = (float4*)(out + ((h * KR_AS + q0 + r0 + a) * KR_AD + c0));
-            o[0] = make_float4(acc[a][0] * k, acc[a][1] * k, acc[a][2] * k, acc[a][3] * k);
-            o[1] = make_float4(acc[a][4] * k, acc[a][5] * k, acc[a][6] * k, acc[a][7] * k);
+#define KR_SV_OUT(b) (float)((double)acc[a][b] * k)
+            o[0] = make_float4(KR_SV_OUT(0), KR_SV_OUT(1), KR_SV_OUT(2), KR_SV_OUT(3));
+            o[1] = make_float4(KR_SV_OUT(4), KR_SV_OUT(5), KR_SV_OUT(6), KR_SV_OUT(7));
+#undef KR_SV_OUT
         }
     }
 }
@@ -337,7 +417,8 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
 #define KR_RA_BN 32
 #define KR_RA_PAD (KR_AD + 1)
 
-extern "C" __global__ void fused_rope_tables(float* cos_t, float* sin_t, float base) {
+// Also the same tables unrounded (f64) for the f64 path, fused_rope_wide.
+extern "C" __global__ void fused_rope_tables(float* cos_t, float* sin_t, float base, double* cos64, double* sin64) {
     const u64 half = KR_AD / 2;
     for (u64 i = kr_tid(); i < KR_AS * half; i += kr_nthreads()) {
         const u64 p = i / half, d = i % half;
@@ -346,7 +427,46 @@ extern "C" __global__ void fused_rope_tables(float* cos_t, float* sin_t, float b
         sincos(ang, &s, &c);
         cos_t[i] = (float)c;
         sin_t[i] = (float)s;
+        cos64[i] = c;
+        sin64[i] = s;
     }
+}
+
+// The range check, per head as on the CPU: amax[3h + t] = max |x| over head h of Q, K, V (t =
+// 0, 1, 2), NaN ignored and ±inf counted (f32::max's fold). A block of 1024 per head.
+__device__ __forceinline__ u32 kr_abs_bits_inf(float x) {
+    const u32 a = __float_as_uint(x) & 0x7fffffffu;
+    return a <= 0x7f800000u ? a : 0u;  // NaN → 0
+}
+
+extern "C" __global__ void __launch_bounds__(KR_HEAD_THREADS)
+    fused_rope_amax(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                    u32* __restrict__ amax, u64 heads) {
+    __shared__ u32 part[KR_HEAD_THREADS / 32];
+    for (u64 h = blockIdx.x; h < heads; h += gridDim.x) {
+#pragma unroll 1
+        for (int t = 0; t < 3; t++) {
+            const float4* x = (const float4*)((t == 0 ? q : t == 1 ? k : v) + h * KR_AS * KR_AD);
+            u32 m = 0;
+#pragma unroll
+            for (int it = 0; it < KR_HEAD_VEC / KR_HEAD_THREADS; it++) {
+                const float4 e = x[threadIdx.x + it * KR_HEAD_THREADS];
+                m = max(max(m, max(kr_abs_bits_inf(e.x), kr_abs_bits_inf(e.y))),
+                        max(kr_abs_bits_inf(e.z), kr_abs_bits_inf(e.w)));
+            }
+            m = kr_block_max_u32(m, part);
+            if (threadIdx.x == 0) amax[3 * h + t] = m;
+        }
+    }
+}
+
+// Head h goes to the f64 path (the CPU's bounds: Q and K in [1e-15, 1e15], V in [1e-30, 1e30],
+// else f32 scores or P·V products could overflow or fall among the denormals; NaN-only or
+// all-zero tensors count as 0, outside, as there).
+__device__ __forceinline__ bool kr_rope_wide(const u32* amax, u64 h) {
+    const float bq = __uint_as_float(amax[3 * h]), bk = __uint_as_float(amax[3 * h + 1]);
+    const float bv = __uint_as_float(amax[3 * h + 2]);
+    return !(bq >= 1e-15f && bq <= 1e15f) || !(bk >= 1e-15f && bk <= 1e15f) || !(bv >= 1e-30f && bv <= 1e30f);
 }
 
 // Rows r0 + t … of u (a head's [S × D]) rotated into dst[rows][KR_RA_PAD], positions r0 + row.
@@ -366,7 +486,7 @@ __device__ __forceinline__ void kr_rope_stage(const float* __restrict__ u, u64 r
 extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
     fused_rope_attention_mask(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                               float* __restrict__ out, u64 n, float rope_base, u64 heads, const float* __restrict__ cos_t,
-                              const float* __restrict__ sin_t) {
+                              const float* __restrict__ sin_t, const u32* __restrict__ amax) {
     __shared__ float qs[KR_RA_BM][KR_RA_PAD];
     __shared__ float kv[KR_RA_BN][KR_RA_PAD];
     __shared__ float ps[KR_RA_BM][KR_RA_BN + 1];
@@ -377,6 +497,7 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
     for (u64 w = blockIdx.x; w < heads * tiles; w += gridDim.x) {
         // Longest query tiles first (the causal work grows with the tile index).
         const u64 h = w / tiles, q0 = (tiles - 1 - w % tiles) * KR_RA_BM;
+        if (kr_rope_wide(amax, h)) continue;  // fused_rope_wide computes this head (block-uniform)
         const u64 base = h * KR_AS * KR_AD;
         __syncthreads();  // the previous tile is done with qs, lsum
         kr_rope_stage(q + base, q0, cos_t, sin_t, qs, KR_RA_BM);
@@ -463,5 +584,70 @@ extern "C" __global__ void __launch_bounds__(KR_AT_THREADS)
             o[0] = make_float4(acc[a][0] * inv, acc[a][1] * inv, acc[a][2] * inv, acc[a][3] * inv);
             o[1] = make_float4(acc[a][4] * inv, acc[a][5] * inv, acc[a][6] * inv, acc[a][7] * inv);
         }
+    }
+}
+
+// The f64 path (heads outside the f32 kernel's range, kr_rope_wide): a warp per query row i of
+// such a head, lane l holding columns l + 32c (c < 4), i.e. the rotation pairs (l, l + 64) and
+// (l + 32, l + 96). The definition in f64: rotated Q'_i and K'_j (f64 cos/sin tables), scores
+// s_j = (Q'_i · K'_j)·(1/√D) for j ≤ i (butterfly sums: every lane holds the same value) stored
+// once in shared memory, so that the max and the exponentials see the same s_j (recomputing
+// them could round differently, and at scores near 1e40 one ulp is far beyond exp's range);
+// m = max s_j (NaN if some s_j is NaN, as the reference's fold), ℓ = Σ exp(s_j − m),
+// out = (Σ exp(s_j − m) V_j)/ℓ, rounded once to f32. Slow, and only for such heads.
+#define KR_RW_WARPS 4
+
+__device__ __forceinline__ void kr_rope64(const float* __restrict__ u, u64 p, int lane, const double* __restrict__ c64,
+                                          const double* __restrict__ s64, double r[4]) {
+    const int half = KR_AD / 2;
+#pragma unroll
+    for (int c = 0; c < 2; c++) {
+        const int d = lane + 32 * c;
+        const double a = (double)u[p * KR_AD + d], b = (double)u[p * KR_AD + d + half];
+        const double cs = c64[p * half + d], sn = s64[p * half + d];
+        r[c] = a * cs - b * sn;
+        r[c + 2] = a * sn + b * cs;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(32 * KR_RW_WARPS)
+    fused_rope_wide(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                    float* __restrict__ out, u64 heads, const double* __restrict__ cos64,
+                    const double* __restrict__ sin64, const u32* __restrict__ amax) {
+    __shared__ double sc[KR_RW_WARPS][KR_AS];
+    const int lane = kr_lane(), wb = threadIdx.x >> 5;
+    const double scale = 1.0 / sqrt((double)KR_AD);
+    for (u64 row = kr_warp(), nw = kr_nwarps(); row < heads * KR_AS; row += nw) {
+        const u64 h = row / KR_AS, i = row % KR_AS;
+        if (!kr_rope_wide(amax, h)) continue;  // warp-uniform
+        const u64 base = h * KR_AS * KR_AD;
+        double qr[4];
+        kr_rope64(q + base, i, lane, cos64, sin64, qr);
+        double m = __longlong_as_double(0xfff0000000000000ull);  // −inf
+        bool nan = false;
+        for (u64 j = 0; j <= i; j++) {
+            double kr[4];
+            kr_rope64(k + base, j, lane, cos64, sin64, kr);
+            double part = (qr[0] * kr[0] + qr[1] * kr[1]) + (qr[2] * kr[2] + qr[3] * kr[3]);
+            for (int o = 16; o > 0; o >>= 1) part += __shfl_xor_sync(KR_FULL, part, o);
+            const double x = __dmul_rn(part, scale);
+            if (lane == (int)(j & 31)) sc[wb][j] = x;
+            if (x != x) nan = true;
+            else if (x > m) m = x;
+        }
+        if (nan) m = __longlong_as_double(0x7ff8000000000000ull);  // NaN
+        __syncwarp();  // the scores are in shared memory
+        double acc[4] = {0.0, 0.0, 0.0, 0.0}, l = 0.0;
+        for (u64 j = 0; j <= i; j++) {
+            const double p = exp(sc[wb][j] - m);
+            l += p;
+            const float* vj = v + base + j * KR_AD;
+#pragma unroll
+            for (int c = 0; c < 4; c++) acc[c] += p * (double)vj[lane + 32 * c];
+        }
+        float* o = out + base + i * KR_AD;
+#pragma unroll
+        for (int c = 0; c < 4; c++) o[lane + 32 * c] = (float)(acc[c] / l);
+        __syncwarp();  // the scores are read before the next row writes them
     }
 }

@@ -4,11 +4,14 @@
 use crate::backend::cuda::{Arg, Call, Kernel, Source, Table, BLOCK};
 use crate::Result;
 
+/// Also launched by the cuBLAS triangular_solve route (its range check and redo).
+pub(super) static SOURCE: Source = Source {
+    name: "linalg",
+    text: include_str!("linalg.cu"),
+};
+
 pub(crate) static CUDA: Table = Table {
-    source: Some(&Source {
-        name: "linalg",
-        text: include_str!("linalg.cu"),
-    }),
+    source: Some(&SOURCE),
     kernels: &[
         Kernel::custom("matmul_batched", matmul_batched),
         Kernel::custom("matvec", matvec),

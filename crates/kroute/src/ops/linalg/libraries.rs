@@ -11,8 +11,10 @@
 //!   never triggers; the benchmark times faer.
 //! - cuBLAS is column-major: a row-major matrix is the column-major transpose, so A = x·yᵀ is
 //!   sger of (y, x) on a zeroed matrix, and L·y = b is strsv on the upper triangle with
-//!   CUBLAS_OP_T. Math mode CUBLAS_DEFAULT_MATH (no TF32). cuBLAS gets no range check (its
-//!   time is the library's own). sgemm (strided-batched) and sgemv are not routes: on the H200
+//!   CUBLAS_OP_T. Math mode CUBLAS_DEFAULT_MATH (no TF32). strsv gets faer's range check on the
+//!   device (a flag kernel over y and the diagonal after strsv, then our `cuda` solve launched
+//!   to recompute y only where the flag is set: no read-back; strsv alone failed the sweep's
+//!   1e-45, 1e-40 and ±2e38 value cases with NaN). sgemm (strided-batched) and sgemv are not routes: on the H200
 //!   the sgemm route failed the entry's 1e19 edge case (f32 products overflow: inf where the
 //!   answer is −inf, which our kernels redo in f64), and sgemv has the same products; a route
 //!   must meet the contract (docs/adding-a-kernel.md), and both were slower than our `cuda`
@@ -24,7 +26,7 @@
 use super::{cpu, M, MM};
 use crate::backend::cpu::drivers::TINY;
 use crate::backend::cpu::Cpu;
-use crate::backend::cuda::{blas, Call};
+use crate::backend::cuda::{blas, Arg, Call};
 use crate::backend::Backend;
 use crate::op::{always_available, Library, LibraryExec};
 use crate::params::Params;
@@ -187,12 +189,31 @@ fn cublas_outer_product(call: &Call) -> Result<()> {
     blas::sger_zeroed(call.dev, (m, n), y, x, a)
 }
 
-/// Row-major lower L is column-major upper Lᵀ: solve (Lᵀ)ᵀ·y = b, upper triangle, OP_T.
+/// Row-major lower L is column-major upper Lᵀ: solve (Lᵀ)ᵀ·y = b, upper triangle, OP_T. Then
+/// the faer route's range check on the device (triangular_solve_check: some L_ii·y_i not finite
+/// or below 2^-100 sets a flag in the work area) and our solve (triangular_solve_redo), which
+/// recomputes y only where the flag is set and otherwise returns at once: no read-back.
 fn cublas_triangular_solve(call: &Call) -> Result<()> {
     let n = call.ins[1].1 as u64;
     if n == 0 {
         return Ok(());
     }
     let (l, b, y) = (call.ins[0].0, call.ins[1].0, call.outs[0].0);
-    blas::strsv(call.dev, n, true, true, l, b, y)
+    blas::strsv(call.dev, n, true, true, l, b, y)?;
+    // The flag (u32, 16 bytes kept for alignment), then the redo's n f64 accumulators.
+    let (area, _) = call.dev.work_area(16 + 8 * n as usize)?;
+    let (flag, acc) = (area, area + 16);
+    let src = &super::cuda::SOURCE;
+    let check = [Arg::ptr(l), Arg::ptr(y), Arg::u64(n), Arg::ptr(flag)];
+    call.dev.launch(src, "triangular_solve_check", 1, 1024, 0, &check)?;
+    let redo = [
+        Arg::ptr(l),
+        Arg::ptr(b),
+        Arg::ptr(y),
+        Arg::u64(n * n),
+        Arg::u64(n),
+        Arg::ptr(acc),
+        Arg::ptr(flag),
+    ];
+    call.dev.launch(src, "triangular_solve_redo", 1, 1024, 0, &redo)
 }

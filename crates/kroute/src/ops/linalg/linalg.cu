@@ -191,10 +191,10 @@ spmv_csr(const u32* __restrict__ row_ptr, const u32* __restrict__ col, const flo
     }
 }
 
-// (L, b, y, n = rows*rows, rows, acc): one block of 1024 threads; acc = rows doubles of work area.
-extern "C" __global__ void __launch_bounds__(1024)
-triangular_solve(const float* __restrict__ L, const float* __restrict__ b, float* __restrict__ y,
-                 u64 n, u64 rows, double* __restrict__ acc) {
+// The solve by one block of 1024 threads (every thread of the block calls it); acc = rows
+// doubles of work area.
+__device__ __forceinline__ void la_trsv(const float* __restrict__ L, const float* __restrict__ b,
+                                        float* __restrict__ y, u64 rows, double* __restrict__ acc) {
     __shared__ float ys[32];
     const u64 t = threadIdx.x;
     for (u64 i = t; i < rows; i += blockDim.x) acc[i] = (double)b[i];
@@ -231,4 +231,35 @@ triangular_solve(const float* __restrict__ L, const float* __restrict__ b, float
         }
         __syncthreads();
     }
+}
+
+// (L, b, y, n = rows*rows, rows, acc): one block of 1024 threads.
+extern "C" __global__ void __launch_bounds__(1024)
+triangular_solve(const float* __restrict__ L, const float* __restrict__ b, float* __restrict__ y,
+                 u64 n, u64 rows, double* __restrict__ acc) {
+    la_trsv(L, b, y, rows, acc);
+}
+
+// The cublas route's range check (ops/linalg/libraries.rs), after strsv wrote y: *flag = 1
+// where some L_ii·y_i (in f64) is not finite or below 2^-100 in magnitude — the faer route's
+// rule: strsv's f32 products or partial sums may have overflowed or underflowed there — else 0.
+// One block of 1024 threads; the flag is written either way (nothing to clear).
+extern "C" __global__ void __launch_bounds__(1024)
+triangular_solve_check(const float* __restrict__ L, const float* __restrict__ y, u64 rows, u32* flag) {
+    int bad = 0;
+    for (u64 i = threadIdx.x; i < rows; i += blockDim.x) {
+        const double v = (double)L[i * rows + i] * (double)y[i];
+        bad |= !isfinite(v) || fabs(v) < 7.888609052210118e-31;  // 2^-100; NaN fails isfinite
+    }
+    bad = __syncthreads_or(bad);
+    if (threadIdx.x == 0) *flag = bad ? 1u : 0u;
+}
+
+// (L, b, y, n, rows, acc, flag): triangular_solve again, over strsv's y, where the check set the
+// flag; otherwise it returns at once (the flag is the same for the whole block).
+extern "C" __global__ void __launch_bounds__(1024)
+triangular_solve_redo(const float* __restrict__ L, const float* __restrict__ b, float* __restrict__ y,
+                      u64 n, u64 rows, double* __restrict__ acc, const u32* __restrict__ flag) {
+    if (*flag == 0u) return;
+    la_trsv(L, b, y, rows, acc);
 }
