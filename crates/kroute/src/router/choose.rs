@@ -114,15 +114,16 @@ pub enum Basis {
     None,
 }
 
-/// Predictions within this fraction of the fastest's count as a tie, which the simplest
-/// implementation wins (`simplicity`).
+/// Predictions within this fraction of the fastest's count as a tie, which the lightest
+/// implementation wins (`lightness`).
 pub const TIE: f64 = 0.03;
 
-/// Scalar before SIMD before the parallel pool before a device.
-fn simplicity(b: Backend) -> u8 {
+/// One thread before the pool before a device; on one thread SIMD before scalar (the scalar
+/// code's speed rests on what the compiler makes of it, and it is never much faster).
+fn lightness(b: Backend) -> u8 {
     match b {
-        Backend::Scalar => 0,
-        Backend::Simd => 1,
+        Backend::Simd => 0,
+        Backend::Scalar => 1,
         Backend::Parallel => 2,
         _ => 3,
     }
@@ -257,14 +258,14 @@ impl Router {
                     .join(", ")
             )));
         };
-        // Near ties go to the simplest implementation: the profile cannot tell them apart,
-        // and the simpler one asks less of a busy machine (no pool to wake, no device).
+        // Near ties go to the lightest implementation: the profile cannot tell them apart,
+        // and the lighter one asks less of a busy machine (no pool to wake, no device).
         let t_fastest = fastest.total_s.unwrap_or(f64::NAN);
         let best = ranked
             .iter()
             .copied()
             .filter(|c| c.total_s.unwrap_or(f64::INFINITY) <= t_fastest * (1.0 + TIE))
-            .min_by_key(|c| simplicity(c.backend))
+            .min_by_key(|c| lightness(c.backend))
             .unwrap_or(fastest);
         let t = best.total_s.unwrap_or(f64::NAN);
         let basis = match best.basis {
@@ -285,7 +286,7 @@ impl Router {
         );
         if best.implementation != fastest.implementation {
             why = format!(
-                "{} is predicted within {:.0}% of the fastest, {} at {}, and simpler: {}",
+                "{} is predicted within {:.0}% of the fastest, {} at {}, and lighter: {}",
                 best.implementation,
                 TIE * 100.0,
                 fastest.implementation,

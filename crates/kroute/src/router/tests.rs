@@ -371,11 +371,11 @@ fn profile_json_round_trips_and_merges() {
     assert!(err.to_string().contains("damaged"), "{err}");
 }
 
-/// Predictions within `TIE` of each other are a tie the profile cannot resolve: the simpler
+/// Predictions within `TIE` of each other are a tie the profile cannot resolve: the lighter
 /// implementation wins it (simd before parallel), and the explanation says so; a clear win
 /// stays with the faster one.
 #[test]
-fn near_ties_go_to_the_simpler_implementation() {
+fn near_ties_go_to_the_lighter_implementation() {
     let mut p = Profile::new(fp(), figures());
     for n in [1u64 << 10, 1 << 14, 1 << 18] {
         let nf = n as f64;
@@ -416,4 +416,39 @@ fn near_ties_go_to_the_simpler_implementation() {
         .unwrap();
     assert_eq!(e.winner, "parallel");
     assert!(e.why.contains("predicted fastest"), "{}", e.why);
+    // On one thread, SIMD takes a tie from scalar.
+    let mut p = Profile::new(fp(), figures());
+    for n in [1u64 << 10, 1 << 14] {
+        let nf = n as f64;
+        p.record(
+            "map_add",
+            "scalar",
+            DataAt::Host,
+            Point {
+                n,
+                seconds: 0.99e-9 * nf,
+            },
+        );
+        p.record(
+            "map_add",
+            "simd",
+            DataAt::Host,
+            Point {
+                n,
+                seconds: 1e-9 * nf,
+            },
+        );
+        p.record(
+            "map_add",
+            "parallel",
+            DataAt::Host,
+            Point {
+                n,
+                seconds: 2e-9 * nf,
+            },
+        );
+    }
+    let r = Router::new(Some(p), figures());
+    let req = Request::new(1 << 12, Location::Host).with_free_device_bytes(0);
+    assert_eq!(r.explain(map_add(), &req).unwrap().winner, "simd");
 }
