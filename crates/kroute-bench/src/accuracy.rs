@@ -5,10 +5,11 @@
 //! the case is a hit when the routed implementation's measured time is within `WITHIN` of the
 //! fastest measured. The figure issue 14 asks for: hits ÷ cases ≥ 90%.
 
-use crate::bench::{host_to_result, rotation_sets, time_one, times_of, verify_one, Settings};
-use kroute::backend::device_at;
+use crate::bench::{verify_one, Settings};
+use crate::calibrate::Phases;
+use crate::meter::{measure, Path, Stage, Subject};
 use kroute::router::{DataAt, Fingerprint, Request, Router};
-use kroute::{Implementation, Kernel, Location, Params, Result, Tensor};
+use kroute::{Implementation, Kernel, Location, Tensor};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -38,6 +39,14 @@ pub struct Timed {
     /// What the router predicted for it.
     pub predicted_s: Option<f64>,
     pub error: Option<String>,
+    /// Why it was not timed, when that is no failure (predicted far slower than the pick).
+    #[serde(default)]
+    pub skipped: Option<String>,
+    /// Samples behind the time, and how it was taken (`meter::Basis`).
+    #[serde(default)]
+    pub samples: usize,
+    #[serde(default)]
+    pub basis: Option<crate::meter::Basis>,
 }
 
 /// One (kernel, size, data location): the router's choice against the measured fastest.
@@ -226,38 +235,24 @@ fn location(d: DataAt) -> Location {
     }
 }
 
-/// Median wall seconds of a CPU implementation on device-resident data: the inputs
-/// downloaded, the kernel run on the host, the outputs uploaded — what the router charges a
-/// CPU candidate for data on the GPU.
-fn device_to_result(
-    k: &Kernel,
-    imp: &Implementation,
-    inputs: &[Tensor],
-    params: &Params,
-    reps: usize,
-) -> Result<f64> {
-    let on = Location::Cuda(0);
-    let dev = device_at(on)?;
-    let placed: Vec<Tensor> = inputs
-        .iter()
-        .map(|t| t.to_location(on))
-        .collect::<Result<_>>()?;
-    dev.synchronize(0)?;
-    let mut v = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let t = Instant::now();
-        let host: Vec<Tensor> = placed.iter().map(Tensor::to_host).collect::<Result<_>>()?;
-        let refs: Vec<&Tensor> = host.iter().collect();
-        let outs = k.run(imp, &refs, params)?;
-        let back: Vec<Tensor> = outs
-            .iter()
-            .map(|o| o.to_location(on))
-            .collect::<Result<_>>()?;
-        dev.synchronize(0)?;
-        std::hint::black_box(back);
-        v.push(t.elapsed().as_secs_f64());
+/// What bounds a check's time besides the budget per (implementation, size).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// An implementation the router predicts at least this many times slower than its pick is
+    /// not timed (0: time every one). Calibration measured it at the neighbouring sizes; a
+    /// prediction that far off would be a defect of the profile, not a near miss.
+    pub skip_factor: f64,
+    /// No kernel is started after this instant (the rest are noted as not checked).
+    pub deadline: Option<Instant>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            skip_factor: 5.0,
+            deadline: None,
+        }
     }
-    Ok(times_of(&v).median_s)
 }
 
 /// What to check: kernels and, per kernel, the held-out sizes.
@@ -266,15 +261,20 @@ pub struct Plan {
     pub sizes: Vec<u64>,
 }
 
-/// Time every available implementation of each planned kernel at its sizes (host data, and
-/// device data when `gpu`), ask `router` for its choice, and return the cases; `each` sees
-/// every case as it is made. Implementations failing verification (at the kernel's first
-/// size) are reported in the case's times and never count as the fastest.
+/// Time the available implementations of each planned kernel at its sizes (host data, and
+/// device data when `gpu`) with calibration's meter (`meter::measure`, the same warm-up,
+/// screen, interleaved rounds and mid-mean as the profile's), ask `router` for its choice, and
+/// return the cases; `each` sees every case as it is made. Implementations failing
+/// verification (at the kernel's first size) are reported in the case's times and never count
+/// as the fastest; those predicted `opts.skip_factor`× slower than the router's pick are listed
+/// as skipped. Kernels not started before `opts.deadline` are named in `phases.out_of_time`.
 pub fn check(
     plans: &[Plan],
     router: &Router,
     settings: &Settings,
     gpu: bool,
+    opts: &Options,
+    phases: &mut Phases,
     each: &mut dyn FnMut(&Case),
 ) -> Vec<Case> {
     let mut all = Vec::new();
@@ -283,10 +283,15 @@ pub fn check(
     } else {
         &[DataAt::Host]
     };
-    for plan in plans {
+    for (pi, plan) in plans.iter().enumerate() {
+        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+            phases
+                .out_of_time
+                .extend(plans[pi..].iter().map(|p| p.kernel.name().to_string()));
+            break;
+        }
         let k = plan.kernel;
-        let params = Params::defaults(k.spec);
-        let imps: Vec<&Implementation> = k
+        let imps: Vec<&'static Implementation> = k
             .implementations()
             .iter()
             .filter(|i| i.available())
@@ -294,66 +299,99 @@ pub fn check(
         let mut failed: Vec<(&str, String)> = Vec::new();
         let mut verified = false;
         for &n in &plan.sizes {
-            let base = k.workload(n as usize, settings.seed);
-            let refs: Vec<&Tensor> = base.iter().collect();
-            let Ok(descs) = k.check(&refs, &params) else {
+            let t = Instant::now();
+            let stage = Stage::new(
+                k,
+                n as usize,
+                settings,
+                imps.iter().any(|i| i.backend.is_cpu()),
+            );
+            phases.inputs_s += t.elapsed().as_secs_f64();
+            let Ok(mut stage) = stage else {
                 continue;
             };
             if !verified {
-                let expected = k.reference(&refs, &params);
-                let sets = vec![base.clone()];
+                let t = Instant::now();
+                let refs: Vec<&Tensor> = stage.sets[0].iter().collect();
+                let expected = k.reference(&refs, &stage.params);
                 for imp in &imps {
-                    if let Some(e) = verify_one(k, imp, n as usize, &sets, &expected).error {
+                    if let Some(e) =
+                        verify_one(k, imp, n as usize, &stage.sets[..1], &expected).error
+                    {
                         failed.push((imp.id, format!("failed verification: {e}")));
                     }
                 }
                 verified = true;
+                phases.verify_s += t.elapsed().as_secs_f64();
             }
-            let out_bytes: usize = descs.iter().map(|d| d.bytes()).sum();
-            let set_bytes = (base.iter().map(Tensor::bytes).sum::<usize>() + out_bytes) as u64;
-            let mut sets = vec![base];
-            for _ in 1..rotation_sets(set_bytes, settings) {
-                sets.push(sets[0].clone());
-            }
-            let reps = if n >= 1 << 24 { 3 } else { 7 };
             for &data in places {
                 let e = router.explain(k, &Request::new(n, location(data)));
-                let mut times = Vec::new();
-                for imp in &imps {
-                    let predicted_s = e.as_ref().ok().and_then(|e| {
+                let predicted = |id: &str| {
+                    e.as_ref().ok().and_then(|e| {
                         e.candidates
                             .iter()
-                            .find(|c| c.implementation == imp.id)
+                            .find(|c| c.implementation == id)
                             .and_then(|c| c.total_s)
-                    });
-                    let got: Result<f64> =
-                        if let Some((_, why)) = failed.iter().find(|(id, _)| *id == imp.id) {
-                            Err(kroute::Error::Param(why.clone()))
-                        } else {
-                            match (data, imp.backend.is_cpu()) {
-                                (DataAt::Host, true) | (DataAt::Device, false) => {
-                                    time_one(k, imp, &sets, settings).map(|t| t.0.median_s)
-                                }
-                                (DataAt::Host, false) => {
-                                    host_to_result(k, imp, &sets[0], &params, reps)
-                                }
-                                (DataAt::Device, true) => {
-                                    device_to_result(k, imp, &sets[0], &params, reps)
-                                }
-                            }
-                        };
-                    let (seconds, error) = match got {
-                        Ok(s) if s.is_finite() && s > 0.0 => (Some(s), None),
-                        Ok(s) => (None, Some(format!("unusable time {s}"))),
-                        Err(e) => (None, Some(e.to_string())),
-                    };
-                    times.push(Timed {
+                    })
+                };
+                let routed = match &e {
+                    Ok(e) => e.winner.clone(),
+                    Err(err) => format!("(router failed: {err})"),
+                };
+                let routed_pred = predicted(&routed);
+                let mut times: Vec<Timed> = Vec::new();
+                let mut subjects: Vec<Subject> = Vec::new();
+                for &imp in &imps {
+                    let predicted_s = predicted(imp.id);
+                    let mut t = Timed {
                         implementation: imp.id.into(),
                         backend: imp.backend.name().into(),
-                        seconds,
+                        seconds: None,
                         predicted_s,
-                        error,
-                    });
+                        error: None,
+                        skipped: None,
+                        samples: 0,
+                        basis: None,
+                    };
+                    if let Some((_, why)) = failed.iter().find(|(id, _)| *id == imp.id) {
+                        t.error = Some(why.clone());
+                    } else if let (Some(p), Some(r)) = (predicted_s, routed_pred) {
+                        if opts.skip_factor > 0.0 && imp.id != routed && p >= opts.skip_factor * r {
+                            t.skipped = Some(format!(
+                                "predicted {:.1}× the router's pick: not timed",
+                                p / r
+                            ));
+                            phases.predicted_far += 1;
+                        }
+                    }
+                    if t.error.is_none() && t.skipped.is_none() {
+                        let path = match (data, imp.backend.is_cpu()) {
+                            (DataAt::Host, true) | (DataAt::Device, false) => Path::Resident,
+                            (DataAt::Host, false) => Path::HostToResult,
+                            (DataAt::Device, true) => Path::DeviceToResult,
+                        };
+                        subjects.push(Subject::new(imp, path));
+                    }
+                    times.push(t);
+                }
+                // The predicted fastest first: the screen's bar is set early.
+                let guess = |s: &Subject| predicted(s.imp.id).unwrap_or(f64::INFINITY);
+                subjects.sort_by(|a, b| guess(a).total_cmp(&guess(b)));
+                let t = Instant::now();
+                measure(&mut stage, &mut subjects, settings.budget);
+                phases.timing_s += t.elapsed().as_secs_f64();
+                for s in &subjects {
+                    let Some(t) = times.iter_mut().find(|t| t.implementation == s.imp.id) else {
+                        continue;
+                    };
+                    match s.result() {
+                        Ok(est) => {
+                            t.seconds = Some(est.seconds);
+                            t.samples = est.samples;
+                            t.basis = Some(est.basis);
+                        }
+                        Err(err) => t.error = Some(err),
+                    }
                 }
                 let Some(fastest) = times
                     .iter()
@@ -368,10 +406,6 @@ pub fn check(
                     continue;
                 };
                 let fastest_s = fastest.seconds.unwrap_or(f64::NAN);
-                let routed = match &e {
-                    Ok(e) => e.winner.clone(),
-                    Err(err) => format!("(router failed: {err})"),
-                };
                 let routed_s = times
                     .iter()
                     .find(|t| t.implementation == routed)
@@ -381,7 +415,7 @@ pub fn check(
                     kernel: k.name().into(),
                     n,
                     data,
-                    routed,
+                    routed: routed.clone(),
                     routed_s,
                     fastest: fastest.implementation,
                     fastest_s,
@@ -478,7 +512,9 @@ mod tests {
             &[k],
             &[1 << 10, 1 << 13],
             &settings,
+            &crate::calibrate::Limits::default(),
             &mut profile,
+            &mut Phases::default(),
             &mut |_| {},
         );
         let router = Router::new(Some(profile), Machine::assumed());
@@ -489,7 +525,18 @@ mod tests {
             sizes: sizes[..2].to_vec(),
         }];
         let mut seen = 0;
-        let cases = check(&plans, &router, &settings, false, &mut |_| seen += 1);
+        let cases = check(
+            &plans,
+            &router,
+            &settings,
+            false,
+            &Options {
+                skip_factor: 0.0,
+                ..Options::default()
+            },
+            &mut Phases::default(),
+            &mut |_| seen += 1,
+        );
         assert_eq!((cases.len(), seen), (2, 2));
         for c in &cases {
             assert_eq!(c.data, DataAt::Host);
@@ -507,5 +554,43 @@ mod tests {
             assert!(r >= 1.0 && c.hit == (r <= WITHIN), "{c:?}");
             assert!(c.fastest_s <= c.routed_s.unwrap());
         }
+    }
+
+    /// On a profile where scalar is 100× slower than the others, the check does not time it
+    /// (it cannot be within 10% of the fastest), and says so; the others are timed.
+    #[test]
+    fn implementations_predicted_far_slower_are_listed_not_timed() {
+        use kroute::router::Point;
+        let k = kroute::kernel("map_add").unwrap();
+        let mut profile = Profile::new(Fingerprint::current(), Machine::assumed());
+        for (id, s) in [("scalar", 1e-4), ("simd", 1e-6), ("parallel", 1.05e-6)] {
+            for n in [1024u64, 8192] {
+                let seconds = s * n as f64 / 1024.0;
+                profile.record("map_add", id, DataAt::Host, Point { n, seconds });
+            }
+        }
+        let router = Router::new(Some(profile), Machine::assumed());
+        let plans = [Plan {
+            kernel: k,
+            sizes: vec![3072],
+        }];
+        let mut phases = Phases::default();
+        let cases = check(
+            &plans,
+            &router,
+            &crate::calibrate::tiny_settings(),
+            false,
+            &Options::default(),
+            &mut phases,
+            &mut |_| {},
+        );
+        assert_eq!(cases.len(), 1);
+        let c = &cases[0];
+        assert_eq!(c.routed, "simd");
+        let t = |id: &str| c.times.iter().find(|t| t.implementation == id).unwrap();
+        assert!(t("scalar").seconds.is_none() && t("scalar").skipped.is_some());
+        assert!(t("scalar").error.is_none());
+        assert!(t("simd").seconds.is_some() && t("parallel").seconds.is_some());
+        assert_eq!(phases.predicted_far, 1);
     }
 }

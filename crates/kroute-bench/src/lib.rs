@@ -6,6 +6,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod ceilings;
 pub mod charts;
+pub mod meter;
 pub mod probe;
 pub mod report;
 pub mod routing;

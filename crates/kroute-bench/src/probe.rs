@@ -257,11 +257,17 @@ impl Arrays {
 /// Probe the machine. Takes a few seconds: three arrays of ≥ 4× the last-level cache. The
 /// machine's health is read first, before the probe's own loops load it.
 pub fn probe() -> Probe {
+    probe_with_passes(10)
+}
+
+/// The probe with `passes` passes per bandwidth figure (the best is kept): `kroute calibrate`
+/// takes fewer than `kroute probe`'s ten.
+pub fn probe_with_passes(passes: usize) -> Probe {
     let health = Health::now();
     let caches = caches();
     let llc = llc_bytes(&caches);
     let mut arrays = Arrays::new(llc);
-    let (one_thread, all_threads) = arrays.measure(10);
+    let (one_thread, all_threads) = arrays.measure(passes.max(1));
     let array_bytes = arrays.bytes();
     drop(arrays);
     let (gpus, gpu_note) = gpus();

@@ -170,12 +170,31 @@ enum Command {
         /// Four sizes only: 2^10, 2^14, 2^18, 2^22.
         #[arg(long)]
         quick: bool,
+        /// Every K-th power of two from 2^10 (default 1, or 4 with --quick): --quick --step 2
+        /// calibrates 2^10, 2^12, …, 2^22.
+        #[arg(long, value_name = "K")]
+        step: Option<u32>,
+        /// No size above this.
+        #[arg(long, value_name = "N")]
+        max_n: Option<f64>,
         /// Also write the profile here.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Time budget per (implementation, size), in milliseconds.
-        #[arg(long, default_value_t = 300)]
+        /// Time budget per (implementation, size) for the implementations close to the
+        /// fastest, in milliseconds (the others get a sixth of it).
+        #[arg(long, default_value_t = 30)]
         budget_ms: u64,
+        /// Start no kernel after this many seconds; the profile keeps what was measured and
+        /// the kernels left are named.
+        #[arg(long, value_name = "S")]
+        max_seconds: Option<f64>,
+        /// Skip a size where an implementation's one call is predicted (from its last two
+        /// sizes) to exceed this, unless it is predicted the fastest there.
+        #[arg(long, default_value_t = 500.0, value_name = "MS")]
+        max_call_ms: f64,
+        /// Measure the machine's bandwidths again instead of reusing the cached profile's.
+        #[arg(long)]
+        reprobe: bool,
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
@@ -206,8 +225,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
         /// Time budget per (implementation, size), in milliseconds (calibrate's default).
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, default_value_t = 30)]
         budget_ms: u64,
+        /// Start no kernel after this many seconds (the kernels left are named).
+        #[arg(long, value_name = "S")]
+        max_seconds: Option<f64>,
+        /// Do not time an implementation the router predicts this many times slower than its
+        /// pick (listed as skipped); 0 times every one.
+        #[arg(long, default_value_t = 5.0)]
+        skip_factor: f64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
@@ -343,10 +369,27 @@ fn main() -> ExitCode {
             domains,
             kernels,
             quick,
+            step,
+            max_n,
             out,
             budget_ms,
+            max_seconds,
+            max_call_ms,
+            reprobe,
             seed,
-        } => crate::route::calibrate(&domains, &kernels, quick, out.as_deref(), budget_ms, seed),
+        } => crate::route::calibrate(&crate::route::CalArgs {
+            domains,
+            kernels,
+            quick,
+            step,
+            max_n,
+            out,
+            budget_ms,
+            max_seconds,
+            max_call_ms,
+            reprobe,
+            seed,
+        }),
         Command::Workload {
             kernel,
             n,
@@ -370,6 +413,8 @@ fn main() -> ExitCode {
             profile,
             json,
             budget_ms,
+            max_seconds,
+            skip_factor,
             seed,
         } => crate::route::route_check(&crate::route::CheckArgs {
             domains,
@@ -380,6 +425,8 @@ fn main() -> ExitCode {
             profile,
             json,
             budget_ms,
+            max_seconds,
+            skip_factor,
             seed,
         }),
         Command::Check {

@@ -6,14 +6,16 @@ use kroute::router::Health;
 use kroute::router::{fmt_s, profile, Basis, Explanation, Fingerprint, Profile, Request, Router};
 use kroute::Backend;
 use kroute::{Error, Location, Result};
-use kroute_bench::accuracy::{check, held_out, Check, Plan, Summary, SCHEMA, WITHIN};
+use kroute_bench::accuracy::{check, held_out, Check, Options, Plan, Summary, SCHEMA, WITHIN};
 use kroute_bench::calibrate::{
-    calibrate as run_calibration, machine_of, settings, settings_for_llc, sizes,
+    calibrate as run_calibration, machine_of, settings_for_llc, sizes, Limits, Phases,
 };
-use kroute_bench::probe::{caches, llc_bytes, probe as run_probe};
+use kroute_bench::meter::Basis as MeterBasis;
+use kroute_bench::probe::{caches, llc_bytes, probe_with_passes};
 use kroute_bench::select::select;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 fn location(on: &str) -> Result<Location> {
     match on {
@@ -117,38 +119,138 @@ fn print_explanation(e: &Explanation) {
     println!("why        {}", e.why);
 }
 
-pub fn calibrate(
-    domains: &[String],
-    kernels: &[String],
-    quick: bool,
-    out: Option<&Path>,
-    budget_ms: u64,
-    seed: u64,
-) -> Result<ExitCode> {
-    let sel = select(domains, kernels, &[], &[])?;
+/// `kroute calibrate`'s arguments.
+pub struct CalArgs {
+    pub domains: Vec<String>,
+    pub kernels: Vec<String>,
+    pub quick: bool,
+    pub step: Option<u32>,
+    pub max_n: Option<f64>,
+    pub out: Option<std::path::PathBuf>,
+    pub budget_ms: u64,
+    pub max_seconds: Option<f64>,
+    pub max_call_ms: f64,
+    pub reprobe: bool,
+    pub seed: u64,
+}
+
+fn deadline(start: Instant, max_seconds: Option<f64>) -> Result<Option<Instant>> {
+    match max_seconds {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(start + Duration::from_secs_f64(s))),
+        Some(s) => Err(Error::Param(format!(
+            "--max-seconds expects a number of seconds ≥ 0, got {s}"
+        ))),
+    }
+}
+
+fn print_phases(what: &str, total: f64, p: &Phases) {
+    eprintln!(
+        "{what} took {total:.1} s: inputs {:.1} s, verification {:.1} s, timing {:.1} s, other {:.1} s",
+        p.inputs_s,
+        p.verify_s,
+        p.timing_s,
+        (total - p.inputs_s - p.verify_s - p.timing_s).max(0.0)
+    );
+    let mut notes = Vec::new();
+    if p.dropped > 0 {
+        notes.push(format!(
+            "{} implementation(s) dropped at larger sizes as far slower",
+            p.dropped
+        ));
+    }
+    if p.too_slow > 0 {
+        notes.push(format!(
+            "{} point(s) skipped as one call would be too slow",
+            p.too_slow
+        ));
+    }
+    if p.predicted_far > 0 {
+        notes.push(format!(
+            "{} timing(s) skipped as predicted far slower than the pick",
+            p.predicted_far
+        ));
+    }
+    if !notes.is_empty() {
+        eprintln!("  {}", notes.join("; "));
+    }
+    if !p.out_of_time.is_empty() {
+        eprintln!(
+            "  out of time (--max-seconds): {} kernel(s) not started: {}",
+            p.out_of_time.len(),
+            p.out_of_time.join(" ")
+        );
+    }
+}
+
+pub fn calibrate(a: &CalArgs) -> Result<ExitCode> {
+    let start = Instant::now();
+    let until = deadline(start, a.max_seconds)?;
+    if !(a.max_call_ms.is_finite() && a.max_call_ms > 0.0) {
+        return Err(Error::Param(format!(
+            "--max-call-ms expects a positive number, got {}",
+            a.max_call_ms
+        )));
+    }
+    let sel = select(&a.domains, &a.kernels, &[], &[])?;
     let here = Fingerprint::current();
     let cache = profile::default_path(&here);
-    eprintln!("probing memory bandwidth and devices…");
-    let probe = run_probe();
-    let machine = machine_of(&probe);
-    eprintln!(
-        "{} | copy GB/s: 1 thread {:.1}, {} threads {:.1}{}",
-        probe.cpu_model,
-        machine.cpu_one_thread_gbps,
-        machine.cpu_threads,
-        machine.cpu_all_threads_gbps,
-        if probe.gpus.is_empty() {
-            format!(" | {}", probe.gpu_note)
-        } else {
-            String::new()
+    let cached = match profile::load_for(&here, cache.as_deref()) {
+        (Some(p), _) => Some(p),
+        (None, note) => {
+            if note.starts_with("ignoring") {
+                eprintln!("{note}; writing a new one");
+            }
+            None
         }
+    };
+    // The machine's figures: the cached profile's (this machine, this kroute) unless asked
+    // to measure again; else a probe with three passes per figure.
+    let t = Instant::now();
+    let (machine, llc) = match cached
+        .as_ref()
+        .filter(|p| !a.reprobe && p.machine.source == "probe")
+    {
+        Some(p) => {
+            eprintln!("machine figures from the cached profile (--reprobe measures them again)");
+            let h = Health::now();
+            if let Some(w) = h.warning() {
+                eprintln!("{w}");
+            }
+            (p.machine.clone(), llc_bytes(&caches()))
+        }
+        None => {
+            eprintln!("probing memory bandwidth and devices…");
+            let probe = probe_with_passes(3);
+            if let Some(w) = probe.health.warning() {
+                eprintln!("{w}");
+            }
+            if probe.gpus.is_empty() {
+                eprintln!("{}", probe.gpu_note);
+            }
+            (machine_of(&probe), probe.llc_bytes)
+        }
+    };
+    let probe_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "{} | copy GB/s: 1 thread {:.1}, {} threads {:.1} ({probe_s:.1} s)",
+        here.cpu, machine.cpu_one_thread_gbps, machine.cpu_threads, machine.cpu_all_threads_gbps,
     );
-    if let Some(w) = probe.health.warning() {
-        eprintln!("{w}");
+    let mut s = settings_for_llc(llc, Duration::from_millis(a.budget_ms));
+    s.seed = a.seed;
+    let max_n = a.max_n.map(size_arg).transpose()?;
+    let sizes: Vec<usize> = sizes(a.quick, a.step)
+        .into_iter()
+        .filter(|&n| max_n.is_none_or(|m| n <= m))
+        .collect();
+    if sizes.is_empty() {
+        return Err(Error::Param("--max-n leaves no size to calibrate".into()));
     }
-    let mut s = settings(&probe, std::time::Duration::from_millis(budget_ms));
-    s.seed = seed;
-    let sizes = sizes(quick);
+    let limits = Limits {
+        max_call_s: a.max_call_ms * 1e-3,
+        deadline: until,
+        ..Limits::default()
+    };
     let mut fresh = Profile::new(here.clone(), machine);
     let rows: usize = sel
         .kernels
@@ -164,42 +266,60 @@ pub fn calibrate(
     let pb = bar((rows * sizes.len()) as u64);
     pb.suspend(|| {
         println!(
-            "{:<28} {:<12} {:<7} {:>10} {:>11}",
-            "kernel", "impl", "data", "n", "median"
+            "{:<28} {:<12} {:<7} {:>10} {:>11} {:>8}  how",
+            "kernel", "impl", "data", "n", "time", "samples"
         )
     });
-    let measured = run_calibration(&sel.kernels, &sizes, &s, &mut fresh, &mut |m| {
-        pb.inc(1);
-        pb.set_message(format!("{} n={}", m.kernel, m.n));
-        let time = match (&m.seconds, &m.error) {
-            (Some(t), _) => fmt_s(*t),
-            (None, e) => format!("FAILED: {}", e.as_deref().unwrap_or("?")),
-        };
-        pb.suspend(|| {
-            println!(
-                "{:<28} {:<12} {:<7} {:>10} {:>11}",
-                m.kernel,
-                m.implementation,
-                m.data.name(),
-                m.n,
-                time
-            )
-        });
-    });
+    let mut phases = Phases::default();
+    let measured = run_calibration(
+        &sel.kernels,
+        &sizes,
+        &s,
+        &limits,
+        &mut fresh,
+        &mut phases,
+        &mut |m| {
+            pb.set_message(format!("{} n={}", m.kernel, m.n));
+            let (time, how) = match (&m.seconds, &m.error, &m.skipped) {
+                (Some(t), _, _) => {
+                    pb.inc(1);
+                    (
+                        fmt_s(*t),
+                        match m.basis {
+                            Some(MeterBasis::Careful) => "interleaved",
+                            Some(MeterBasis::Screen) => "screen",
+                            Some(MeterBasis::OneCall) => "one call",
+                            None => "",
+                        }
+                        .to_string(),
+                    )
+                }
+                (None, Some(e), _) => ("FAILED".into(), e.clone()),
+                (None, None, Some(why)) => ("skipped".into(), why.clone()),
+                (None, None, None) => ("—".into(), String::new()),
+            };
+            pb.suspend(|| {
+                println!(
+                    "{:<28} {:<12} {:<7} {:>10} {:>11} {:>8}  {how}",
+                    m.kernel,
+                    m.implementation,
+                    m.data.name(),
+                    m.n,
+                    time,
+                    m.samples
+                )
+            });
+        },
+    );
     pb.finish_and_clear();
     let failures = measured.iter().filter(|m| m.error.is_some()).count();
     // Merge into this machine's profile in the cache, so domains calibrated one at a time add up.
-    let mut merged = match profile::load_for(&here, cache.as_deref()) {
-        (Some(mut old), _) => {
+    let mut merged = match cached {
+        Some(mut old) => {
             old.merge(fresh);
             old
         }
-        (None, note) => {
-            if note.starts_with("ignoring") {
-                eprintln!("{note}; writing a new one");
-            }
-            fresh
-        }
+        None => fresh,
     };
     merged.fingerprint = here;
     summary(&merged, &sel.kernels);
@@ -210,10 +330,12 @@ pub fn calibrate(
         }
         None => eprintln!("no cache folder (set KROUTE_CACHE_DIR or HOME): profile not cached"),
     }
-    if let Some(p) = out {
+    if let Some(p) = &a.out {
         write_json(p, &merged)?;
         eprintln!("wrote {}", p.display());
     }
+    eprintln!("probe {probe_s:.1} s");
+    print_phases("calibration", start.elapsed().as_secs_f64(), &phases);
     if failures > 0 {
         eprintln!("{failures} measurement(s) failed");
         return Ok(ExitCode::from(1));
@@ -282,10 +404,20 @@ pub struct CheckArgs {
     pub profile: Option<std::path::PathBuf>,
     pub json: Option<std::path::PathBuf>,
     pub budget_ms: u64,
+    pub max_seconds: Option<f64>,
+    pub skip_factor: f64,
     pub seed: u64,
 }
 
 pub fn route_check(a: &CheckArgs) -> Result<ExitCode> {
+    let start = Instant::now();
+    let until = deadline(start, a.max_seconds)?;
+    if !(a.skip_factor.is_finite() && a.skip_factor >= 0.0) {
+        return Err(Error::Param(format!(
+            "--skip-factor expects a number ≥ 0 (0: time every implementation), got {}",
+            a.skip_factor
+        )));
+    }
     let sel = select(&a.domains, &a.kernels, &[], &[])?;
     if let Some(p) = &a.profile {
         if !p.exists() {
@@ -370,10 +502,7 @@ pub fn route_check(a: &CheckArgs) -> Result<ExitCode> {
         eprintln!("{w}");
     }
     let gpu = Backend::Cuda.unavailable_reason().is_none();
-    let mut s = settings_for_llc(
-        llc_bytes(&caches()),
-        std::time::Duration::from_millis(a.budget_ms),
-    );
+    let mut s = settings_for_llc(llc_bytes(&caches()), Duration::from_millis(a.budget_ms));
     s.seed = a.seed;
     eprintln!(
         "routing by {}; data on the host{}",
@@ -391,7 +520,12 @@ pub fn route_check(a: &CheckArgs) -> Result<ExitCode> {
         "{:<28} {:>10} {:<6} {:<12} {:>11} {:<12} {:>11} {:>7}",
         "kernel", "n", "data", "routed", "time", "fastest", "time", "ratio"
     );
-    let cases = check(&plans, &router, &s, gpu, &mut |c| {
+    let opts = Options {
+        skip_factor: a.skip_factor,
+        deadline: until,
+    };
+    let mut phases = Phases::default();
+    let cases = check(&plans, &router, &s, gpu, &opts, &mut phases, &mut |c| {
         println!(
             "{:<28} {:>10} {:<6} {:<12} {:>11} {:<12} {:>11} {:>7} {}",
             c.kernel,
@@ -433,6 +567,13 @@ pub fn route_check(a: &CheckArgs) -> Result<ExitCode> {
                 fmt_s(m.fastest_s)
             );
         }
+    }
+    print_phases("route-check", start.elapsed().as_secs_f64(), &phases);
+    if !phases.out_of_time.is_empty() {
+        notes.push(format!(
+            "out of time (--max-seconds): not checked: {}",
+            phases.out_of_time.join(", ")
+        ));
     }
     if let Some(p) = &a.json {
         let c = Check {

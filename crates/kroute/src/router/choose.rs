@@ -114,6 +114,21 @@ pub enum Basis {
     None,
 }
 
+/// Predictions within this fraction of the fastest's count as a tie, which the lightest
+/// implementation wins (`lightness`).
+pub const TIE: f64 = 0.03;
+
+/// One thread before the pool before a device; on one thread SIMD before scalar (the scalar
+/// code's speed rests on what the compiler makes of it, and it is never much faster).
+fn lightness(b: Backend) -> u8 {
+    match b {
+        Backend::Simd => 0,
+        Backend::Scalar => 1,
+        Backend::Parallel => 2,
+        _ => 3,
+    }
+}
+
 /// One implementation considered.
 #[derive(Clone, Debug, Serialize)]
 pub struct Candidate {
@@ -233,7 +248,7 @@ impl Router {
                 .unwrap_or(f64::INFINITY)
                 .total_cmp(&b.total_s.unwrap_or(f64::INFINITY))
         });
-        let Some(best) = ranked.first() else {
+        let Some(&fastest) = ranked.first() else {
             return Err(Error::Device(format!(
                 "no implementation can run here: {}",
                 candidates
@@ -243,6 +258,15 @@ impl Router {
                     .join(", ")
             )));
         };
+        // Near ties go to the lightest implementation: the profile cannot tell them apart,
+        // and the lighter one asks less of a busy machine (no pool to wake, no device).
+        let t_fastest = fastest.total_s.unwrap_or(f64::NAN);
+        let best = ranked
+            .iter()
+            .copied()
+            .filter(|c| c.total_s.unwrap_or(f64::INFINITY) <= t_fastest * (1.0 + TIE))
+            .min_by_key(|c| lightness(c.backend))
+            .unwrap_or(fastest);
         let t = best.total_s.unwrap_or(f64::NAN);
         let basis = match best.basis {
             Basis::Measured => "measured here",
@@ -260,7 +284,21 @@ impl Router {
                 String::new()
             }
         );
-        if let Some(next) = ranked.get(1) {
+        if best.implementation != fastest.implementation {
+            why = format!(
+                "{} is predicted within {:.0}% of the fastest, {} at {}, and lighter: {}",
+                best.implementation,
+                TIE * 100.0,
+                fastest.implementation,
+                fmt_s(t_fastest),
+                fmt_s(t)
+            );
+        }
+        if let Some(next) = ranked
+            .iter()
+            .find(|c| c.implementation != best.implementation)
+            .filter(|_| best.implementation == fastest.implementation)
+        {
             let tn = next.total_s.unwrap_or(f64::NAN);
             why.push_str(&format!(
                 "; next {} at {} ({:.2}× slower{})",

@@ -370,3 +370,85 @@ fn profile_json_round_trips_and_merges() {
     let err = Profile::from_json(&bad.to_json().unwrap()).unwrap_err();
     assert!(err.to_string().contains("damaged"), "{err}");
 }
+
+/// Predictions within `TIE` of each other are a tie the profile cannot resolve: the lighter
+/// implementation wins it (simd before parallel), and the explanation says so; a clear win
+/// stays with the faster one.
+#[test]
+fn near_ties_go_to_the_lighter_implementation() {
+    let mut p = Profile::new(fp(), figures());
+    for n in [1u64 << 10, 1 << 14, 1 << 18] {
+        let nf = n as f64;
+        let mut put =
+            |id: &str, s: f64| p.record("map_add", id, DataAt::Host, Point { n, seconds: s });
+        put("scalar", 5e-9 * nf);
+        put("simd", 1e-9 * nf);
+        // 2% faster than simd at 2^10 and 2^14, 20% faster at 2^18.
+        put(
+            "parallel",
+            if n < 1 << 18 {
+                0.98e-9 * nf
+            } else {
+                0.8e-9 * nf
+            },
+        );
+    }
+    let r = Router::new(Some(p), figures());
+    let e = r
+        .explain(
+            map_add(),
+            &Request::new(1 << 12, Location::Host).with_free_device_bytes(0),
+        )
+        .unwrap();
+    assert_eq!(e.winner, "simd");
+    assert!(
+        e.why.contains("within 3%") && e.why.contains("parallel"),
+        "{}",
+        e.why
+    );
+    // The candidates still list parallel as the lower prediction.
+    assert!(cand(&e, "parallel").total_s < cand(&e, "simd").total_s);
+    let e = r
+        .explain(
+            map_add(),
+            &Request::new(1 << 18, Location::Host).with_free_device_bytes(0),
+        )
+        .unwrap();
+    assert_eq!(e.winner, "parallel");
+    assert!(e.why.contains("predicted fastest"), "{}", e.why);
+    // On one thread, SIMD takes a tie from scalar.
+    let mut p = Profile::new(fp(), figures());
+    for n in [1u64 << 10, 1 << 14] {
+        let nf = n as f64;
+        p.record(
+            "map_add",
+            "scalar",
+            DataAt::Host,
+            Point {
+                n,
+                seconds: 0.99e-9 * nf,
+            },
+        );
+        p.record(
+            "map_add",
+            "simd",
+            DataAt::Host,
+            Point {
+                n,
+                seconds: 1e-9 * nf,
+            },
+        );
+        p.record(
+            "map_add",
+            "parallel",
+            DataAt::Host,
+            Point {
+                n,
+                seconds: 2e-9 * nf,
+            },
+        );
+    }
+    let r = Router::new(Some(p), figures());
+    let req = Request::new(1 << 12, Location::Host).with_free_device_bytes(0);
+    assert_eq!(r.explain(map_add(), &req).unwrap().winner, "simd");
+}
