@@ -1,11 +1,14 @@
 //! correlation: weighted sums and means, covariance and Pearson correlation of a pair of
 //! vectors, and the covariance and correlation matrices of 64 variables
-//! (`kernels/correlation.md`; numpy's np.average, np.cov and np.corrcoef semantics).
+//! (`kernels/correlation.md`; numpy's np.average, np.cov and np.corrcoef semantics). Library
+//! route: `faer` for reduce_covariance_matrix.
 
 pub(crate) mod cpu;
 mod cuda;
+mod libraries;
 
 pub(crate) use cuda::CUDA;
+pub(crate) use libraries::LIBRARIES;
 
 use super::common::f32_rows;
 use crate::op::{input, shape, Case, Op};

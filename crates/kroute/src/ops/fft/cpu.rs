@@ -1,18 +1,29 @@
 //! fft on the CPU: one f32 engine for all five kernels and all three backends.
 //!
-//! A transform of up to `ROW` points is one Stockham autosort FFT on split (re, im) rows:
-//! radix-4 stages, plus one radix-2 stage first when log2 L is odd (fft_radix2 and fft_radix4
-//! are one contract; library routes and this engine choose their own radix). Longer transforms
-//! take the four-step split L = L1·L2 (L1 = 2^⌊log2 L / 2⌋): L2 column FFTs of L1 points, the
-//! twiddles w_L^{n2·k1}, then L1 row FFTs of L2 points written in natural order. Columns and rows
-//! go in batches of `BATCH` (one 64-byte line of complex64 per row of the batch), which keeps
-//! the strided gathers and scatters cache-friendly; `parallel` spreads the batches over rayon.
-//! `simd` and `parallel` run the butterflies under pulp's dispatch (AVX-512 / AVX2 / NEON) so
-//! the split-format loops vectorize; `scalar` runs the same code without it.
+//! **Rows.** A transform of m points is an in-place decimation-in-time FFT on split (re, im)
+//! arrays whose input is loaded in bit-reversed order: fft_radix2 runs log2 m radix-2 stages;
+//! every other kernel runs radix-4 stages, after one radix-2 stage when log2 m is odd (a radix-4
+//! stage on bit-reversed blocks pairs them as (F0, F2, F1, F3): the base-4 digit reversal and
+//! the radix-2 bit in one permutation). The engine transforms W rows at once, interleaved point
+//! by point (`re[j·W + b]` is point j of row b), so every butterfly is W-lane vector arithmetic
+//! whatever the stage's stride: no scalar first stages. One row (W = 1) serves L < `SPLIT`.
 //!
-//! Every twiddle comes from f64: w_L^e = hi[e >> b]·lo[e & (2^b − 1)] from two tables of about
-//! √L f64 values (sin/cos of each angle, no recurrence), rounded once to f32 (the entry rejects
-//! f32 recurrences and allows f64-derived tables).
+//! **Four-step.** L ≥ `SPLIT` takes L = L1·L2 (L1 = 2^⌊log2 L / 2⌋): pass 1 gathers W adjacent
+//! columns n2 (W·8 contiguous bytes per n1, which is exactly the lane layout), runs the L1-point
+//! column FFTs, multiplies by w_L^{n2·k1} and writes B[k1, n2] (split, one 64-byte line of re and
+//! one of im per k1); pass 2 reads W rows of B (transposed into lanes in cache), runs the
+//! L2-point row FFTs and writes X[k1 + L1·k2] (W·8 contiguous interleaved bytes per k2). Each pass
+//! streams the signal once; B lives in a buffer kept between calls (a fresh 2L-f32 allocation
+//! each call costs its first-touch page faults, ~10 ms at L = 2^23). `parallel` spreads the
+//! batches of W rows over rayon. `simd` and `parallel` run under pulp's dispatch (AVX-512 /
+//! AVX2 / NEON), so the lane loops vectorize; `scalar` runs the same code without it.
+//!
+//! **Twiddles** all come from f64 sin/cos (no recurrence; the entry rejects f32 recurrences):
+//! the stage tables hold w_{2s}^k, w_{4s}^{k,2k,3k} rounded once to f32; the four-step twiddle
+//! w_L^{k1·n2} with n2 = c0 + b is w_L^{k1·c0}·w_L^{k1·b}, both factors rounded from f64 (the
+//! second from a table cached per plan), multiplied in f32: within ~2 ulp of the exact value,
+//! with no growth in L. Plans (stage tables, permutations, the four-step table) are cached per
+//! (L, radix) for the process, so a timed call does not rebuild them.
 //!
 //! ifft is conj(FFT(conj X))/L, the conjugations and the exact power-of-two scale folded into
 //! the loads and stores; fft_real packs (x_{2n}, x_{2n+1}) as L/2 complex points (the f32 input
@@ -25,11 +36,14 @@ use crate::tensor::Tensor;
 use crate::Result;
 use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
+use std::collections::HashMap;
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, OnceLock};
 
-/// The longest transform done as one row; longer ones take the four-step split.
-const ROW: usize = 1 << 12;
-/// Columns (rows) per four-step batch.
-const BATCH: usize = 8;
+/// Lanes of a batch: W rows transformed together (16 f32: one AVX-512 vector, two AVX2 ones).
+const W: usize = 16;
+/// The shortest transform taken by the four-step split (L1, L2 ≥ 16 = W).
+const SPLIT: usize = 256;
 
 // ---- twiddles --------------------------------------------------------------------------------
 
@@ -69,136 +83,178 @@ impl Twiddles {
     }
 }
 
-// ---- one row: Stockham radix-4 (+ one radix-2) on split arrays ----------------------------------
+// ---- one batch of rows: in-place DIT on bit-reversed input ------------------------------------
 
-/// A row transform of m points: its stages and their twiddles (per radix-4 stage with stride
-/// ns, w_{4ns}^{k·j} for j = 1, 2, 3 and k < ns, laid out [j][k], rounded from f64 once).
+#[derive(Clone, Copy)]
+enum Stage {
+    /// Radix-2 from blocks of s to 2s; twiddles w_{2s}^k at `off`.
+    Two { s: usize, off: usize },
+    /// Radix-4 from blocks of s to 4s; twiddles w_{4s}^{k}, w^{2k}, w^{3k} at off, off + s,
+    /// off + 2s.
+    Four { s: usize, off: usize },
+}
+
+/// A row transform of m points: its input permutation, stages and stage twiddles (f32, from
+/// f64 once).
 struct RowPlan {
     m: usize,
-    radix2_first: bool,
-    /// (ns, offset of the stage's 3·ns twiddles).
-    stages: Vec<(usize, usize)>,
+    /// rev[j]: the bit reversal of j (log2 m bits), where point j is loaded.
+    rev: Vec<u32>,
+    stages: Vec<Stage>,
     twr: Vec<f32>,
     twi: Vec<f32>,
 }
 
 impl RowPlan {
-    fn new(m: usize) -> RowPlan {
-        let tw = Twiddles::new(m);
-        let radix2_first = m.trailing_zeros() % 2 == 1;
+    fn new(m: usize, radix2: bool) -> RowPlan {
+        let bits = m.trailing_zeros();
+        let rev = (0..m as u32)
+            .map(|j| if bits == 0 { 0 } else { j.reverse_bits() >> (32 - bits) })
+            .collect();
         let (mut twr, mut twi, mut stages) = (Vec::new(), Vec::new(), Vec::new());
-        let mut ns = if radix2_first { 2 } else { 1 };
-        while ns < m {
-            stages.push((ns, twr.len()));
-            for j in 1..4 {
-                for k in 0..ns {
-                    let (c, s) = tw.get(k * j * (m / (4 * ns)));
-                    twr.push(c as f32);
-                    twi.push(s as f32);
+        let mut push = |e: usize, l: usize| {
+            let (c, s) = unit_root(e, l);
+            twr.push(c as f32);
+            twi.push(s as f32);
+        };
+        let mut s = 1;
+        if radix2 || bits % 2 == 1 {
+            // fft_radix2: every stage; otherwise the one radix-2 stage of an odd log2 m, first.
+            while s < m {
+                stages.push(Stage::Two { s, off: twr_len(&stages) });
+                (0..s).for_each(|k| push(k, 2 * s));
+                s *= 2;
+                if !radix2 {
+                    break;
                 }
             }
-            ns *= 4;
+        }
+        while s < m {
+            stages.push(Stage::Four { s, off: twr_len(&stages) });
+            for t in 1..4 {
+                (0..s).for_each(|k| push(k * t, 4 * s));
+            }
+            s *= 4;
         }
         RowPlan {
             m,
-            radix2_first,
+            rev,
             stages,
             twr,
             twi,
         }
     }
 
-    /// Transform the row in (re, im), using (sre, sim) as the other Stockham buffer; the
-    /// result is in (re, im) when this returns false, in (sre, sim) when it returns true.
+    /// Transform the W interleaved rows in (re, im) (m·W values each), in place.
     #[inline(always)]
-    fn run(&self, re: &mut [f32], im: &mut [f32], sre: &mut [f32], sim: &mut [f32]) -> bool {
-        let m = self.m;
-        let (re, im, sre, sim) = (&mut re[..m], &mut im[..m], &mut sre[..m], &mut sim[..m]);
-        let mut swapped = false;
-        if m < 2 {
-            return false;
-        }
-        if self.radix2_first {
-            radix2_stage(re, im, sre, sim);
-            swapped = true;
-        }
-        for &(ns, off) in &self.stages {
-            let tw = [
-                (&self.twr[off..off + ns], &self.twi[off..off + ns]),
-                (
-                    &self.twr[off + ns..off + 2 * ns],
-                    &self.twi[off + ns..off + 2 * ns],
+    fn run<const L: usize>(&self, re: &mut [f32], im: &mut [f32]) {
+        let (re, im) = (&mut re[..self.m * L], &mut im[..self.m * L]);
+        for &st in &self.stages {
+            match st {
+                Stage::Two { s, off } => {
+                    radix2::<L>(s, &self.twr[off..off + s], &self.twi[off..off + s], re, im)
+                }
+                Stage::Four { s, off } => radix4::<L>(
+                    s,
+                    &self.twr[off..off + 3 * s],
+                    &self.twi[off..off + 3 * s],
+                    re,
+                    im,
                 ),
-                (
-                    &self.twr[off + 2 * ns..off + 3 * ns],
-                    &self.twi[off + 2 * ns..off + 3 * ns],
-                ),
-            ];
-            if swapped {
-                radix4_stage(ns, tw, sre, sim, re, im);
-            } else {
-                radix4_stage(ns, tw, re, im, sre, sim);
             }
-            swapped = !swapped;
         }
-        swapped
     }
 }
 
-/// The first stage of an odd-log2 row: b[2j] = a[j] + a[j + m/2], b[2j + 1] = a[j] − a[j + m/2].
+/// The twiddle count of the stages so far (where the next stage's table starts).
+fn twr_len(stages: &[Stage]) -> usize {
+    stages
+        .iter()
+        .map(|st| match *st {
+            Stage::Two { s, .. } => s,
+            Stage::Four { s, .. } => 3 * s,
+        })
+        .sum()
+}
+
+/// Lanes `L` of point j: `re[j·L .. (j + 1)·L]`.
 #[inline(always)]
-fn radix2_stage(ar: &[f32], ai: &[f32], br: &mut [f32], bi: &mut [f32]) {
-    let h = ar.len() / 2;
-    let (a0r, a1r) = ar.split_at(h);
-    let (a0i, a1i) = ai.split_at(h);
-    for (j, (bo_r, bo_i)) in br.chunks_exact_mut(2).zip(bi.chunks_exact_mut(2)).enumerate() {
-        bo_r[0] = a0r[j] + a1r[j];
-        bo_r[1] = a0r[j] - a1r[j];
-        bo_i[0] = a0i[j] + a1i[j];
-        bo_i[1] = a0i[j] - a1i[j];
+fn lanes<const L: usize>(v: &mut [f32], j: usize) -> &mut [f32; L] {
+    (&mut v[j * L..(j + 1) * L]).try_into().unwrap()
+}
+
+/// Four disjoint points (ascending) of one array.
+#[inline(always)]
+fn four<const L: usize>(v: &mut [f32], p: [usize; 4]) -> [&mut [f32; L]; 4] {
+    let (a, rest) = v[p[0] * L..].split_at_mut((p[1] - p[0]) * L);
+    let (b, rest) = rest.split_at_mut((p[2] - p[1]) * L);
+    let (c, d) = rest.split_at_mut((p[3] - p[2]) * L);
+    [
+        (&mut a[..L]).try_into().unwrap(),
+        (&mut b[..L]).try_into().unwrap(),
+        (&mut c[..L]).try_into().unwrap(),
+        (&mut d[..L]).try_into().unwrap(),
+    ]
+}
+
+/// One radix-2 DIT stage: X_k = E_k + w_{2s}^k·O_k, X_{k+s} = E_k − w_{2s}^k·O_k.
+#[inline(always)]
+fn radix2<const L: usize>(s: usize, wr: &[f32], wi: &[f32], re: &mut [f32], im: &mut [f32]) {
+    let m = re.len() / L;
+    for p in (0..m).step_by(2 * s) {
+        for k in 0..s {
+            let (a, b) = (p + k, p + k + s);
+            let (cr, ci) = (wr[k], wi[k]);
+            let (er, or) = re[a * L..(b + 1) * L].split_at_mut((b - a) * L);
+            let (ei, oi) = im[a * L..(b + 1) * L].split_at_mut((b - a) * L);
+            let (er, ei): (&mut [f32; L], &mut [f32; L]) =
+                ((&mut er[..L]).try_into().unwrap(), (&mut ei[..L]).try_into().unwrap());
+            let (or, oi): (&mut [f32; L], &mut [f32; L]) =
+                ((&mut or[..L]).try_into().unwrap(), (&mut oi[..L]).try_into().unwrap());
+            for l in 0..L {
+                let (tr, ti) = cmul(or[l], oi[l], cr, ci);
+                let (xr, xi) = (er[l], ei[l]);
+                er[l] = xr + tr;
+                ei[l] = xi + ti;
+                or[l] = xr - tr;
+                oi[l] = xi - ti;
+            }
+        }
     }
 }
 
-type Tw<'a> = [(&'a [f32], &'a [f32]); 3];
-
-/// One Stockham radix-4 stage (decimation in time) at stride ns: for j = g·ns + k,
-/// v_t = a[j + t·m/4]·w_{4ns}^{k·t}, then b[g·4ns + k + t·ns] = the 4-point DFT of v.
+/// One radix-4 DIT stage from blocks of s to 4s. On bit-reversed input the four blocks hold the
+/// DFTs of the residues 0, 2, 1, 3 (mod 4): v_t = w_{4s}^{t·k}·F_t, then the 4-point DFT of v.
 #[inline(always)]
-fn radix4_stage(ns: usize, tw: Tw, ar: &[f32], ai: &[f32], br: &mut [f32], bi: &mut [f32]) {
-    let q = ar.len() / 4;
-    for g in 0..q / ns {
-        let j0 = g * ns;
-        let a = |t: usize| (&ar[t * q + j0..][..ns], &ai[t * q + j0..][..ns]);
-        let ((a0r, a0i), (a1r, a1i), (a2r, a2i), (a3r, a3i)) = (a(0), a(1), a(2), a(3));
-        let (ob_r, ob_i) = (
-            &mut br[4 * j0..4 * j0 + 4 * ns],
-            &mut bi[4 * j0..4 * j0 + 4 * ns],
-        );
-        let (b01r, b23r) = ob_r.split_at_mut(2 * ns);
-        let (b0r, b1r) = b01r.split_at_mut(ns);
-        let (b2r, b3r) = b23r.split_at_mut(ns);
-        let (b01i, b23i) = ob_i.split_at_mut(2 * ns);
-        let (b0i, b1i) = b01i.split_at_mut(ns);
-        let (b2i, b3i) = b23i.split_at_mut(ns);
-        let ((w1r, w1i), (w2r, w2i), (w3r, w3i)) = (tw[0], tw[1], tw[2]);
-        for k in 0..ns {
-            let (v0r, v0i) = (a0r[k], a0i[k]);
-            let (v1r, v1i) = cmul(a1r[k], a1i[k], w1r[k], w1i[k]);
-            let (v2r, v2i) = cmul(a2r[k], a2i[k], w2r[k], w2i[k]);
-            let (v3r, v3i) = cmul(a3r[k], a3i[k], w3r[k], w3i[k]);
-            let (t0r, t0i) = (v0r + v2r, v0i + v2i);
-            let (t1r, t1i) = (v0r - v2r, v0i - v2i);
-            let (t2r, t2i) = (v1r + v3r, v1i + v3i);
-            let (t3r, t3i) = (v1r - v3r, v1i - v3i);
-            b0r[k] = t0r + t2r;
-            b0i[k] = t0i + t2i;
-            b2r[k] = t0r - t2r;
-            b2i[k] = t0i - t2i;
-            // t1 ∓ i·t3: −i·(a + bi) = b − ai.
-            b1r[k] = t1r + t3i;
-            b1i[k] = t1i - t3r;
-            b3r[k] = t1r - t3i;
-            b3i[k] = t1i + t3r;
+fn radix4<const L: usize>(s: usize, wr: &[f32], wi: &[f32], re: &mut [f32], im: &mut [f32]) {
+    let m = re.len() / L;
+    for p in (0..m).step_by(4 * s) {
+        for k in 0..s {
+            let at = [p + k, p + k + s, p + k + 2 * s, p + k + 3 * s];
+            let [b0r, b1r, b2r, b3r] = four::<L>(re, at);
+            let [b0i, b1i, b2i, b3i] = four::<L>(im, at);
+            let (w1r, w1i) = (wr[k], wi[k]);
+            let (w2r, w2i) = (wr[s + k], wi[s + k]);
+            let (w3r, w3i) = (wr[2 * s + k], wi[2 * s + k]);
+            for l in 0..L {
+                let (v0r, v0i) = (b0r[l], b0i[l]);
+                let (v1r, v1i) = cmul(b2r[l], b2i[l], w1r, w1i);
+                let (v2r, v2i) = cmul(b1r[l], b1i[l], w2r, w2i);
+                let (v3r, v3i) = cmul(b3r[l], b3i[l], w3r, w3i);
+                let (t0r, t0i) = (v0r + v2r, v0i + v2i);
+                let (t1r, t1i) = (v0r - v2r, v0i - v2i);
+                let (t2r, t2i) = (v1r + v3r, v1i + v3i);
+                let (t3r, t3i) = (v1r - v3r, v1i - v3i);
+                b0r[l] = t0r + t2r;
+                b0i[l] = t0i + t2i;
+                b2r[l] = t0r - t2r;
+                b2i[l] = t0i - t2i;
+                // t1 ∓ i·t3: −i·(a + bi) = b − ai.
+                b1r[l] = t1r + t3i;
+                b1i[l] = t1i - t3r;
+                b3r[l] = t1r - t3i;
+                b3i[l] = t1i + t3r;
+            }
         }
     }
 }
@@ -208,54 +264,97 @@ fn cmul(ar: f32, ai: f32, br: f32, bi: f32) -> (f32, f32) {
     (ar * br - ai * bi, ar * bi + ai * br)
 }
 
+// ---- plans, cached ----------------------------------------------------------------------------
+
+/// Everything a transform of L points needs beyond its data, built once per (L, radix).
+struct Plan {
+    l: usize,
+    /// One row (L < SPLIT), or the four-step's column and row plans.
+    row: Option<RowPlan>,
+    split: Option<FourStep>,
+}
+
+struct FourStep {
+    l1: usize,
+    l2: usize,
+    p1: RowPlan,
+    p2: RowPlan,
+    /// w_L^{k1·b} for k1 < L1, b < W, at [k1·W + b] (f32 from f64).
+    tr: Vec<f32>,
+    ti: Vec<f32>,
+    tw: Twiddles,
+}
+
+fn plan(l: usize, radix2: bool) -> Arc<Plan> {
+    static PLANS: OnceLock<Mutex<HashMap<(usize, bool), Arc<Plan>>>> = OnceLock::new();
+    let map = PLANS.get_or_init(Default::default);
+    if let Some(p) = map.lock().unwrap_or_else(|e| e.into_inner()).get(&(l, radix2)) {
+        return p.clone();
+    }
+    // Built outside the lock (a 2^26 plan takes a few ms); a race builds it twice, harmlessly.
+    let p = Arc::new(if l < SPLIT {
+        Plan {
+            l,
+            row: Some(RowPlan::new(l, radix2)),
+            split: None,
+        }
+    } else {
+        let l1 = 1usize << (l.trailing_zeros() / 2);
+        let l2 = l / l1;
+        let tw = Twiddles::new(l);
+        let (mut tr, mut ti) = (Vec::with_capacity(l1 * W), Vec::with_capacity(l1 * W));
+        for k1 in 0..l1 {
+            for b in 0..W {
+                let (c, s) = tw.get(k1 * b);
+                tr.push(c as f32);
+                ti.push(s as f32);
+            }
+        }
+        Plan {
+            l,
+            row: None,
+            split: Some(FourStep {
+                l1,
+                l2,
+                p1: RowPlan::new(l1, radix2),
+                p2: RowPlan::new(l2, radix2),
+                tr,
+                ti,
+                tw,
+            }),
+        }
+    });
+    let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+    m.entry((l, radix2)).or_insert(p).clone()
+}
+
+/// A buffer of `len` f32 from a pool kept between calls (contents unspecified), handed back to
+/// the pool when `f` returns: large transforms would otherwise pay first-touch page faults on
+/// every call. The pool keeps at most two buffers (the real kernels use two at once).
+fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+    let mut buf = {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        match pool.iter().position(|b| b.len() >= len) {
+            Some(i) => pool.swap_remove(i),
+            None => pool.pop().unwrap_or_default(),
+        }
+    };
+    if buf.len() < len {
+        buf = vec![0f32; len];
+    }
+    let r = f(&mut buf[..len]);
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    pool.push(buf);
+    if pool.len() > 2 {
+        // Drop the smallest.
+        let i = (0..pool.len()).min_by_key(|&i| pool[i].len()).unwrap();
+        pool.swap_remove(i);
+    }
+    r
+}
+
 // ---- the transform ----------------------------------------------------------------------------
-
-/// Scratch for one batch: BATCH rows of the longest row and the Stockham buffer.
-struct Scratch {
-    re: Vec<f32>,
-    im: Vec<f32>,
-    sre: Vec<f32>,
-    sim: Vec<f32>,
-}
-
-impl Scratch {
-    fn new(m: usize) -> Scratch {
-        let z = || vec![0f32; BATCH * m];
-        Scratch {
-            re: z(),
-            im: z(),
-            sre: z(),
-            sim: z(),
-        }
-    }
-
-    /// Row b of the batch (length m) after the plan ran: (re, im) of the result.
-    fn result(&self, b: usize, m: usize, swapped: bool) -> (&[f32], &[f32]) {
-        let r = b * m..(b + 1) * m;
-        if swapped {
-            (&self.sre[r.clone()], &self.sim[r])
-        } else {
-            (&self.re[r.clone()], &self.im[r])
-        }
-    }
-}
-
-/// Run `plan` on the first `rows` rows of the scratch; true when the results are in (sre, sim).
-#[inline(always)]
-fn run_rows(plan: &RowPlan, s: &mut Scratch, rows: usize) -> bool {
-    let m = plan.m;
-    let mut swapped = false;
-    for b in 0..rows {
-        let r = b * m..(b + 1) * m;
-        swapped = plan.run(
-            &mut s.re[r.clone()],
-            &mut s.im[r.clone()],
-            &mut s.sre[r.clone()],
-            &mut s.sim[r],
-        );
-    }
-    swapped
-}
 
 /// `f` under pulp's dispatch (so its inlined loops are compiled for the SIMD level found) for
 /// simd and parallel, directly for scalar.
@@ -284,101 +383,198 @@ unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
 impl Out {
-    /// SAFETY: the caller keeps `i` inside the buffer and writes only elements it owns.
+    /// SAFETY: the caller keeps `i..i + v.len()` inside the buffer and writes only elements it
+    /// owns.
     #[inline(always)]
-    unsafe fn write(&self, i: usize, v: f32) {
-        *self.0.add(i) = v;
+    unsafe fn write(&self, i: usize, v: &[f32]) {
+        std::ptr::copy_nonoverlapping(v.as_ptr(), self.0.add(i), v.len());
     }
 }
 
-/// Run `batch(first, scratch)` for first = 0, BATCH, … < count (under pulp's dispatch for
-/// simd and parallel), in parallel for `parallel`.
-fn batches(cpu: Cpu, count: usize, m: usize, batch: impl Fn(usize, &mut Scratch) + Sync) {
-    let starts = (0..count).step_by(BATCH);
+/// Scratch of one batch: W interleaved rows of m points, split; one per thread, kept between
+/// calls (a fresh 512 KiB allocation per call is first-touch page faults again).
+struct Scratch {
+    re: Vec<f32>,
+    im: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { re: Vec::new(), im: Vec::new() }) };
+}
+
+/// One batch of W rows: `run` holds the loops, compiled for the SIMD level it is handed.
+trait Batch: Sync {
+    fn run<S: Simd>(&self, s: S, first: usize, scratch: &mut Scratch);
+}
+
+/// A batch under pulp's dispatch. The loops must be inlined into `with_simd` (so LLVM compiles
+/// them with the dispatched target features): a closure called from two sites was not, and ran
+/// as SSE2 code (measured: 3-4× rustfft's time).
+struct Dispatch<'a, B>(&'a B, usize, &'a mut Scratch);
+
+impl<B: Batch> WithSimd for Dispatch<'_, B> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, s: S) {
+        self.0.run(s, self.1, self.2)
+    }
+}
+
+fn one<B: Batch>(cpu: Cpu, b: &B, first: usize, scratch: &mut Scratch) {
+    match cpu {
+        Cpu::Scalar => b.run(pulp::Scalar::new(), first, scratch),
+        _ => arch().dispatch(Dispatch(b, first, scratch)),
+    }
+}
+
+/// Run the batches first = 0, W, … < count on scratch of m points (in parallel for
+/// `parallel`).
+fn batches<B: Batch>(cpu: Cpu, count: usize, m: usize, b: &B) {
+    let go = |i: usize| {
+        SCRATCH.with_borrow_mut(|s| {
+            if s.re.len() < m * W {
+                s.re.resize(m * W, 0.0);
+                s.im.resize(m * W, 0.0);
+            }
+            one(cpu, b, i * W, s)
+        })
+    };
     if cpu == Cpu::Parallel {
-        starts
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .for_each_init(|| Scratch::new(m), |s, first| simd(cpu, || batch(first, s)));
+        (0..count / W).into_par_iter().for_each(go);
     } else {
-        let mut s = Scratch::new(m);
-        starts.for_each(|first| simd(cpu, || batch(first, &mut s)));
+        (0..count / W).for_each(go);
     }
 }
 
 /// The DFT of L complex points x (2L interleaved f32) into y (2L f32). `inverse`: x is
 /// conjugated on load, the result conjugated and scaled by 1/L on store (the inverse DFT).
-pub(crate) fn c2c(cpu: Cpu, x: &[f32], y: &mut [f32], inverse: bool) {
+/// `radix2`: radix-2 stages only (fft_radix2); otherwise radix-4 (+ one radix-2).
+pub(crate) fn c2c(cpu: Cpu, x: &[f32], y: &mut [f32], inverse: bool, radix2: bool) {
     let l = x.len() / 2;
     if l == 0 {
         return;
     }
+    let plan = plan(l, radix2);
     let sign = if inverse { -1.0f32 } else { 1.0 };
     let scale = if inverse { 1.0 / l as f32 } else { 1.0 };
-    if l <= ROW {
-        let plan = RowPlan::new(l);
-        let mut s = Scratch::new(l);
-        for (k, p) in x.chunks_exact(2).enumerate() {
-            s.re[k] = p[0];
-            s.im[k] = sign * p[1];
+    if let Some(row) = &plan.row {
+        let (mut re, mut im) = (vec![0f32; l], vec![0f32; l]);
+        for (j, p) in x.chunks_exact(2).enumerate() {
+            let r = row.rev[j] as usize;
+            re[r] = p[0];
+            im[r] = sign * p[1];
         }
-        let swapped = simd(cpu, || run_rows(&plan, &mut s, 1));
-        let (re, im) = s.result(0, l, swapped);
+        simd(cpu, || row.run::<1>(&mut re, &mut im));
         for (k, p) in y.chunks_exact_mut(2).enumerate() {
             p[0] = re[k] * scale;
             p[1] = sign * im[k] * scale;
         }
         return;
     }
-    let l1 = 1usize << (l.trailing_zeros() / 2);
-    let l2 = l / l1;
-    let (p1, p2, tw) = (RowPlan::new(l1), RowPlan::new(l2), Twiddles::new(l));
-    // B[k1·L2 + n2] (split): the column transforms, twiddled, as rows of L2.
-    let (mut bre, mut bim) = (vec![0f32; l], vec![0f32; l]);
-    let (obr, obi) = (Out(bre.as_mut_ptr()), Out(bim.as_mut_ptr()));
-    batches(cpu, l2, l1.max(l2), |c0, s| {
-        // Columns n2 = c0 … c0 + 7: x[n1·L2 + n2] for n1 < L1, one 64-byte line per n1.
-        for n1 in 0..l1 {
-            let src = &x[2 * (n1 * l2 + c0)..][..2 * BATCH];
-            for (b, p) in src.chunks_exact(2).enumerate() {
-                s.re[b * l1 + n1] = p[0];
-                s.im[b * l1 + n1] = sign * p[1];
-            }
-        }
-        let swapped = run_rows(&p1, s, BATCH);
-        for b in 0..BATCH {
-            let n2 = c0 + b;
-            let (re, im) = s.result(b, l1, swapped);
-            for k1 in 0..l1 {
-                let (wr, wi) = tw.get(n2 * k1);
-                let (vr, vi) = (re[k1] as f64, im[k1] as f64);
-                let at = k1 * l2 + n2;
-                // SAFETY: at < L, and this batch alone writes the columns c0 … c0 + 7 of B.
-                unsafe {
-                    obr.write(at, (vr * wr - vi * wi) as f32);
-                    obi.write(at, (vr * wi + vi * wr) as f32);
-                }
-            }
-        }
-    });
+    let fs = plan.split.as_ref().unwrap();
+    debug_assert_eq!(plan.l, l);
+    with_buffer(2 * l, |b| four_step(cpu, fs, x, y, b, sign, scale));
+}
+
+/// The four-step transform (see the module notes); `b` holds B (re then im, L each).
+fn four_step(cpu: Cpu, fs: &FourStep, x: &[f32], y: &mut [f32], b: &mut [f32], sign: f32, scale: f32) {
+    let (l1, l2) = (fs.l1, fs.l2);
+    let ob = Out(b.as_mut_ptr());
+    batches(cpu, l2, l1, &Pass1 { fs, x, ob, sign });
+    let (bre, bim) = b.split_at(l1 * l2);
     let oy = Out(y.as_mut_ptr());
-    batches(cpu, l1, l1.max(l2), |r0, s| {
-        s.re[..BATCH * l2].copy_from_slice(&bre[r0 * l2..(r0 + BATCH) * l2]);
-        s.im[..BATCH * l2].copy_from_slice(&bim[r0 * l2..(r0 + BATCH) * l2]);
-        let swapped = run_rows(&p2, s, BATCH);
-        // X[k1 + L1·k2] for k1 = r0 … r0 + 7: one 64-byte line per k2.
-        for b in 0..BATCH {
-            let (re, im) = s.result(b, l2, swapped);
-            for k2 in 0..l2 {
-                let at = 2 * (r0 + b + l1 * k2);
-                // SAFETY: at + 1 < 2L, and this batch alone writes the outputs k1 = r0 … r0 + 7.
-                unsafe {
-                    oy.write(at, re[k2] * scale);
-                    oy.write(at + 1, sign * im[k2] * scale);
+    batches(cpu, l1, l2, &Pass2 { fs, bre, bim, oy, sign, scale });
+}
+
+/// Pass 1: columns n2 = c0 … c0 + W − 1 (lanes), L1-point FFTs over n1, twiddled, into
+/// B[k1·L2 + n2].
+struct Pass1<'a> {
+    fs: &'a FourStep,
+    x: &'a [f32],
+    ob: Out,
+    sign: f32,
+}
+
+impl Batch for Pass1<'_> {
+    #[inline(always)]
+    fn run<S: Simd>(&self, _: S, c0: usize, s: &mut Scratch) {
+        let Pass1 { fs, x, ob, sign } = *self;
+        let (l1, l2) = (fs.l1, fs.l2);
+        let l = l1 * l2;
+        for n1 in 0..l1 {
+            let src: &[f32; 2 * W] = x[2 * (n1 * l2 + c0)..][..2 * W].try_into().unwrap();
+            let r = fs.p1.rev[n1] as usize;
+            let (dr, di) = (lanes::<W>(&mut s.re, r), lanes::<W>(&mut s.im, r));
+            for l in 0..W {
+                dr[l] = src[2 * l];
+                di[l] = sign * src[2 * l + 1];
+            }
+        }
+        fs.p1.run::<W>(&mut s.re, &mut s.im);
+        for k1 in 0..l1 {
+            let (ar, ai) = fs.tw.get(k1 * c0);
+            let (ar, ai) = (ar as f32, ai as f32);
+            let tr: &[f32; W] = fs.tr[k1 * W..][..W].try_into().unwrap();
+            let ti: &[f32; W] = fs.ti[k1 * W..][..W].try_into().unwrap();
+            let (vr, vi) = (lanes::<W>(&mut s.re, k1), lanes::<W>(&mut s.im, k1));
+            let (mut or, mut oi) = ([0f32; W], [0f32; W]);
+            for l in 0..W {
+                let (wr, wi) = cmul(ar, ai, tr[l], ti[l]);
+                (or[l], oi[l]) = cmul(vr[l], vi[l], wr, wi);
+            }
+            // SAFETY: k1·L2 + c0 + W ≤ L (and L + … ≤ 2L for im); this batch alone writes
+            // the columns c0 … c0 + W − 1 of B.
+            unsafe {
+                ob.write(k1 * l2 + c0, &or);
+                ob.write(l + k1 * l2 + c0, &oi);
+            }
+        }
+    }
+}
+
+/// Pass 2: rows k1 = r0 … r0 + W − 1 (lanes), L2-point FFTs over n2, into X[k1 + L1·k2].
+struct Pass2<'a> {
+    fs: &'a FourStep,
+    bre: &'a [f32],
+    bim: &'a [f32],
+    oy: Out,
+    sign: f32,
+    scale: f32,
+}
+
+impl Batch for Pass2<'_> {
+    #[inline(always)]
+    fn run<S: Simd>(&self, _: S, r0: usize, s: &mut Scratch) {
+        let Pass2 { fs, bre, bim, oy, sign, scale } = *self;
+        let (l1, l2) = (fs.l1, fs.l2);
+        for n0 in (0..l2).step_by(W) {
+            // A W × W tile of B, transposed into the lanes.
+            for lane in 0..W {
+                let row = (r0 + lane) * l2 + n0;
+                let (sr, si): (&[f32; W], &[f32; W]) = (
+                    bre[row..][..W].try_into().unwrap(),
+                    bim[row..][..W].try_into().unwrap(),
+                );
+                for t in 0..W {
+                    let r = fs.p2.rev[n0 + t] as usize;
+                    s.re[r * W + lane] = sr[t];
+                    s.im[r * W + lane] = si[t];
                 }
             }
         }
-    });
+        fs.p2.run::<W>(&mut s.re, &mut s.im);
+        for k2 in 0..l2 {
+            let (vr, vi) = (lanes::<W>(&mut s.re, k2), lanes::<W>(&mut s.im, k2));
+            let mut o = [0f32; 2 * W];
+            for l in 0..W {
+                o[2 * l] = vr[l] * scale;
+                o[2 * l + 1] = sign * vi[l] * scale;
+            }
+            // SAFETY: 2(r0 + L1·k2) + 2W ≤ 2L, and this batch alone writes the outputs
+            // k1 = r0 … r0 + W − 1.
+            unsafe { oy.write(2 * (r0 + l1 * k2), &o) };
+        }
+    }
 }
 
 /// The rfft of x (L real) into X (⌊L/2⌋ + 1 interleaved bins), or their squared magnitudes
@@ -398,24 +594,37 @@ fn real(cpu: Cpu, x: &[f32], out: &mut [f32], power: bool) {
         }
         return;
     }
-    let m = l / 2;
-    let mut z = vec![0f32; l];
-    c2c(cpu, x, &mut z, false);
+    with_buffer(l, |z| {
+        c2c(cpu, x, z, false, false);
+        separate(cpu, z, out, power);
+    });
+}
+
+/// Bins per chunk of the separation: w_L^k = w_L^{k0}·w_L^{k − k0} from a table of `SEP`.
+const SEP: usize = 64;
+
+/// The separation pass of the rfft (see `real`) from Z (M = L/2 points) into `out`.
+fn separate(cpu: Cpu, z: &[f32], out: &mut [f32], power: bool) {
+    let m = z.len() / 2;
+    let l = 2 * m;
     let tw = Twiddles::new(l);
+    let (mut fr, mut fi) = ([0f64; SEP], [0f64; SEP]);
+    for j in 0..SEP {
+        (fr[j], fi[j]) = unit_root(j, l);
+    }
     let width = if power { 1 } else { 2 };
-    let bin = |k: usize| -> (f32, f32) {
-        let (a, b) = (k % m, (m - k % m) % m);
-        let (zr, zi) = (z[2 * a], z[2 * a + 1]);
-        let (cr, ci) = (z[2 * b], -z[2 * b + 1]);
-        let (er, ei) = (0.5 * (zr + cr), 0.5 * (zi + ci));
-        let (or, oi) = (0.5 * (zi - ci), -0.5 * (zr - cr));
-        let (wr, wi) = tw.get(k);
-        let (wr, wi) = (wr as f32, wi as f32);
-        (er + (wr * or - wi * oi), ei + (wr * oi + wi * or))
-    };
     let fill = |k0: usize, chunk: &mut [f32]| {
+        let (ar, ai) = tw.get(k0);
         for (j, o) in chunk.chunks_exact_mut(width).enumerate() {
-            let (re, im) = bin(k0 + j);
+            let k = k0 + j;
+            let (a, b) = (k % m, (m - k % m) % m);
+            let (zr, zi) = (z[2 * a], z[2 * a + 1]);
+            let (cr, ci) = (z[2 * b], -z[2 * b + 1]);
+            let (er, ei) = (0.5 * (zr + cr), 0.5 * (zi + ci));
+            let (or, oi) = (0.5 * (zi - ci), -0.5 * (zr - cr));
+            let (wr, wi) = (ar * fr[j] - ai * fi[j], ar * fi[j] + ai * fr[j]);
+            let (wr, wi) = (wr as f32, wi as f32);
+            let (re, im) = (er + (wr * or - wi * oi), ei + (wr * oi + wi * or));
             if power {
                 o[0] = (re as f64 * re as f64 + im as f64 * im as f64) as f32;
             } else {
@@ -424,28 +633,32 @@ fn real(cpu: Cpu, x: &[f32], out: &mut [f32], power: bool) {
             }
         }
     };
-    let chunk = 1 << 14;
     if cpu == Cpu::Parallel {
-        out.par_chunks_mut(chunk * width)
+        out.par_chunks_mut(SEP * width)
             .enumerate()
-            .for_each(|(c, o)| fill(c * chunk, o));
+            .with_min_len(256)
+            .for_each(|(c, o)| simd(cpu, || fill(c * SEP, o)));
     } else {
-        fill(0, out);
+        simd(cpu, || {
+            out.chunks_mut(SEP * width)
+                .enumerate()
+                .for_each(|(c, o)| fill(c * SEP, o))
+        });
     }
 }
 
 pub fn fft_radix2(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
-    c2c(cpu, i[0].as_f32()?, o[0].as_f32_mut()?, false);
+    c2c(cpu, i[0].as_f32()?, o[0].as_f32_mut()?, false, true);
     Ok(())
 }
 
 pub fn fft_radix4(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
-    c2c(cpu, i[0].as_f32()?, o[0].as_f32_mut()?, false);
+    c2c(cpu, i[0].as_f32()?, o[0].as_f32_mut()?, false, false);
     Ok(())
 }
 
 pub fn ifft(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> Result<()> {
-    c2c(cpu, i[0].as_f32()?, o[0].as_f32_mut()?, true);
+    c2c(cpu, i[0].as_f32()?, o[0].as_f32_mut()?, true, false);
     Ok(())
 }
 

@@ -8,8 +8,10 @@
 
 pub(crate) mod cpu;
 mod cuda;
+mod libraries;
 
 pub(crate) use cuda::CUDA;
+pub(crate) use libraries::LIBRARIES;
 
 use crate::op::{input, shape, Case, Op};
 use crate::params::Params;
@@ -510,7 +512,7 @@ mod tests {
                 let mut best = f64::INFINITY;
                 for _ in 0..3 {
                     let t = std::time::Instant::now();
-                    cpu::c2c(cpu, xs, &mut y, false);
+                    cpu::c2c(cpu, xs, &mut y, false, false);
                     best = best.min(t.elapsed().as_secs_f64());
                 }
                 println!("c2c 2^{lg} {cpu:?}: {:.2} ms", best * 1e3);
