@@ -144,3 +144,29 @@ pub mod blas {
         no_cuda()
     }
 }
+
+/// cuFFT without the `cuda` feature: unavailable, and every call an `Error::Device`.
+pub mod fft {
+    use super::{no_cuda, Device, WHY};
+    use crate::backend::cuda::FftType;
+    use crate::error::Result;
+    use std::sync::Arc;
+
+    pub fn unavailable() -> Option<String> {
+        Some(WHY.into())
+    }
+    pub fn work_bytes(_: &Arc<Device>, _: u64, _: FftType) -> Result<u64> {
+        no_cuda()
+    }
+    pub fn exec(
+        _: &Arc<Device>,
+        _: u64,
+        _: FftType,
+        _: u64,
+        _: u64,
+        _: u64,
+        _: bool,
+    ) -> Result<()> {
+        no_cuda()
+    }
+}

@@ -8,11 +8,14 @@
 use crate::backend::cuda::{Arg, Call, Kernel, Source, Table, BLOCK};
 use crate::{Error, Result};
 
+/// The source, named so that the cuFFT routes (`cufft.rs`) can launch its helper kernels.
+pub(crate) static SOURCE: Source = Source {
+    name: "fft",
+    text: include_str!("fft.cu"),
+};
+
 pub(crate) static CUDA: Table = Table {
-    source: Some(&Source {
-        name: "fft",
-        text: include_str!("fft.cu"),
-    }),
+    source: Some(&SOURCE),
     kernels: &[
         Kernel::custom("fft_radix2", fft_forward),
         Kernel::custom("fft_radix4", fft_forward),
@@ -80,7 +83,16 @@ fn work(call: &Call, lt: u64, extra: u64) -> Result<(Tables, u64)> {
 /// The M-point DFT of `x` into `y` (complex64 each) through `tmp` (M complex64), with tables
 /// for Lt = M·tws points. `inverse`: conjugate in, conjugate and scale by 1/M out.
 #[allow(clippy::too_many_arguments)]
-fn c2c(call: &Call, x: u64, y: u64, tmp: u64, m: u64, t: &Tables, tws: u64, inverse: bool) -> Result<()> {
+fn c2c(
+    call: &Call,
+    x: u64,
+    y: u64,
+    tmp: u64,
+    m: u64,
+    t: &Tables,
+    tws: u64,
+    inverse: bool,
+) -> Result<()> {
     let rs = radices(m.trailing_zeros());
     let passes = rs.len();
     let mut ns = 1u64;

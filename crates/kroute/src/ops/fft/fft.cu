@@ -185,3 +185,56 @@ extern "C" __global__ void __launch_bounds__(256) fft_real_post(const float2* __
         else { out[2 * k] = xk.x; out[2 * k + 1] = xk.y; }
     }
 }
+
+// The cuFFT routes' finishing pass (cufft.rs) over cuFFT's output, n values: mode 0 only looks
+// at y (f32[n]); mode 1 scales y in place (ifft's 1/L); mode 2 writes y[k] = |src_k|² (src
+// complex64[n], in f64, rounded once: spectral_power). Where any value of cuFFT's output is NaN
+// or ±inf, every output becomes NaN: an input with a NaN or inf (or an overflow, which the
+// domain allows to be NaN anywhere) then yields no finite output, as the domain's rule asks
+// (cuFFT may leave some finite, e.g. Im X_0 where an inf sits in Re x_0). The blocks raise a flag
+// in the scratch area; the last block reads it, fills y with NaN if it is set, and leaves the
+// flag and the counter zeroed.
+extern "C" __global__ void __launch_bounds__(256) fft_lib_finish(float* __restrict__ y, const float2* __restrict__ src,
+                                                                  u64 n, u32 mode, float scale, u8* scratch) {
+    u32* const counter = (u32*)(scratch + KR_COUNTER);
+    u32* const flag = (u32*)(scratch + KR_FLAG);
+    bool bad = false;
+    for (u64 i = kr_tid(); i < n; i += kr_nthreads()) {
+        if (mode == 2) {
+            const float2 c = src[i];
+            bad |= !(isfinite(c.x) && isfinite(c.y));
+            y[i] = (float)((double)c.x * (double)c.x + (double)c.y * (double)c.y);
+        } else {
+            const float v = y[i];
+            bad |= !isfinite(v);
+            if (mode == 1) y[i] = v * scale;
+        }
+    }
+    if (__syncthreads_or(bad) && threadIdx.x == 0) atomicOr(flag, 1u);
+    if (kr_last_block(counter)) {
+        const u32 f = *(volatile u32*)flag;
+        if (f) {
+            for (u64 i = threadIdx.x; i < n; i += blockDim.x) y[i] = __int_as_float(0x7fc00000);
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) *flag = 0;
+    }
+}
+
+// The cuFFT routes at L = 1 (no cuFFT plan): kind 0, c2c (either direction): X_0 = x_0; kind 1,
+// rfft: X_0 = (x_0, 0); kind 2, power: x_0² (f64, rounded once). A non-finite input gives NaN
+// in every output (the domain's rule), as fft_lib_finish does.
+extern "C" __global__ void __launch_bounds__(32) fft_lib_one(const float* __restrict__ x, float* __restrict__ y, u32 kind) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    const float nan = __int_as_float(0x7fc00000);
+    if (kind == 0) {
+        const bool ok = isfinite(x[0]) && isfinite(x[1]);
+        y[0] = ok ? x[0] : nan;
+        y[1] = ok ? x[1] : nan;
+    } else if (kind == 1) {
+        y[0] = isfinite(x[0]) ? x[0] : nan;
+        y[1] = isfinite(x[0]) ? 0.0f : nan;
+    } else {
+        y[0] = (float)((double)x[0] * (double)x[0]);
+    }
+}

@@ -8,8 +8,10 @@
 
 pub(crate) mod cpu;
 mod cuda;
+mod cufft;
 
 pub(crate) use cuda::CUDA;
+pub(crate) use cufft::LIBRARIES as CUFFT_LIBRARIES;
 
 use crate::op::{input, shape, Case, Op};
 use crate::params::Params;
