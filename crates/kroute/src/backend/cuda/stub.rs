@@ -46,6 +46,15 @@ impl Device {
     pub fn work_area(self: &Arc<Self>, _: usize) -> Result<(u64, usize)> {
         match **self {}
     }
+    pub fn kept_area(
+        self: &Arc<Self>,
+        _: &'static str,
+        _: u64,
+        _: usize,
+        _: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<u64> {
+        match **self {}
+    }
     pub fn read_scratch_u32(self: &Arc<Self>, _: u64) -> Result<u32> {
         match **self {}
     }
