@@ -156,3 +156,36 @@ fn real(call: &Call) -> Result<()> {
 fn power(call: &Call) -> Result<()> {
     r2c(call, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::backend::Backend;
+
+    /// Every fft kernel has a `cufft` route on the cuda backend, after our own `cuda`; where it
+    /// cannot run (no GPU, no libcufft, a build without the feature) it says why and never
+    /// panics.
+    #[test]
+    fn every_fft_kernel_has_a_cufft_route_that_says_why_it_cannot_run() {
+        for name in [
+            "fft_radix2",
+            "fft_radix4",
+            "ifft",
+            "fft_real",
+            "spectral_power",
+        ] {
+            let k = crate::kernel(name).unwrap();
+            let ids: Vec<&str> = k.implementations().iter().map(|i| i.id).collect();
+            let (ours, route) = (
+                ids.iter().position(|&i| i == "cuda").unwrap(),
+                ids.iter().position(|&i| i == "cufft").unwrap(),
+            );
+            assert!(ours < route, "{name}: {ids:?}");
+            let c = k.implementation("cufft").unwrap();
+            assert!(c.library && c.backend == Backend::Cuda);
+            assert_eq!(c.available(), c.unavailable_reason().is_none());
+            if Backend::Cuda.unavailable_reason().is_some() {
+                assert!(c.unavailable_reason().is_some(), "{name}");
+            }
+        }
+    }
+}
