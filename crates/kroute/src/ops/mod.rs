@@ -79,6 +79,7 @@ pub(crate) fn libraries() -> &'static [(Domain, &'static [Library])] {
     static LIBRARIES: &[(Domain, &[Library])] = &[
         (Domain::Correlation, correlation::LIBRARIES),
         (Domain::Fft, fft::LIBRARIES),
+        (Domain::Fft, fft::CUFFT_LIBRARIES),
         (Domain::Linalg, linalg::LIBRARIES),
     ];
     LIBRARIES

@@ -113,6 +113,13 @@ impl Kernel {
     }
 }
 
+/// A cuFFT transform type (`fft::exec`): complex-to-complex or real-to-complex, single precision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FftType {
+    C2C,
+    R2C,
+}
+
 /// Threads per block for every kernel: 8 warps, a multiple of 32 as the block reductions need,
 /// and small enough that 8 blocks fit on an SM at full occupancy.
 pub const BLOCK: u32 = 256;

@@ -46,6 +46,15 @@ impl Device {
     pub fn work_area(self: &Arc<Self>, _: usize) -> Result<(u64, usize)> {
         match **self {}
     }
+    pub fn kept_area(
+        self: &Arc<Self>,
+        _: &'static str,
+        _: u64,
+        _: usize,
+        _: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<u64> {
+        match **self {}
+    }
     pub fn read_scratch_u32(self: &Arc<Self>, _: u64) -> Result<u32> {
         match **self {}
     }
@@ -141,6 +150,32 @@ pub mod blas {
         no_cuda()
     }
     pub fn strsv(_: &Arc<Device>, _: u64, _: bool, _: bool, _: u64, _: u64, _: u64) -> Result<()> {
+        no_cuda()
+    }
+}
+
+/// cuFFT without the `cuda` feature: unavailable, and every call an `Error::Device`.
+pub mod fft {
+    use super::{no_cuda, Device, WHY};
+    use crate::backend::cuda::FftType;
+    use crate::error::Result;
+    use std::sync::Arc;
+
+    pub fn unavailable() -> Option<String> {
+        Some(WHY.into())
+    }
+    pub fn work_bytes(_: &Arc<Device>, _: u64, _: FftType) -> Result<u64> {
+        no_cuda()
+    }
+    pub fn exec(
+        _: &Arc<Device>,
+        _: u64,
+        _: FftType,
+        _: u64,
+        _: u64,
+        _: u64,
+        _: bool,
+    ) -> Result<()> {
         no_cuda()
     }
 }

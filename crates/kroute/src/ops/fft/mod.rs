@@ -8,9 +8,11 @@
 
 pub(crate) mod cpu;
 mod cuda;
+mod cufft;
 mod libraries;
 
 pub(crate) use cuda::CUDA;
+pub(crate) use cufft::LIBRARIES as CUFFT_LIBRARIES;
 pub(crate) use libraries::LIBRARIES;
 
 use crate::op::{input, shape, Case, Op};

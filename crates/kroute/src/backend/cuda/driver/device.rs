@@ -44,6 +44,7 @@ pub struct Device {
     pub(super) flush: Mutex<Option<DeviceBuffer>>,
     tile_state: Mutex<Option<DeviceBuffer>>,
     work: Mutex<Option<DeviceBuffer>>,
+    kept: Mutex<HashMap<(&'static str, u64), DeviceBuffer>>,
 }
 
 /// Scratch layout: a block counter for last-block-done, per-block partials, and 64 Ki u64
@@ -102,6 +103,7 @@ impl Device {
             flush: Mutex::new(None),
             tile_state: Mutex::new(None),
             work: Mutex::new(None),
+            kept: Mutex::new(HashMap::new()),
         })
     }
 
@@ -299,6 +301,35 @@ impl Device {
     /// and size. Separate from `tile_state`, whose layout the scans own.
     pub fn work_area(self: &Arc<Self>, bytes: usize) -> Result<(u64, usize)> {
         self.grown(&self.work, bytes, "work area")
+    }
+
+    /// An area that lives as long as the device, one per (`key`, `id`): a domain's tables for
+    /// one length (fft's twiddles). Made at first use and filled by `init` with its pointer
+    /// (kernels queued on the stream, so every later call sees them filled); later calls get
+    /// the same area without `init`. A failed `init` keeps nothing.
+    pub fn kept_area(
+        self: &Arc<Self>,
+        key: &'static str,
+        id: u64,
+        bytes: usize,
+        init: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<u64> {
+        let mut kept = self
+            .kept
+            .lock()
+            .map_err(|_| Error::Device("kept areas lock poisoned".into()))?;
+        if let Some(buf) = kept.get(&(key, id)) {
+            return Ok(buf.ptr());
+        }
+        let buf = DeviceBuffer::alloc(self, bytes.max(1))?;
+        if let Err(e) = init(buf.ptr()) {
+            // Queued work may still use the area: let it finish before the area is freed.
+            let _ = self.synchronize();
+            return Err(e);
+        }
+        let ptr = buf.ptr();
+        kept.insert((key, id), buf);
+        Ok(ptr)
     }
 
     /// A grow-only area in `slot`: zeroed when made, grown by doubling (at least 1 MiB) when a

@@ -5,6 +5,7 @@
 pub mod blas;
 pub mod compile;
 mod device;
+pub mod fft;
 mod memory;
 mod probe;
 mod timing;
