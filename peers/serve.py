@@ -521,6 +521,23 @@ def xp_table(xp, special, scipy=None):
     t["fft_real"] = [(fft_names[1], CALL, lambda i, o, p: [xp_rfft(i[0]).view(xp.float32)], None)]
     t["spectral_power"] = [("abs(%s)**2" % fft_names[1], CHAIN, lambda i, o, p: [xp.abs(xp_rfft(i[0])) ** 2], None)]
 
+    # signal's FIR kernels (docs/kernels/signal.md): x f32[N], h f32[K]. np.correlate(x, h,
+    # 'same') is the centred correlation for odd K and N ≥ K (for N < K numpy swaps its
+    # arguments and returns K values: such a run fails verification, as the entry says);
+    # scipy.signal.correlate's 'same' returns the N defined outputs at any N.
+    if xp is np:
+        t["conv1d"] = [("correlate(x, h, 'same')", CALL, lambda i, o, p: [np.correlate(i[0], i[1], "same")], None)]
+        t["fft_conv1d"] = [("correlate(x, h, 'same') (direct)", CALL, lambda i, o, p: [np.correlate(i[0], i[1], "same")], None)]
+        t["fir_filter"] = [("convolve(x, h)[:N]", CALL, lambda i, o, p: [np.convolve(i[0], i[1])[:i[0].size]], None)]
+        if scipy is not None:
+            sig = scipy.signal
+            t["conv1d"].append(("signal.correlate(x, h, 'same')", CALL, lambda i, o, p: [sig.correlate(i[0], i[1], mode="same")], None))
+            t["fft_conv1d"] += [
+                ("signal.oaconvolve(x, h[::-1], 'same')", CALL, lambda i, o, p: [sig.oaconvolve(i[0], i[1][::-1], mode="same")], None),
+                ("signal.correlate(x, h, 'same', method='fft')", CALL, lambda i, o, p: [sig.correlate(i[0], i[1], mode="same", method="fft")], None)]
+            # a = [1] as float32: an f64 `a` would make lfilter filter in float64.
+            t["fir_filter"].append(("signal.lfilter(h, ones(1, f32), x)", CALL, lambda i, o, p: [sig.lfilter(i[1], np.ones(1, np.float32), i[0])], None))
+
     # optimizers (docs/kernels/optimizers.md): in place, as the entries write them, on copies of
     # the state made once per input set (`state`); each call takes one more step from there.
     def state(*idx, total=False):
@@ -680,6 +697,17 @@ def torch_table(torch, dev):
     # linalg's contract forbids TF32: torch's defaults since 1.12, set explicitly here.
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
+    # signal's conv peers (F.conv1d): cuDNN convolves in TF32 by default, which fails the
+    # entries' sum(1e-5); set once here, outside every timed call.
+    torch.backends.cudnn.allow_tf32 = False
+
+    def conv_same(x, h):
+        k = h.shape[0]
+        return Fn.conv1d(x.view(1, 1, -1), h.view(1, 1, -1), padding=(k - 1) // 2).view(-1)
+
+    def fir(x, h):
+        k = h.shape[0]
+        return Fn.conv1d(Fn.pad(x.view(1, 1, -1), (k - 1, 0)), h.flip(0).view(1, 1, -1)).view(-1)
 
     def torch_spmv(rp, col, val, x):
         # int32 views of the u32 indices (no copy; every value < 2^31): crow and col must share a dtype.
@@ -1031,6 +1059,9 @@ def torch_table(torch, dev):
         "compact_if": [("x[x > 0]", CALL, lambda i, o, p: compacted(i[0][i[0] > 0]), None)],
         "compact_mask": [("x[mask.bool()]", CALL, lambda i, o, p: compacted(i[0][i[1].bool()]), None),
                          ("masked_select(x, mask.bool())", CALL, lambda i, o, p: compacted(torch.masked_select(i[0], i[1].bool())), None)],
+        "conv1d": [("F.conv1d(x, h, padding=(K-1)/2)", CALL, lambda i, o, p: [conv_same(i[0], i[1])], None)],
+        "fft_conv1d": [("F.conv1d(x, h, padding=(K-1)/2)", CALL, lambda i, o, p: [conv_same(i[0], i[1])], None)],
+        "fir_filter": [("F.conv1d(F.pad(x, (K-1, 0)), h.flip(0))", CHAIN, lambda i, o, p: [fir(i[0], i[1])], None)],
         "window_apply": [("torch.mul(x, w, out=) (window made once)", CALL, cached_window(hann, torch.mul), like),
                          ("x * hann_window(M, f64).float()", CHAIN, lambda i, o, p: [i[0] * hann(i[0].shape[1])], None)],
         # sorting: sorts, stable key-value sort, top-k and order statistics (docs/kernels/sorting.md).
@@ -1601,6 +1632,7 @@ class Numpy(Library):
             import scipy
             import scipy.linalg  # noqa: F401
             import scipy.sparse  # noqa: F401
+            import scipy.signal  # noqa: F401
         except ImportError:
             scipy = None  # spmv_csr keeps add.reduceat; triangular_solve has no numpy peer
         self.version = np.__version__

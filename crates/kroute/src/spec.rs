@@ -26,6 +26,11 @@ pub enum Tolerance {
     Sum { rtol: f64 },
     /// ‖y − r‖₂ ≤ rtol·‖r‖₂ over the whole output.
     Norm { rtol: f64 },
+    /// `Sum` with the block-FFT rule for a NaN or ±inf input (fft_conv1d, docs/kernels/signal.md):
+    /// where the reference is NaN or ±inf the output must be NaN or ±inf (either); where it is
+    /// finite the output may be non-finite (an FFT block holding the bad value; not compared),
+    /// and a finite output is compared as `Sum`.
+    SumSpan { rtol: f64 },
     /// |y − r| ≤ atol + rtol·|r| for statistics.
     Stat { rtol: f64, atol: f64 },
     /// The fft domain's norm (docs/kernels/fft.md): ‖y − r‖₂ ≤ rtol·‖r‖₂ + atol over the finite
@@ -56,6 +61,7 @@ impl Tolerance {
         matches!(
             self,
             Tolerance::Sum { .. }
+                | Tolerance::SumSpan { .. }
                 | Tolerance::Stat { .. }
                 | Tolerance::Norm { .. }
                 | Tolerance::Spectral { .. }
@@ -70,6 +76,9 @@ impl Tolerance {
             Tolerance::Ulp { k } => format!("ulp({k})"),
             Tolerance::Elementwise { rtol, atol } => format!("elementwise({rtol:e}, {atol:e})"),
             Tolerance::Sum { rtol } => format!("sum({rtol:e})"),
+            Tolerance::SumSpan { rtol } => {
+                format!("sum({rtol:e}), non-finite where the reference is, elsewhere allowed")
+            }
             Tolerance::Norm { rtol } => format!("norm({rtol:e})"),
             Tolerance::Stat { rtol, atol } if atol == 0.0 => format!("stat({rtol:e})"),
             Tolerance::Stat { rtol, atol } => format!("stat({rtol:e}, {atol:e})"),

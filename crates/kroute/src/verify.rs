@@ -200,6 +200,16 @@ pub fn compare(tol: Tolerance, got: &Tensor, exp: &Expected) -> Agreement {
     } else {
         for (i, (&gi, &ri)) in g.iter().zip(&exp.values).enumerate() {
             let r = round_to(dtype, ri);
+            if let Tolerance::SumSpan { .. } = tol {
+                // The block-FFT rule: a non-finite reference needs a non-finite output (NaN or
+                // ±inf, either); a finite reference admits a non-finite output.
+                if !r.is_finite() || !gi.is_finite() {
+                    if !r.is_finite() && gi.is_finite() {
+                        note(i, f64::INFINITY, gi, r, 0.0);
+                    }
+                    continue;
+                }
+            }
             // NaN where and only where the reference is NaN; ±inf exactly.
             if r.is_nan() || gi.is_nan() {
                 if r.is_nan() != gi.is_nan() {
@@ -250,7 +260,7 @@ pub fn compare(tol: Tolerance, got: &Tensor, exp: &Expected) -> Agreement {
                 Tolerance::Elementwise { rtol, atol } | Tolerance::Stat { rtol, atol } => {
                     atol + rtol * r.abs()
                 }
-                Tolerance::Sum { rtol } => {
+                Tolerance::Sum { rtol } | Tolerance::SumSpan { rtol } => {
                     let s = exp.scale.as_ref().map_or(r.abs(), |s| s[i]);
                     rtol * s
                 }
@@ -404,6 +414,18 @@ mod tests {
         let e = exp1(1.0).with_scale(vec![1e6]);
         assert!(compare(tol, &Tensor::f32(vec![1.0 + 9.0]), &e).passed);
         assert!(!compare(tol, &Tensor::f32(vec![1.0 + 11.0]), &e).passed);
+    }
+
+    #[test]
+    fn sum_span_needs_non_finite_where_the_reference_is_and_admits_it_elsewhere() {
+        let tol = Tolerance::SumSpan { rtol: 1e-5 };
+        let e = Expected::new(DType::F32, &[3], vec![f64::NAN, f64::INFINITY, 1.0])
+            .with_scale(vec![1.0; 3]);
+        let t = |v: Vec<f32>| Tensor::f32(v);
+        assert!(compare(tol, &t(vec![f32::INFINITY, f32::NAN, 1.0]), &e).passed);
+        assert!(compare(tol, &t(vec![f32::NAN, f32::NAN, f32::NAN]), &e).passed);
+        assert!(!compare(tol, &t(vec![0.0, f32::NAN, 1.0]), &e).passed);
+        assert!(!compare(tol, &t(vec![f32::NAN, f32::NAN, 1.1]), &e).passed);
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub(crate) fn libraries() -> &'static [(Domain, &'static [Library])] {
         (Domain::Correlation, correlation::LIBRARIES),
         (Domain::Fft, fft::LIBRARIES),
         (Domain::Fft, fft::CUFFT_LIBRARIES),
+        (Domain::Signal, signal::LIBRARIES),
         (Domain::Linalg, linalg::LIBRARIES),
     ];
     LIBRARIES

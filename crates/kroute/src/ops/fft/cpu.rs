@@ -671,3 +671,38 @@ pub fn spectral_power(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> 
     real(cpu, i[0].as_f32()?, o[0].as_f32_mut()?, true);
     Ok(())
 }
+
+// ---- reusable short transforms (signal's fft_conv1d) -----------------------------------------
+
+/// A forward DFT of m ≤ `SplitFft::MAX` points (a power of two) on split (re, im) arrays, its
+/// plan (twiddles from f64) built once: for kernels that run many short transforms, such as
+/// signal's block convolution. Call it under pulp's dispatch for the SIMD code paths.
+pub(crate) struct SplitFft {
+    plan: RowPlan,
+    sre: Vec<f32>,
+    sim: Vec<f32>,
+}
+
+impl SplitFft {
+    /// The longest transform it does (one Stockham row).
+    pub(crate) const MAX: usize = ROW;
+
+    pub(crate) fn new(m: usize) -> SplitFft {
+        debug_assert!(m.is_power_of_two() && m <= ROW);
+        SplitFft {
+            plan: RowPlan::new(m),
+            sre: vec![0.0; m],
+            sim: vec![0.0; m],
+        }
+    }
+
+    /// (re, im) ← DFT(re + i·im), unnormalised, in place (the first m elements).
+    #[inline(always)]
+    pub(crate) fn forward(&mut self, re: &mut [f32], im: &mut [f32]) {
+        let m = self.plan.m;
+        if self.plan.run(re, im, &mut self.sre, &mut self.sim) {
+            re[..m].copy_from_slice(&self.sre);
+            im[..m].copy_from_slice(&self.sim);
+        }
+    }
+}

@@ -1,9 +1,13 @@
-//! The signal domain (`docs/kernels/signal.md`): `window_apply` is implemented (the worked
-//! example of `docs/adding-a-kernel.md`); the other kernels are specs only until their tranche.
+//! The signal domain (`docs/kernels/signal.md`): `window_apply` (the worked example of
+//! `docs/adding-a-kernel.md`); conv1d, fir_filter and fft_conv1d (`conv.rs`, `conv_cpu.rs`,
+//! `conv.cu`; fft_conv1d also through rustfft, `conv_cpu::LIBRARIES`).
 
+mod conv;
+pub(crate) mod conv_cpu;
 pub(crate) mod cpu;
 mod cuda;
 
+pub(crate) use conv_cpu::LIBRARIES;
 pub(crate) use cuda::CUDA;
 
 use super::common::{edge_values, f32_rows};
@@ -165,7 +169,11 @@ fn window_cases() -> Vec<Case> {
     ]
 }
 
-pub static OPS: &[Op] = &[Op {
+pub static OPS: &[Op] = &[
+    conv::CONV1D,
+    conv::FFT_CONV1D,
+    conv::FIR_FILTER,
+    Op {
     name: "window_apply",
     inputs: &[input("x", DType::F32)],
     outputs: &["y"],
@@ -174,4 +182,5 @@ pub static OPS: &[Op] = &[Op {
     workload: window_workload,
     edge_cases: window_cases,
     cpu: cpu::window_apply,
-}];
+},
+];
