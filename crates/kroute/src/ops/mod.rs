@@ -76,7 +76,10 @@ domains! {
 /// Library routes (`op::Library`; docs/adding-a-kernel.md, "Library routes"): each domain that
 /// has any lists its `LIBRARIES` here, beside its ops, and the registry joins them.
 pub(crate) fn libraries() -> &'static [(Domain, &'static [Library])] {
-    static LIBRARIES: &[(Domain, &[Library])] = &[(Domain::Linalg, linalg::LIBRARIES)];
+    static LIBRARIES: &[(Domain, &[Library])] = &[
+        (Domain::Linalg, linalg::LIBRARIES),
+        (Domain::Signal, signal::LIBRARIES),
+    ];
     LIBRARIES
 }
 

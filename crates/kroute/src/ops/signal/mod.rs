@@ -3,6 +3,12 @@
 
 pub(crate) mod cpu;
 mod cuda;
+mod lags;
+mod lags_cpu;
+mod lags_fft;
+
+/// The domain's library routes: `rustfft` for autocorrelation and cross_correlation.
+pub(crate) static LIBRARIES: &[crate::op::Library] = lags_fft::LIBRARIES;
 
 pub(crate) use cuda::CUDA;
 
@@ -174,4 +180,4 @@ pub static OPS: &[Op] = &[Op {
     workload: window_workload,
     edge_cases: window_cases,
     cpu: cpu::window_apply,
-}];
+}, lags::AUTOCORRELATION, lags::CROSS_CORRELATION];
