@@ -538,6 +538,47 @@ def xp_table(xp, special, scipy=None):
             # a = [1] as float32: an f64 `a` would make lfilter filter in float64.
             t["fir_filter"].append(("signal.lfilter(h, ones(1, f32), x)", CALL, lambda i, o, p: [sig.lfilter(i[1], np.ones(1, np.float32), i[0])], None))
 
+    # signal's lag kernels (docs/kernels/signal.md): one dot per lag with the `k < N` guards
+    # (x[:N-k] counts from the end for k > N), and the FFT routes in f64 (F ≥ N + L − 1: no
+    # wrap-around), whose lags with no terms are set to exactly 0 (the FFT leaves ~1e-17 there).
+    def xp_autocorr_dots(x, lags):
+        n = x.shape[0]
+        zero = xp.zeros((), dtype=xp.float32)
+        return [xp.stack([xp.dot(x[:n - k], x[k:]) if k < n else zero for k in range(lags)]).astype(xp.float32)]
+
+    def xp_crosscorr_dots(x, y, lags):
+        n = x.shape[0]
+        zero = xp.zeros((), dtype=xp.float32)
+        return [xp.stack([xp.dot(x[max(0, -k):n - max(0, k)], y[max(0, k):n + min(0, k)]) if abs(k) < n else zero
+                          for k in range(-lags, lags + 1)]).astype(xp.float32)]
+
+    def xp_autocorr_fft(x, lags):
+        n = x.shape[0]
+        f = max(1, n + lags - 1)
+        r = xp.fft.irfft(xp.abs(xp.fft.rfft(x.astype(xp.float64), f)) ** 2, f)[:lags]
+        r = xp.concatenate([r, xp.zeros(max(0, lags - r.shape[0]))])
+        r[min(n, lags):] = 0.0
+        return [r.astype(xp.float32)]
+
+    def sp_crosscorr_fft(x, y, lags):
+        import scipy.signal  # noqa: F401 (loaded on the verification call, never timed)
+        n = x.shape[0]
+        if n == 0:
+            return [xp.zeros(2 * lags + 1, dtype=xp.float32)]
+        c = scipy.signal.correlate(y.astype(xp.float64), x.astype(xp.float64), mode="full", method="fft")
+        c = xp.pad(c, lags - n + 1) if n <= lags else c[n - 1 - lags:n + lags]
+        return [c.astype(xp.float32)]
+
+    t["autocorrelation"] = [("[dot(x[:N-k], x[k:]) if k < N else 0 for k < L]", CHAIN,
+                             lambda i, o, p: xp_autocorr_dots(i[0], int(p["max_lag"])), None),
+                            ("irfft(abs(rfft(x.astype(f64), F))**2, F)[:L], F = N + L − 1", CHAIN,
+                             lambda i, o, p: xp_autocorr_fft(i[0], int(p["max_lag"])), None)]
+    t["cross_correlation"] = [("[dot(x[..], y[..]) if |k| < N else 0 for k in −L … L]", CHAIN,
+                               lambda i, o, p: xp_crosscorr_dots(i[0], i[1], int(p["max_lag"])), None)]
+    if xp is np and scipy is not None:
+        t["cross_correlation"].append(("scipy.signal.correlate(y, x, 'full', method='fft') (f64), pad or slice", CHAIN,
+                                       lambda i, o, p: sp_crosscorr_fft(i[0], i[1], int(p["max_lag"])), None))
+
     # optimizers (docs/kernels/optimizers.md): in place, as the entries write them, on copies of
     # the state made once per input set (`state`); each call takes one more step from there.
     def state(*idx, total=False):
@@ -687,6 +728,15 @@ def torch_table(torch, dev):
     import torch.nn.functional as Fn
     nn = torch._C._nn
     like = lambda i: [torch.empty_like(i[0])]
+
+    def torch_autocorr_dots(x, lags):
+        n, zero = x.shape[0], torch.zeros((), dtype=torch.float32, device=dev)
+        return torch.stack([torch.dot(x[:n - k], x[k:]) if k < n else zero for k in range(lags)])
+
+    def torch_crosscorr_dots(x, y, lags):
+        n, zero = x.shape[0], torch.zeros((), dtype=torch.float32, device=dev)
+        return torch.stack([torch.dot(x[max(0, -k):n - max(0, k)], y[max(0, k):n + min(0, k)]) if abs(k) < n else zero
+                            for k in range(-lags, lags + 1)])
     flipped = lambda i: [torch.empty(tuple(i[0].shape[::-1]), dtype=i[0].dtype, device=dev)]
     scalar = lambda dt: (lambda i: [torch.empty((), dtype=dt, device=dev)])
     rows = lambda i: [torch.empty(i[0].shape[0], dtype=torch.float32, device=dev)]
@@ -1114,6 +1164,11 @@ def torch_table(torch, dev):
         "ifft": torch_fft_idioms("ifft"),
         "fft_real": [("torch.fft.rfft(x)", CALL, lambda i, o, p: [torch.view_as_real(torch.fft.rfft(i[0])).view(-1)], None)],
         "spectral_power": [("torch.fft.rfft(x).abs().square()", CHAIN, lambda i, o, p: [torch.fft.rfft(i[0]).abs().square()], None)],
+        # signal's lag kernels: one torch.dot per lag, with the entry's `k < N` guards.
+        "autocorrelation": [("stack([dot(x[:N-k], x[k:]) if k < N else 0 for k < L])", CHAIN,
+                             lambda i, o, p: [torch_autocorr_dots(i[0], int(p["max_lag"]))], None)],
+        "cross_correlation": [("stack([dot(x[..], y[..]) if |k| < N else 0 for k in −L … L])", CHAIN,
+                               lambda i, o, p: [torch_crosscorr_dots(i[0], i[1], int(p["max_lag"]))], None)],
         # linalg: TF32 off for every matmul (set when this table is made, below).
         "matmul_batched": [("torch.bmm(A, Bm, out=)", CALL, lambda i, o, p: torch.bmm(i[0], i[1], out=o[0]), like)],
         "matvec": [("torch.mv(A, x, out=)", CALL, lambda i, o, p: torch.mv(i[0], i[1], out=o[0]), rows)],

@@ -80,7 +80,8 @@ pub(crate) fn libraries() -> &'static [(Domain, &'static [Library])] {
         (Domain::Correlation, correlation::LIBRARIES),
         (Domain::Fft, fft::LIBRARIES),
         (Domain::Fft, fft::CUFFT_LIBRARIES),
-        (Domain::Signal, signal::LIBRARIES),
+        (Domain::Signal, signal::CONV_LIBRARIES),
+        (Domain::Signal, signal::LAG_LIBRARIES),
         (Domain::Linalg, linalg::LIBRARIES),
     ];
     LIBRARIES

@@ -1,13 +1,20 @@
 //! The signal domain (`docs/kernels/signal.md`): `window_apply` (the worked example of
 //! `docs/adding-a-kernel.md`); conv1d, fir_filter and fft_conv1d (`conv.rs`, `conv_cpu.rs`,
-//! `conv.cu`; fft_conv1d also through rustfft, `conv_cpu::LIBRARIES`).
+//! `conv.cu`; fft_conv1d also through rustfft, `conv_cpu::LIBRARIES`); autocorrelation and
+//! cross_correlation (`lags.rs`, `lags_cpu.rs`, `lags.cu`; through rustfft in `lags_fft.rs`).
 
 mod conv;
 pub(crate) mod conv_cpu;
 pub(crate) mod cpu;
 mod cuda;
+mod lags;
+mod lags_cpu;
+mod lags_fft;
 
-pub(crate) use conv_cpu::LIBRARIES;
+/// The domain's library routes (`rustfft`): fft_conv1d's, and autocorrelation's and
+/// cross_correlation's; `ops::libraries()` lists both.
+pub(crate) use conv_cpu::LIBRARIES as CONV_LIBRARIES;
+pub(crate) use lags_fft::LIBRARIES as LAG_LIBRARIES;
 pub(crate) use cuda::CUDA;
 
 use super::common::{edge_values, f32_rows};
@@ -182,5 +189,7 @@ pub static OPS: &[Op] = &[
     workload: window_workload,
     edge_cases: window_cases,
     cpu: cpu::window_apply,
-},
+    },
+    lags::AUTOCORRELATION,
+    lags::CROSS_CORRELATION,
 ];
