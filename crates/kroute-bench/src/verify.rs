@@ -188,7 +188,13 @@ pub fn verify_many(
         seen.push(inputs);
     }
     for case in k.edge_cases() {
-        add(check_many(k, imps, &case.inputs, &params, case.label.to_string()));
+        add(check_many(
+            k,
+            imps,
+            &case.inputs,
+            &params,
+            case.label.to_string(),
+        ));
     }
     per
 }

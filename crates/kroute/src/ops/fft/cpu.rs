@@ -675,8 +675,10 @@ pub fn spectral_power(cpu: Cpu, i: &[&Tensor], _: &Params, o: &mut [Tensor]) -> 
 // ---- reusable short transforms (signal's fft_conv1d) -----------------------------------------
 
 /// A forward DFT of m ≤ `SplitFft::MAX` points (a power of two) on split (re, im) arrays, its
-/// plan (twiddles from f64) built once: for kernels that run many short transforms, such as
-/// signal's block convolution. Call it under pulp's dispatch for the SIMD code paths.
+/// plan (twiddles from f64, radix-4 stages) built once: for kernels that run many short
+/// transforms, such as signal's block convolution. One lane of the row engine: the input is
+/// loaded in bit-reversed order into scratch, transformed in place, copied back. Call it under
+/// pulp's dispatch for the SIMD code paths.
 pub(crate) struct SplitFft {
     plan: RowPlan,
     sre: Vec<f32>,
@@ -684,13 +686,13 @@ pub(crate) struct SplitFft {
 }
 
 impl SplitFft {
-    /// The longest transform it does (one Stockham row).
-    pub(crate) const MAX: usize = ROW;
+    /// The longest transform it is used for (longer ones go through the four-step `c2c`).
+    pub(crate) const MAX: usize = 4096;
 
     pub(crate) fn new(m: usize) -> SplitFft {
-        debug_assert!(m.is_power_of_two() && m <= ROW);
+        debug_assert!(m.is_power_of_two() && m <= Self::MAX);
         SplitFft {
-            plan: RowPlan::new(m),
+            plan: RowPlan::new(m, false),
             sre: vec![0.0; m],
             sim: vec![0.0; m],
         }
@@ -700,9 +702,13 @@ impl SplitFft {
     #[inline(always)]
     pub(crate) fn forward(&mut self, re: &mut [f32], im: &mut [f32]) {
         let m = self.plan.m;
-        if self.plan.run(re, im, &mut self.sre, &mut self.sim) {
-            re[..m].copy_from_slice(&self.sre);
-            im[..m].copy_from_slice(&self.sim);
+        for j in 0..m {
+            let r = self.plan.rev[j] as usize;
+            self.sre[r] = re[j];
+            self.sim[r] = im[j];
         }
+        self.plan.run::<1>(&mut self.sre, &mut self.sim);
+        re[..m].copy_from_slice(&self.sre);
+        im[..m].copy_from_slice(&self.sim);
     }
 }

@@ -299,7 +299,7 @@ pub(crate) trait Engine {
     fn filter(&mut self, re: &mut [f32], im: &mut [f32], c: &Spectrum);
 }
 
-/// Our transforms: one Stockham row (F ≤ 4096) or the four-step `c2c`.
+/// Our transforms: one row transform (F ≤ 4096) or the four-step `c2c`.
 struct Own {
     f: usize,
     cpu: Cpu,
@@ -352,13 +352,13 @@ impl Engine for Own {
             p[0] = re[j];
             p[1] = im[j];
         }
-        c2c(self.cpu, &self.buf, &mut self.out, false);
+        c2c(self.cpu, &self.buf, &mut self.out, false, false);
         for (j, p) in self.out.chunks_exact_mut(2).enumerate() {
             let (x, y) = (p[0], p[1]);
             p[0] = x * c.re[j] - y * c.im[j];
             p[1] = x * c.im[j] + y * c.re[j];
         }
-        c2c(self.cpu, &self.out, &mut self.buf, true);
+        c2c(self.cpu, &self.out, &mut self.buf, true, false);
         for (j, p) in self.buf.chunks_exact(2).enumerate() {
             re[j] = p[0];
             im[j] = p[1];
