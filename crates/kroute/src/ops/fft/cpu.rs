@@ -357,9 +357,9 @@ fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 // ---- the transform ----------------------------------------------------------------------------
 
 /// `f` under pulp's dispatch (so its inlined loops are compiled for the SIMD level found) for
-/// simd and parallel, directly for scalar.
+/// simd and parallel, directly for scalar (signal's block convolution uses it too).
 #[inline(always)]
-fn simd<R>(cpu: Cpu, f: impl FnOnce() -> R) -> R {
+pub(crate) fn simd<R>(cpu: Cpu, f: impl FnOnce() -> R) -> R {
     struct Run<F>(F);
     impl<R, F: FnOnce() -> R> WithSimd for Run<F> {
         type Output = R;

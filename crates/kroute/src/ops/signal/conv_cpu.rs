@@ -28,7 +28,7 @@
 use super::conv::Form;
 use crate::backend::cpu::{arch, Cpu};
 use crate::op::{always_available, Library, LibraryExec};
-use crate::ops::fft::cpu::{c2c, SplitFft};
+use crate::ops::fft::cpu::{c2c, simd as simd_dispatch, SplitFft};
 use crate::params::Params;
 use crate::tensor::Tensor;
 use crate::Result;
@@ -172,25 +172,7 @@ impl WithSimd for DotRows<'_> {
 
 /// Scan windows and decide under pulp's dispatch: (hi, lo) of w.
 fn scan_simd(cpu: Cpu, w: &[f32]) -> (u32, u32) {
-    dispatch(cpu, || scan(w))
-}
-
-/// `f` under pulp's dispatch (its inlined loops compiled for the SIMD level found) for simd and
-/// parallel, directly for scalar.
-#[inline(always)]
-fn dispatch<R>(cpu: Cpu, f: impl FnOnce() -> R) -> R {
-    struct Run<F>(F);
-    impl<R, F: FnOnce() -> R> WithSimd for Run<F> {
-        type Output = R;
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, _: S) -> R {
-            (self.0)()
-        }
-    }
-    match cpu {
-        Cpu::Scalar => f(),
-        _ => arch().dispatch(Run(f)),
-    }
+    simd_dispatch(cpu, || scan(w))
 }
 
 /// Run `f(first output, outputs, state)` over chunks of `block` outputs of y: in order on one
@@ -450,12 +432,12 @@ fn fft_run<E: Engine + Send>(
         let (ya, yb) = yb.split_at_mut(p.min(yb.len()));
         window(x, n0 as isize - off as isize, &mut s.wa);
         window(x, (n0 + p) as isize - off as isize, &mut s.wb);
-        let (ha, _) = dispatch(cpu, || scan(&s.wa));
+        let (ha, _) = simd_dispatch(cpu, || scan(&s.wa));
         let pa = plan(ha, taps_ok, t.max);
         let pb = if yb.is_empty() {
             Plan::Zero
         } else {
-            plan(dispatch(cpu, || scan(&s.wb)).0, taps_ok, t.max)
+            plan(simd_dispatch(cpu, || scan(&s.wb)).0, taps_ok, t.max)
         };
         let (ea, eb) = match (&pa, &pb) {
             (Plan::Fft(a), Plan::Fft(b)) => (Some(*a), Some(*b)),
@@ -472,7 +454,7 @@ fn fft_run<E: Engine + Send>(
                 im,
                 ..
             } = &mut *s;
-            dispatch(cpu, || {
+            simd_dispatch(cpu, || {
                 match ea {
                     Some(e) => scaled(wa, e, re),
                     None => re.fill(0.0),

@@ -40,16 +40,18 @@ pub fn autocorrelation(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) ->
 pub fn cross_correlation(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
     let (x, y) = (i[0].as_f32()?, i[1].as_f32()?);
     let l = p.usize("max_lag");
-    let pos = lag_sums(cpu, x, y, 0, l + 1);
-    let neg = lag_sums(cpu, y, x, 1, l);
-    let c = o[0].as_f32_mut()?;
+    place_lags(l, lag_sums(cpu, x, y, 0, l + 1), lag_sums(cpu, y, x, 1, l), o[0].as_f32_mut()?);
+    Ok(())
+}
+
+/// c[L + j] = pos[j] (lags 0 … L), c[L − 1 − j] = neg[j] (lags −1 … −L), rounded to f32.
+pub(super) fn place_lags(l: usize, pos: Vec<f64>, neg: Vec<f64>, c: &mut [f32]) {
     for (j, v) in pos.into_iter().enumerate() {
         c[l + j] = v as f32;
     }
     for (j, v) in neg.into_iter().enumerate() {
         c[l - 1 - j] = v as f32;
     }
-    Ok(())
 }
 
 /// Σ_{n : n + k0 + j < N} a[n]·b[n + k0 + j] for j < nl, in f64 (a and b of one length N).

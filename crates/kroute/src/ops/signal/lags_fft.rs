@@ -66,15 +66,8 @@ fn cross_correlation(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> R
         return lags_cpu::cross_correlation(cpu, i, p, o);
     }
     let l = p.usize("max_lag");
-    let pos = lag_sums(cpu, x, y, 0, l + 1);
-    let neg = lag_sums(cpu, y, x, 1, l);
-    let c = o[0].as_f32_mut()?;
-    for (j, v) in pos.into_iter().enumerate() {
-        c[l + j] = v as f32;
-    }
-    for (j, v) in neg.into_iter().enumerate() {
-        c[l - 1 - j] = v as f32;
-    }
+    let (pos, neg) = (lag_sums(cpu, x, y, 0, l + 1), lag_sums(cpu, y, x, 1, l));
+    lags_cpu::place_lags(l, pos, neg, o[0].as_f32_mut()?);
     Ok(())
 }
 
