@@ -6,9 +6,14 @@ use super::profile::Point;
 /// Predicted seconds at `n` from points measured at other sizes (any order; a size measured
 /// twice keeps its last point), or None without points. Between two measured sizes the
 /// prediction is linear in log–log space; beyond the ends the end segment's slope carries on,
-/// held to [0, 2] above the largest size (time never falls as n grows, and nothing in the
-/// catalog grows faster than n²) and to [0, 1] below the smallest (time never falls faster than
-/// the work). One point predicts time ∝ n above it and that time below it (a latency floor).
+/// held to [1, 2] above the largest size and to [0, 1] below the smallest (time never falls
+/// faster than the work). Above, at least 1: every workload of the catalog grows at least as n
+/// past its measured sizes, and an end segment flatter than that is a latency floor or a batch
+/// dimension floored at 1, not what larger sizes cost — an implementation whose points stop early
+/// (dropped as far slower) must not look cheap beyond them (on the H200, scalar matmul_batched,
+/// flat at 2^10–2^14 where B = 1 and dropped there, was routed at 1.5·2^20: 49.7 ms against
+/// faer's 0.63 ms). Nothing in the catalog grows faster than n². One point predicts time ∝ n
+/// above it and that time below it (a latency floor).
 pub fn predict(points: &[Point], n: u64) -> Option<f64> {
     let mut p: Vec<(f64, f64)> = points
         .iter()
@@ -35,7 +40,7 @@ pub fn predict(points: &[Point], n: u64) -> Option<f64> {
         first.1 + slope(first, p[1]).clamp(0.0, 1.0) * (x - first.0)
     } else if x >= last.0 {
         let before = p[p.len() - 2];
-        last.1 + slope(before, last).clamp(0.0, 2.0) * (x - last.0)
+        last.1 + slope(before, last).clamp(1.0, 2.0) * (x - last.0)
     } else {
         let i = p.partition_point(|q| q.0 <= x);
         let (a, b) = (p[i - 1], p[i]);
@@ -92,9 +97,12 @@ mod tests {
 
     #[test]
     fn extrapolation_slopes_are_held_to_what_time_can_do() {
-        // A noisy end segment that falls would predict less time for more work: held flat.
+        // An end segment that falls or stays flat (noise, a latency floor, a batch floored at
+        // 1) would predict little time for much more work: held to the work's growth, ∝ n.
         let p = pts(&[(1 << 10, 2e-6), (1 << 12, 1e-6)]);
-        assert!(close(predict(&p, 1 << 20).unwrap(), 1e-6));
+        assert!(close(predict(&p, 1 << 20).unwrap(), 256e-6));
+        let p = pts(&[(1 << 10, 5e-4), (1 << 14, 5e-4)]);
+        assert!(close(predict(&p, 1 << 22).unwrap(), 128e-3));
         // Below the smallest size, never faster than the work shrinks (slope ≤ 1).
         let p = pts(&[(1 << 10, 1e-6), (1 << 11, 8e-6)]);
         assert!(close(predict(&p, 1 << 9).unwrap(), 0.5e-6));
