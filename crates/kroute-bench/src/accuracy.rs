@@ -431,6 +431,52 @@ pub fn check(
     all
 }
 
+/// Re-route a recorded check's cases with `router` and score each on the times recorded then —
+/// no timing. A change to the router (its predictor, its near-tie rule) is judged on the very
+/// measurements that judged the router before it. A case whose new pick was not timed in the
+/// recording (skipped as predicted far slower, or failed) cannot be scored: it is returned with
+/// `routed_s` None and counts as a miss. Kernels this build lacks are left out and named.
+pub fn replay(recorded: &Check, router: &Router) -> (Vec<Case>, Vec<String>) {
+    let mut cases = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    for c in &recorded.cases {
+        let Ok(k) = kroute::kernel(&c.kernel) else {
+            if !missing.contains(&c.kernel) {
+                missing.push(c.kernel.clone());
+            }
+            continue;
+        };
+        let e = router.explain(k, &Request::new(c.n, location(c.data)));
+        let routed = match &e {
+            Ok(e) => e.winner.clone(),
+            Err(err) => format!("(router failed: {err})"),
+        };
+        let mut times = c.times.clone();
+        for t in &mut times {
+            t.predicted_s = e.as_ref().ok().and_then(|e| {
+                e.candidates
+                    .iter()
+                    .find(|x| x.implementation == t.implementation)
+                    .and_then(|x| x.total_s)
+            });
+        }
+        let routed_s = times
+            .iter()
+            .find(|t| t.implementation == routed)
+            .and_then(|t| t.seconds);
+        let ratio = routed_s.map(|r| r / c.fastest_s);
+        cases.push(Case {
+            routed,
+            routed_s,
+            ratio,
+            hit: ratio.is_some_and(|r| r <= WITHIN),
+            times,
+            ..c.clone()
+        });
+    }
+    (cases, missing)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,5 +638,74 @@ mod tests {
         assert!(t("scalar").error.is_none());
         assert!(t("simd").seconds.is_some() && t("parallel").seconds.is_some());
         assert_eq!(phases.predicted_far, 1);
+    }
+
+    /// A replay re-asks the router and scores its pick on the recorded times: a new pick that
+    /// was timed is scored, one that was not counts as a miss, an unknown kernel is named.
+    #[test]
+    fn a_replay_scores_the_new_pick_on_the_recorded_times() {
+        use kroute::router::Point;
+        let mut profile = Profile::new(Fingerprint::current(), Machine::assumed());
+        for (id, s) in [("scalar", 4e-6), ("simd", 1e-6), ("parallel", 2e-6)] {
+            for n in [1024u64, 8192] {
+                let seconds = s * n as f64 / 1024.0;
+                profile.record("map_add", id, DataAt::Host, Point { n, seconds });
+            }
+        }
+        let router = Router::new(Some(profile), Machine::assumed());
+        let timed = |id: &str, s: Option<f64>| Timed {
+            implementation: id.into(),
+            backend: id.into(),
+            seconds: s,
+            predicted_s: None,
+            error: None,
+            skipped: s.is_none().then(|| "not timed".into()),
+            samples: 1,
+            basis: None,
+        };
+        let case = |kernel: &str, times: Vec<Timed>| Case {
+            kernel: kernel.into(),
+            n: 3072,
+            data: DataAt::Host,
+            routed: "parallel".into(),
+            routed_s: Some(2.2e-6),
+            fastest: "parallel".into(),
+            fastest_s: 2.2e-6,
+            ratio: Some(1.0),
+            hit: true,
+            times,
+        };
+        let recorded = Check {
+            schema: SCHEMA.into(),
+            fingerprint: Fingerprint::current(),
+            profile: "p".into(),
+            command: "c".into(),
+            started_unix: 0,
+            budget_ms: 1,
+            notes: Vec::new(),
+            summary: Summary::default(),
+            cases: vec![
+                case(
+                    "map_add",
+                    vec![timed("simd", Some(3.0e-6)), timed("parallel", Some(2.2e-6))],
+                ),
+                case(
+                    "map_add",
+                    vec![timed("simd", None), timed("parallel", Some(2.2e-6))],
+                ),
+                case("no_such_kernel", Vec::new()),
+            ],
+        };
+        let (cases, missing) = replay(&recorded, &router);
+        assert_eq!(missing, ["no_such_kernel"]);
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].routed, "simd");
+        assert!(!cases[0].hit && (cases[0].ratio.unwrap() - 3.0 / 2.2).abs() < 1e-12);
+        assert!(cases[0].times.iter().all(|t| t.predicted_s.is_some()));
+        assert_eq!(
+            (cases[1].routed.as_str(), cases[1].routed_s),
+            ("simd", None)
+        );
+        assert!(!cases[1].hit);
     }
 }

@@ -236,6 +236,11 @@ enum Command {
         skip_factor: f64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Time nothing: re-route the cases of this recorded check (`--json` of an earlier run,
+        /// on any machine) with the router of this build and --profile (the profile that run
+        /// routed by, fingerprint not checked), and score each pick on the recorded times.
+        #[arg(long, value_name = "FILE", requires = "profile")]
+        replay: Option<PathBuf>,
     },
     /// Write a kernel's benchmark inputs at size N as .npy files (for peers, and to reproduce a
     /// sweep case).
@@ -416,6 +421,7 @@ fn main() -> ExitCode {
             max_seconds,
             skip_factor,
             seed,
+            replay,
         } => crate::route::route_check(&crate::route::CheckArgs {
             domains,
             kernels,
@@ -428,6 +434,7 @@ fn main() -> ExitCode {
             max_seconds,
             skip_factor,
             seed,
+            replay,
         }),
         Command::Check {
             kernel,

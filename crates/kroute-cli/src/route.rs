@@ -6,7 +6,9 @@ use kroute::router::Health;
 use kroute::router::{fmt_s, profile, Basis, Explanation, Fingerprint, Profile, Request, Router};
 use kroute::Backend;
 use kroute::{Error, Location, Result};
-use kroute_bench::accuracy::{check, held_out, Check, Options, Plan, Summary, SCHEMA, WITHIN};
+use kroute_bench::accuracy::{
+    check, held_out, replay, Case, Check, Options, Plan, Summary, SCHEMA, WITHIN,
+};
 use kroute_bench::calibrate::{
     calibrate as run_calibration, machine_of, settings_for_llc, sizes, Limits, Phases,
 };
@@ -407,9 +409,13 @@ pub struct CheckArgs {
     pub max_seconds: Option<f64>,
     pub skip_factor: f64,
     pub seed: u64,
+    pub replay: Option<std::path::PathBuf>,
 }
 
 pub fn route_check(a: &CheckArgs) -> Result<ExitCode> {
+    if let Some(recorded) = &a.replay {
+        return route_replay(recorded, a);
+    }
     let start = Instant::now();
     let until = deadline(start, a.max_seconds)?;
     if !(a.skip_factor.is_finite() && a.skip_factor >= 0.0) {
@@ -516,30 +522,72 @@ pub fn route_check(a: &CheckArgs) -> Result<ExitCode> {
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    println!(
-        "{:<28} {:>10} {:<6} {:<12} {:>11} {:<12} {:>11} {:>7}",
-        "kernel", "n", "data", "routed", "time", "fastest", "time", "ratio"
-    );
+    print_case_header();
     let opts = Options {
         skip_factor: a.skip_factor,
         deadline: until,
     };
     let mut phases = Phases::default();
-    let cases = check(&plans, &router, &s, gpu, &opts, &mut phases, &mut |c| {
-        println!(
-            "{:<28} {:>10} {:<6} {:<12} {:>11} {:<12} {:>11} {:>7} {}",
-            c.kernel,
-            c.n,
-            c.data.name(),
-            c.routed,
-            c.routed_s.map_or("—".into(), fmt_s),
-            c.fastest,
-            fmt_s(c.fastest_s),
-            c.ratio.map_or("—".into(), |r| format!("{r:.2}×")),
-            if c.hit { "" } else { "MISS" }
-        );
-    });
-    let summary = Summary::of(&cases);
+    let cases = check(
+        &plans,
+        &router,
+        &s,
+        gpu,
+        &opts,
+        &mut phases,
+        &mut print_case,
+    );
+    let summary = print_summary(&cases);
+    print_phases("route-check", start.elapsed().as_secs_f64(), &phases);
+    if !phases.out_of_time.is_empty() {
+        notes.push(format!(
+            "out of time (--max-seconds): not checked: {}",
+            phases.out_of_time.join(", ")
+        ));
+    }
+    if let Some(p) = &a.json {
+        let c = Check {
+            schema: SCHEMA.into(),
+            fingerprint: Fingerprint::current(),
+            profile: router.profile_note().into(),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            started_unix,
+            budget_ms: a.budget_ms,
+            notes,
+            summary,
+            cases,
+        };
+        write_json(p, &c)?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_case_header() {
+    println!(
+        "{:<28} {:>10} {:<6} {:<12} {:>11} {:<12} {:>11} {:>7}",
+        "kernel", "n", "data", "routed", "time", "fastest", "time", "ratio"
+    );
+}
+
+fn print_case(c: &Case) {
+    println!(
+        "{:<28} {:>10} {:<6} {:<12} {:>11} {:<12} {:>11} {:>7} {}",
+        c.kernel,
+        c.n,
+        c.data.name(),
+        c.routed,
+        c.routed_s.map_or("—".into(), fmt_s),
+        c.fastest,
+        fmt_s(c.fastest_s),
+        c.ratio.map_or("—".into(), |r| format!("{r:.2}×")),
+        if c.hit { "" } else { "MISS" }
+    );
+}
+
+/// The hit figure and the misses, printed; the summary returned.
+fn print_summary(cases: &[Case]) -> Summary {
+    let summary = Summary::of(cases);
     println!();
     println!(
         "routed within {:.0}% of the fastest: {} of {} cases ({:.1}%); host {} of {}, device {} of {}",
@@ -568,21 +616,61 @@ pub fn route_check(a: &CheckArgs) -> Result<ExitCode> {
             );
         }
     }
-    print_phases("route-check", start.elapsed().as_secs_f64(), &phases);
-    if !phases.out_of_time.is_empty() {
-        notes.push(format!(
-            "out of time (--max-seconds): not checked: {}",
-            phases.out_of_time.join(", ")
+    summary
+}
+
+/// `route-check --replay`: the recorded cases re-routed by this build's router over
+/// `--profile`, scored on the recorded times.
+fn route_replay(recorded: &Path, a: &CheckArgs) -> Result<ExitCode> {
+    let check = Check::load(recorded).map_err(Error::Io)?;
+    let Some(profile_path) = &a.profile else {
+        return Err(Error::Param(
+            "--replay needs --profile (the profile the recorded check routed by)".into(),
         ));
+    };
+    let prof = Profile::load(profile_path)?;
+    let machine = prof.machine.clone();
+    let router = Router::new(Some(prof), machine).assume_available(true);
+    eprintln!(
+        "replaying {} ({} cases, recorded by `{}`) with {}: nothing is timed",
+        recorded.display(),
+        check.cases.len(),
+        check.command,
+        router.profile_note()
+    );
+    print_case_header();
+    let (cases, missing) = replay(&check, &router);
+    let mut notes = check.notes.clone();
+    if !missing.is_empty() {
+        let m = format!("not in this build, left out: {}", missing.join(", "));
+        eprintln!("{m}");
+        notes.push(m);
     }
+    for c in &cases {
+        print_case(c);
+    }
+    let summary = print_summary(&cases);
+    let unscored = cases.iter().filter(|c| c.routed_s.is_none()).count();
+    if unscored > 0 {
+        println!(
+            "{unscored} of the misses are picks the recording did not time (counted as misses)"
+        );
+    }
+    notes.push(format!(
+        "replayed: the cases of {} (recorded by `{}`) re-routed by {} and scored on the recorded \
+         times; {unscored} picks were not timed then and count as misses",
+        recorded.display(),
+        check.command,
+        router.profile_note()
+    ));
     if let Some(p) = &a.json {
         let c = Check {
             schema: SCHEMA.into(),
-            fingerprint: Fingerprint::current(),
-            profile: router.profile_note().into(),
+            fingerprint: check.fingerprint.clone(),
+            profile: format!("{} ({})", profile_path.display(), router.profile_note()),
             command: std::env::args().collect::<Vec<_>>().join(" "),
-            started_unix,
-            budget_ms: a.budget_ms,
+            started_unix: check.started_unix,
+            budget_ms: check.budget_ms,
             notes,
             summary,
             cases,
