@@ -12,8 +12,12 @@ venv="${KROUTE_PEERS_VENV:-${KROUTE_NVRTC_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/
 # The test profile (opt-level 3, into target/debug like dev): the references and kroute's own
 # implementations run optimised. In the dev profile the kroute crate is unoptimised, and
 # attention's f64 reference and scalar kernel (a whole batch of S = 2048 at any N, 69 GFLOP)
-# would take tens of minutes.
-cargo build -q -p kroute-cli --profile test
+# would take tens of minutes. The workspace with the cuda feature, as the README's test command
+# builds it: after `cargo test --workspace --features cuda` this is already built (a `-p
+# kroute-cli` build without the feature resolves features differently and rebuilds for minutes).
+# The cuda feature loads the driver at run time only: without a GPU its implementations report
+# themselves unavailable.
+cargo build -q --workspace --features cuda --profile test --bins
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 k="${CARGO_TARGET_DIR:-target}/debug/kroute"

@@ -23,12 +23,33 @@ fn test_params(k: &Kernel) -> Params {
     p
 }
 
+// Two halves of the catalog, so that the test harness runs them on two threads: the reference,
+// `scalar` and `simd` run on one core, and the 10^8 cases dominate (about 7 minutes in one).
 #[test]
-fn every_cpu_implementation_matches_the_reference() {
+fn every_cpu_implementation_matches_the_reference_first_half() {
+    verify_part(0);
+}
+
+#[test]
+fn every_cpu_implementation_matches_the_reference_second_half() {
+    verify_part(1);
+}
+
+/// The kernels of one half: alternate kernels of the catalog, so the heavy domains split.
+fn part(half: usize) -> impl Iterator<Item = &'static Kernel> {
+    kernels()
+        .enumerate()
+        .filter(move |(i, _)| i % 2 == half)
+        .map(|(_, k)| k)
+}
+
+fn verify_part(half: usize) {
     let n = 1 << 20;
     let mut failures = Vec::new();
     let (mut checked, mut implementations) = (0, 0);
-    for k in kernels() {
+    let mut took: Vec<(f64, &str)> = Vec::new();
+    for k in part(half) {
+        let t0 = std::time::Instant::now();
         let sizes = sizes_for(k, n, true);
         let params = test_params(k);
         let mut cache: HashMap<usize, Arc<Vec<kroute::Tensor>>> = HashMap::new();
@@ -57,6 +78,12 @@ fn every_cpu_implementation_matches_the_reference() {
                 ));
             }
         }
+        took.push((t0.elapsed().as_secs_f64(), k.name()));
+    }
+    // Where the time goes (shown with --nocapture): the slowest kernels.
+    took.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (s, k) in took.iter().take(12) {
+        println!("{s:7.2} s  {k}");
     }
     assert!(
         failures.is_empty(),
@@ -66,10 +93,10 @@ fn every_cpu_implementation_matches_the_reference() {
     );
     // Every implemented kernel has its three CPU implementations, each checked at every size,
     // and every CPU library route (`faer`) is checked the same way.
-    let routes = kernels()
+    let routes = part(half)
         .flat_map(|k| k.implementations())
         .filter(|i| i.library && i.backend.is_cpu())
         .count();
-    assert_eq!(implementations, 3 * kernels().count() + routes);
+    assert_eq!(implementations, 3 * part(half).count() + routes);
     println!("{implementations} CPU implementations, {checked} checks passed");
 }

@@ -285,13 +285,18 @@ pub fn sweep(
             pb.suspend(|| {
                 if bad.is_empty() {
                     println!(
-                        "PASS {:<28} {:<8} {} cases ({} random, seed {}), {} refused by parameter rules",
+                        "PASS {:<28} {:<8} {} cases ({} random, seed {}), {} refused by parameter rules{}",
                         k.name(),
                         imp.id,
                         r.cases,
                         r.random_cases,
                         r.seed,
-                        r.refused
+                        r.refused,
+                        if r.repeats > 0 {
+                            format!(", {} named cases repeating an earlier one's inputs", r.repeats)
+                        } else {
+                            String::new()
+                        }
                     );
                 }
                 for x in &bad {
