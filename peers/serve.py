@@ -2022,7 +2022,12 @@ class Server:
                         # torch.compile peers: the first call compiled (untimed); say how long.
                         rec["idiom"] = f"{idiom} [compiled in {fn.compile_s:.1f} s]"
                         fn.compile_s = None
-                    state.append((lib, fn, alloc, inputs, p, host))
+                    # Output bytes count towards a rotated set, as on kroute's side: a kernel
+                    # with small inputs and a large output (outer_product: 25 KB in, 40 MB out)
+                    # would otherwise get thousands of sets, each with its own output.
+                    out_bytes = sum(int(np.prod(w["shape"])) * np.dtype(DTYPES.get(w["dtype"], w["dtype"])).itemsize
+                                    for w in req["outputs"])
+                    state.append((lib, fn, alloc, inputs, p, host, out_bytes))
                 except Exception as e:
                     rec["error"] = f"{type(e).__name__}: {e}".strip()
                     state.append(None)
@@ -2039,13 +2044,14 @@ class Server:
             if st is None:
                 times.append({"error": "no such verified idiom"})
                 continue
-            lib, fn, alloc, inputs, p, host = st
+            lib, fn, alloc, inputs, p, host, out_bytes = st
             try:
                 lib.enter()
                 if i not in self.sets:
-                    set_bytes = sum(a.nbytes for a in host) + 1
+                    in_bytes = sum(a.nbytes for a in host)
+                    set_bytes = in_bytes + out_bytes + 1
                     rotate = req["rotate_bytes"] if lib.device == "cpu" else req.get("device_rotate_bytes", 0)
-                    if isinstance(lib, EventTimed) or set_bytes <= 1:
+                    if isinstance(lib, EventTimed) or in_bytes == 0:
                         # The event clock flushes the L2 instead; a generator has no input to rotate.
                         copies = 1
                     else:
