@@ -15,31 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kroute-fft-out}
-mkdir -p "$OUT"
-K=./dist/kroute
-export PYTHONUNBUFFERED=1 KROUTE_CACHE_DIR=/tmp/kroute-cache
-
-# NVRTC and cuFFT: the CUDA toolkit's, else the pip wheels' (torch ships both).
-sites=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
-for want in libnvrtc.so.13 'libcufft.so.1[0-9]*'; do
-    if ! ldconfig -p 2>/dev/null | grep -q "${want%%\**}"; then
-        lib=$(ls /usr/local/cuda/lib64/$want /usr/local/cuda/targets/x86_64-linux/lib/$want \
-            $(for s in $sites; do echo "$s/nvidia/cu13/lib/$want $s/nvidia/cufft/lib/$want"; done) 2>/dev/null | head -1)
-        [ -n "$lib" ] && export LD_LIBRARY_PATH="$(dirname "$lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    fi
-done
-echo "== $(date -u +%FT%TZ) LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}" | tee "$OUT/env.txt"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv 2>&1 | tee -a "$OUT/env.txt"
-status=0
-step() {
-    local t=$1 name=$2; shift 2
-    echo; echo "== $name: $*"
-    timeout "$t" "$@" > "$OUT/$name.txt" 2>&1
-    local rc=$?
-    tail -25 "$OUT/$name.txt"
-    [ $rc -ne 0 ] && { echo "!! rc=$rc: $name"; status=1; }
-    return 0
-}
+source scripts/device-lib.sh
 
 $K list --domain fft > "$OUT/list.txt" 2>&1; cat "$OUT/list.txt"
 step 45 verify $K verify --domain fft --backend cuda --no-large --json "$OUT/verify.json"

@@ -4,7 +4,8 @@
 //! - layernorm_dropout_residual: per row (in L1) normalization's two-pass f64 statistics and
 //!   f32 affine (`Norm`, `apply`) into y, then y = mask ? fma(y, 1/keep, res) : res over the row.
 //! - scan_compact: the scans' chained pass over chunks of 2^16 (count a chunk, take the
-//!   inclusive count of the chunks before it, scatter values and indices), no scan array.
+//!   inclusive count of the chunks before it, scatter values and indices: AVX-512 compress
+//!   of 16 at a time, else branch-free), no scan array.
 //! - adam_clip_update: Σ g² by the reductions' blocked sum (f64 block totals), then per block of
 //!   4096 (in L1) the clipped gradient and the optimizers' Adam maps (m, v, then p).
 //! - softmax_cross_entropy: per row softmax's row max and Σ exp(x − m) storing the exponentials
@@ -107,7 +108,8 @@ fn kept(x: &[f32], t: f32) -> u64 {
     x.iter().map(|&v| (v > t) as u64).sum()
 }
 
-/// Kept words and indices of x[r] into the front of `vals` and `idx`; returns how many.
+/// Kept words and indices of x[r] into the front of `vals` and `idx`, one branch each; returns
+/// how many.
 fn compact_range(x: &[f32], t: f32, r: std::ops::Range<usize>, vals: &mut [u32], idx: &mut [u64]) -> usize {
     let mut j = 0;
     for k in r {
@@ -118,6 +120,69 @@ fn compact_range(x: &[f32], t: f32, r: std::ops::Range<usize>, vals: &mut [u32],
         }
     }
     j
+}
+
+/// `compact_range` without a data-dependent branch: at half kept (the workload) the branch
+/// mispredicts every other element, ~25 ms at 10^7 on the dev machine against numpy's 10.5.
+/// AVX-512 compresses 16 at a time; elsewhere each element is written at the next free slot
+/// and the slot advances only when it is kept (the guard is false only past the last kept).
+fn compact_range_fast(x: &[f32], t: f32, r: std::ops::Range<usize>, vals: &mut [u32], idx: &mut [u64]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if crate::ops::scans::cpu::avx512_available() {
+        // SAFETY: the features were detected at run time.
+        return unsafe { avx512::compact(x, t, r, vals, idx) };
+    }
+    let cap = vals.len();
+    let mut j = 0;
+    for k in r {
+        let v = x[k];
+        if j < cap {
+            vals[j] = v.to_bits();
+            idx[j] = k as u64;
+        }
+        j += usize::from(v > t);
+    }
+    j
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// 16 elements per step: the ordered x > t mask (NaN never kept), `vpcompressd` of the
+    /// values and two `vpcompressq` of the indices, stores masked to the kept count (never past
+    /// it: the next chunk owns what follows).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn compact(
+        x: &[f32],
+        t: f32,
+        r: std::ops::Range<usize>,
+        vals: &mut [u32],
+        idx: &mut [u64],
+    ) -> usize {
+        let mut j = 0usize;
+        let mut i = r.start;
+        let tv = _mm512_set1_ps(t);
+        let lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+        while i + 16 <= r.end {
+            let v = _mm512_loadu_ps(x.as_ptr().add(i));
+            let m: u16 = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, tv);
+            let k = m.count_ones() as usize;
+            debug_assert!(j + k <= vals.len() && j + k <= idx.len());
+            let packed = _mm512_maskz_compress_epi32(m, _mm512_castps_si512(v));
+            _mm512_mask_storeu_epi32(vals.as_mut_ptr().add(j) as *mut _, ((1u32 << k) - 1) as u16, packed);
+            let (lo, hi) = ((m & 0xFF) as u8, (m >> 8) as u8);
+            let base = _mm512_add_epi64(_mm512_set1_epi64(i as i64), lanes);
+            let (kl, kh) = (lo.count_ones() as usize, hi.count_ones() as usize);
+            let il = _mm512_maskz_compress_epi64(lo, base);
+            _mm512_mask_storeu_epi64(idx.as_mut_ptr().add(j) as *mut _, ((1u16 << kl) - 1) as u8, il);
+            let ih = _mm512_maskz_compress_epi64(hi, _mm512_add_epi64(base, _mm512_set1_epi64(8)));
+            _mm512_mask_storeu_epi64(idx.as_mut_ptr().add(j + kl) as *mut _, ((1u16 << kh) - 1) as u8, ih);
+            j += k;
+            i += 16;
+        }
+        j + super::compact_range(x, t, i..r.end, &mut vals[j..], &mut idx[j..])
+    }
 }
 
 pub fn scan_compact(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Result<()> {
@@ -144,7 +209,7 @@ pub fn scan_compact(cpu: Cpu, i: &[&Tensor], p: &Params, o: &mut [Tensor]) -> Re
                     let at = offset as usize;
                     // SAFETY: chunk c alone writes its k kept elements, at its offset.
                     let (dv, di) = unsafe { (vo.slice(at, k), io.slice(at, k)) };
-                    compact_range(x, t, r, dv, di);
+                    compact_range_fast(x, t, r, dv, di);
                     offset + k as u64
                 },
             )

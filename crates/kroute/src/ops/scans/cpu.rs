@@ -249,6 +249,12 @@ fn compact_plain(keep: Keep, x: &[u32], r: std::ops::Range<usize>, out: &mut [u3
     j
 }
 
+/// Whether this CPU has the AVX-512 subsets the compress paths use (f, bw, vl).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx512_available() -> bool {
+    avx512::available()
+}
+
 /// `compact_plain` with AVX-512 where the CPU has it.
 fn compact_range(keep: Keep, x: &[u32], r: std::ops::Range<usize>, out: &mut [u32]) -> usize {
     #[cfg(target_arch = "x86_64")]
