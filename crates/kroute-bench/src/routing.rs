@@ -42,15 +42,16 @@ pub struct Case {
     pub n: u64,
     /// Whether the kernel does O(N log N) work or more (see `superlinear`).
     pub superlinear: bool,
-    /// (implementation, backend, predicted seconds from where the data is), fastest first.
-    pub times: Vec<(String, Backend, f64)>,
+    /// (implementation, backend, predicted seconds from where the data is, whether that is
+    /// extrapolated beyond the sizes the implementation was measured at), fastest first.
+    pub times: Vec<(String, Backend, f64, bool)>,
 }
 
 impl Case {
-    fn best(&self) -> &(String, Backend, f64) {
+    fn best(&self) -> &(String, Backend, f64, bool) {
         &self.times[0]
     }
-    fn best_of(&self, keep: impl Fn(Backend) -> bool) -> Option<&(String, Backend, f64)> {
+    fn best_of(&self, keep: impl Fn(Backend) -> bool) -> Option<&(String, Backend, f64, bool)> {
         self.times.iter().find(|t| keep(t.1))
     }
 }
@@ -85,6 +86,10 @@ pub struct Miss {
     pub best: String,
     pub best_s: f64,
     pub ratio: f64,
+    /// Whether the pick's or the best's time is a prediction beyond the sizes its
+    /// implementation was measured at (calibration drops far-slower implementations early).
+    pub picked_extrapolated: bool,
+    pub best_extrapolated: bool,
 }
 
 /// The routing table and the rules' check for one profile.
@@ -254,9 +259,17 @@ pub fn routing(profile: &Profile) -> Routing {
                 segments: routes(&router, k, data, lo, hi),
             });
             for &n in &ns {
-                let times: Vec<(String, Backend, f64)> = measured(&router, k, n, data)
+                let times: Vec<(String, Backend, f64, bool)> = measured(&router, k, n, data)
                     .into_iter()
-                    .map(|c| (c.implementation, c.backend, c.total_s.unwrap_or(f64::NAN)))
+                    .map(|c| {
+                        let ex = matches!(c.basis, Basis::Extrapolated);
+                        (
+                            c.implementation,
+                            c.backend,
+                            c.total_s.unwrap_or(f64::NAN),
+                            ex,
+                        )
+                    })
                     .collect();
                 if !times.is_empty() {
                     cases.push(Case {
@@ -377,6 +390,8 @@ pub fn rules(cases: &[Case], have_gpu: bool) -> Vec<RuleCheck> {
                     best: best.0.clone(),
                     best_s: best.2,
                     ratio,
+                    picked_extrapolated: pick.3,
+                    best_extrapolated: best.3,
                 });
             }
             if r.cases == 0 {
@@ -462,7 +477,9 @@ pub fn markdown(r: &Routing, source: &str) -> String {
          backend's fastest implementation. A case is a (kernel, data location, measured size); the \
          rule holds on a case when its pick is within {:.0}% of the fastest implementation measured \
          there. \"O(N log N) and up\": kernels whose counted flops per element grow with N, and \
-         sorts.\n",
+         sorts. A time marked (extrapolated) is the router's prediction beyond the largest size its \
+         implementation was measured at (calibration stops timing an implementation once it is far \
+         slower than the best), not a measurement.\n",
         (TOLERANCE - 1.0) * 100.0
     );
     s += "| rule | cases (host / device) | holds | ≥10% slower | ≥2× slower | median slowdown when wrong | worst |\n\
@@ -505,15 +522,18 @@ pub fn markdown(r: &Routing, source: &str) -> String {
 }
 
 fn miss(m: &Miss) -> String {
+    let ex = |yes: bool| if yes { " (extrapolated)" } else { "" };
     format!(
-        "{} n={} {}: {} {} vs {} {} ({:.2}×)",
+        "{} n={} {}: {} {}{} vs {} {}{} ({:.2}×)",
         m.kernel,
         sig(m.n as f64),
         m.data.name(),
         m.picked,
         fmt(m.picked_s),
+        ex(m.picked_extrapolated),
         m.best,
         fmt(m.best_s),
+        ex(m.best_extrapolated),
         m.ratio
     )
 }
@@ -634,5 +654,30 @@ mod tests {
         if let Ok(k) = kroute::kernel("sort_bitonic") {
             assert!(superlinear(k));
         }
+    }
+
+    /// A rule's pick whose time is a prediction beyond its implementation's measured sizes is
+    /// marked so in the worst cases.
+    #[test]
+    fn extrapolated_times_are_marked() {
+        let c = Case {
+            kernel: "map_add".into(),
+            data: DataAt::Host,
+            n: 1 << 20,
+            superlinear: false,
+            times: vec![
+                ("parallel".into(), Backend::Parallel, 1e-3, false),
+                ("simd".into(), Backend::Simd, 3e-3, true),
+            ],
+        };
+        let r = rules(&[c], false);
+        let simd_rule = r.iter().find(|r| r.rule.starts_with("SIMD")).unwrap();
+        let m = &simd_rule.worst[0];
+        assert!(m.picked_extrapolated && !m.best_extrapolated);
+        assert!(
+            miss(m).contains("simd 3.00 ms (extrapolated) vs parallel"),
+            "{}",
+            miss(m)
+        );
     }
 }
