@@ -228,19 +228,23 @@ __device__ __forceinline__ void kf2_fft(float2* z, const float2* __restrict__ tw
     }
 }
 
+// Output o of the centred direct form, Σ_t h[t]·x[o + t − off] (x zero outside [0, n)), in
+// double, rounded once.
+__device__ __forceinline__ float direct_one(const float* __restrict__ x, const float* __restrict__ h, u64 n, u64 k,
+                                            u64 off, u64 o) {
+    double acc = 0.0;
+    for (u64 t = 0; t < k; t++) {
+        const i64 i = (i64)(o + t) - (i64)off;
+        const float v = (i >= 0 && i < (i64)n) ? x[i] : 0.0f;
+        acc = fma((double)__ldg(h + t), (double)v, acc);
+    }
+    return (float)acc;
+}
+
 // One segment's P outputs from `start` in the direct form, in double.
 __device__ __forceinline__ void kf2_direct(const float* __restrict__ x, const float* __restrict__ h, float* __restrict__ y,
                                            u64 n, u64 k, u64 off, u64 first, u64 count) {
-    for (u64 m = threadIdx.x; m < count; m += KF2_T) {
-        const u64 o = first + m;
-        double acc = 0.0;
-        for (u64 t = 0; t < k; t++) {
-            const i64 i = (i64)(o + t) - (i64)off;
-            const float v = (i >= 0 && i < (i64)n) ? x[i] : 0.0f;
-            acc = fma((double)__ldg(h + t), (double)v, acc);
-        }
-        y[o] = (float)acc;
-    }
+    for (u64 m = threadIdx.x; m < count; m += KF2_T) y[first + m] = direct_one(x, h, n, k, off, first + m);
 }
 
 // 0: zero segment, 1: FFT, 2: direct.
@@ -331,13 +335,5 @@ extern "C" __global__ void __launch_bounds__(KF2_T) fft_conv1d(const float* __re
 extern "C" __global__ void __launch_bounds__(256) fft_conv1d_long(const float* __restrict__ x, const float* __restrict__ h,
                                                                   float* __restrict__ y, u64 n, u64 k) {
     const u64 off = (k - 1) / 2;
-    for (u64 o = kr_tid(); o < n; o += kr_nthreads()) {
-        double acc = 0.0;
-        for (u64 t = 0; t < k; t++) {
-            const i64 i = (i64)(o + t) - (i64)off;
-            const float v = (i >= 0 && i < (i64)n) ? x[i] : 0.0f;
-            acc = fma((double)__ldg(h + t), (double)v, acc);
-        }
-        y[o] = (float)acc;
-    }
+    for (u64 o = kr_tid(); o < n; o += kr_nthreads()) y[o] = direct_one(x, h, n, k, off, o);
 }
