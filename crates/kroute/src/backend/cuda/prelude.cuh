@@ -121,11 +121,14 @@ __device__ __forceinline__ bool kr_last_block(u32* counter) {
 #define KR_HIST 524288
 
 // ---- maps -------------------------------------------------------------------------------
-// Each thread moves float4 vectors, U of them per step with all loads issued before the
-// first use (enough bytes in flight to cover DRAM latency), over a grid-stride loop on a grid
-// sized to the device; the n % 4 tail goes to the first threads.
+// One launch shape for every map (`Launch::Map`, measured on the H200 by
+// scripts/map-variants.py): block b's threads take float4 groups i = b·B·U + k·B + t, k < U,
+// all loads issued before the first use, on a grid as big as the work, so each block moves one
+// contiguous chunk and retires. This is torch's vectorised elementwise shape (B = 128, U = 2);
+// the earlier grid-stride loop on a grid of resident blocks ran 5–8% slower at 10^8. The loop
+// over chunks keeps any grid correct; the n % 4 tail goes to the grid's first threads.
 
-#define KR_U 4
+#define KR_MAP_U 2
 
 template <typename F>
 __device__ __forceinline__ float4 kr_ap1(float4 v, F f) {
@@ -138,21 +141,25 @@ __device__ __forceinline__ float4 kr_ap2(float4 a, float4 b, F f) {
 
 // A map over n elements in groups of four, from f32 inputs to any output type: `f4` makes a
 // group's output (Out4: float4 for f32, uint2 for four halves, u32 for four bytes) from its
-// float4 input(s), `f1` one element of the n % 4 tail, which the first threads take.
+// float4 input(s), `f1` one element of the n % 4 tail.
 template <typename Out4, typename Out, typename F4, typename F1>
 __device__ __forceinline__ void kr_map1_to(const float* __restrict__ x, Out* __restrict__ y, u64 n, F4 f4, F1 f1) {
     const float4* x4 = (const float4*)x;
     Out4* y4 = (Out4*)y;
-    u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
-    for (; i + (KR_U - 1) * s < nv; i += KR_U * s) {
-        float4 v[KR_U];
+    const u64 nv = n >> 2, b = blockDim.x, step = (u64)gridDim.x * b * KR_MAP_U;
+    for (u64 i = (u64)blockIdx.x * b * KR_MAP_U + threadIdx.x; i < nv; i += step) {
+        if (i + (KR_MAP_U - 1) * b < nv) {
+            float4 v[KR_MAP_U];
 #pragma unroll
-        for (int k = 0; k < KR_U; k++) v[k] = x4[i + k * s];
+            for (int k = 0; k < KR_MAP_U; k++) v[k] = x4[i + k * b];
 #pragma unroll
-        for (int k = 0; k < KR_U; k++) y4[i + k * s] = f4(v[k]);
+            for (int k = 0; k < KR_MAP_U; k++) y4[i + k * b] = f4(v[k]);
+        } else {
+            for (int k = 0; k < KR_MAP_U; k++)
+                if (i + k * b < nv) y4[i + k * b] = f4(x4[i + k * b]);
+        }
     }
-    for (; i < nv; i += s) y4[i] = f4(x4[i]);
-    u64 t = (nv << 2) + kr_tid();
+    const u64 t = (nv << 2) + kr_tid();
     if (t < n) y[t] = f1(x[t]);
 }
 
@@ -162,16 +169,20 @@ __device__ __forceinline__ void kr_map2_to(const float* __restrict__ x, const fl
     const float4* x4 = (const float4*)x;
     const float4* y4 = (const float4*)y;
     Out4* z4 = (Out4*)z;
-    u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
-    for (; i + (KR_U - 1) * s < nv; i += KR_U * s) {
-        float4 a[KR_U], b[KR_U];
+    const u64 nv = n >> 2, b = blockDim.x, step = (u64)gridDim.x * b * KR_MAP_U;
+    for (u64 i = (u64)blockIdx.x * b * KR_MAP_U + threadIdx.x; i < nv; i += step) {
+        if (i + (KR_MAP_U - 1) * b < nv) {
+            float4 u[KR_MAP_U], v[KR_MAP_U];
 #pragma unroll
-        for (int k = 0; k < KR_U; k++) { a[k] = x4[i + k * s]; b[k] = y4[i + k * s]; }
+            for (int k = 0; k < KR_MAP_U; k++) { u[k] = x4[i + k * b]; v[k] = y4[i + k * b]; }
 #pragma unroll
-        for (int k = 0; k < KR_U; k++) z4[i + k * s] = f4(a[k], b[k]);
+            for (int k = 0; k < KR_MAP_U; k++) z4[i + k * b] = f4(u[k], v[k]);
+        } else {
+            for (int k = 0; k < KR_MAP_U; k++)
+                if (i + k * b < nv) z4[i + k * b] = f4(x4[i + k * b], y4[i + k * b]);
+        }
     }
-    for (; i < nv; i += s) z4[i] = f4(x4[i], y4[i]);
-    u64 t = (nv << 2) + kr_tid();
+    const u64 t = (nv << 2) + kr_tid();
     if (t < n) z[t] = f1(x[t], y[t]);
 }
 

@@ -28,10 +28,15 @@ extern "C" __global__ void map_gelu(const float* x, float* y, u64 n) {
     });
 }
 
-// 0.5x(1 + erf(x/√2)) = 0.5x·erfc(−x/√2), accurate where erf is near −1.
+// The definition as written, 0.5x(1 + erf(x/√2)), as torch computes it. For x < 0 the sum
+// cancels, but erff is within 2 ulp of −1 there: while |erff| < 1 (x > −5.5) the error is
+// below 0.5|x|·1.2e-7 ≤ 3.3e-7, and below x ≈ −5.5 erff is exactly −1 and y = −0 where the
+// true |y| < 1e-7; both inside elementwise(4e-6, 1e-6)'s atol. The cancellation-free 0.5x·erfc(−x/√2) cost 16% at
+// 10^8 on the H200: erfcf is about twice erff's work, enough to leave the memory-bound loop
+// compute-bound (ncu: SM 78%, DRAM 74%).
 extern "C" __global__ void map_gelu_erf(const float* x, float* y, u64 n) {
     kr_map1(x, y, n, [](float v) {
-        return kr_neg_inf_limit(v, 0.5f * v * erfcf(v * -0.70710678f));
+        return kr_neg_inf_limit(v, 0.5f * v * (1.0f + erff(v * 0.70710678f)));
     });
 }
 

@@ -15,23 +15,30 @@ extern "C" __global__ void map_div(const float* x, const float* y, float* z, u64
     kr_map2(x, y, z, n, [](float a, float b) { return a / b; });
 }
 
+// Three inputs: the chunked shape of kr_map2_to (prelude) spelled out.
 extern "C" __global__ void map_fma(const float* __restrict__ a, const float* __restrict__ b,
                                    const float* __restrict__ c, float* __restrict__ z, u64 n) {
     const float4* a4 = (const float4*)a;
     const float4* b4 = (const float4*)b;
     const float4* c4 = (const float4*)c;
     float4* z4 = (float4*)z;
-    u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();
-    for (; i + s < nv; i += 2 * s) {
-        float4 p0 = a4[i], q0 = b4[i], r0 = c4[i], p1 = a4[i + s], q1 = b4[i + s], r1 = c4[i + s];
-        z4[i] = make_float4(fmaf(p0.x, q0.x, r0.x), fmaf(p0.y, q0.y, r0.y), fmaf(p0.z, q0.z, r0.z), fmaf(p0.w, q0.w, r0.w));
-        z4[i + s] = make_float4(fmaf(p1.x, q1.x, r1.x), fmaf(p1.y, q1.y, r1.y), fmaf(p1.z, q1.z, r1.z), fmaf(p1.w, q1.w, r1.w));
+    const u64 nv = n >> 2, B = blockDim.x, step = (u64)gridDim.x * B * KR_MAP_U;
+    const auto f = [](float4 p, float4 q, float4 r) {
+        return make_float4(fmaf(p.x, q.x, r.x), fmaf(p.y, q.y, r.y), fmaf(p.z, q.z, r.z), fmaf(p.w, q.w, r.w));
+    };
+    for (u64 i = (u64)blockIdx.x * B * KR_MAP_U + threadIdx.x; i < nv; i += step) {
+        if (i + (KR_MAP_U - 1) * B < nv) {
+            float4 p[KR_MAP_U], q[KR_MAP_U], r[KR_MAP_U];
+#pragma unroll
+            for (int k = 0; k < KR_MAP_U; k++) { p[k] = a4[i + k * B]; q[k] = b4[i + k * B]; r[k] = c4[i + k * B]; }
+#pragma unroll
+            for (int k = 0; k < KR_MAP_U; k++) z4[i + k * B] = f(p[k], q[k], r[k]);
+        } else {
+            for (int k = 0; k < KR_MAP_U; k++)
+                if (i + k * B < nv) z4[i + k * B] = f(a4[i + k * B], b4[i + k * B], c4[i + k * B]);
+        }
     }
-    for (; i < nv; i += s) {
-        float4 p = a4[i], q = b4[i], r = c4[i];
-        z4[i] = make_float4(fmaf(p.x, q.x, r.x), fmaf(p.y, q.y, r.y), fmaf(p.z, q.z, r.z), fmaf(p.w, q.w, r.w));
-    }
-    u64 t = (nv << 2) + kr_tid();
+    const u64 t = (nv << 2) + kr_tid();
     if (t < n) z[t] = fmaf(a[t], b[t], c[t]);
 }
 

@@ -11,8 +11,8 @@ pub(crate) static CUDA: Table = Table {
     }),
     kernels: &[
         Kernel::custom("transpose_2d", transpose),
-        Kernel::map("repack_aos_to_soa"),
-        Kernel::map("repack_soa_to_aos"),
+        Kernel::map_per("repack_aos_to_soa", 4),
+        Kernel::map_per("repack_soa_to_aos", 4),
     ],
 };
 

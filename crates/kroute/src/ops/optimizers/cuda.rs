@@ -21,7 +21,8 @@ pub(crate) static CUDA: Table = Table {
     ],
 };
 
-/// A grid-stride pass over n elements (16 per thread step, as `Launch::Map`) with `extras`.
+/// A grid-stride pass over n elements (16 per thread step) on a grid of resident blocks, with
+/// `extras`.
 fn map_with(call: &Call, extras: &[Arg]) -> Result<()> {
     let n = call.n();
     if n == 0 {

@@ -19,7 +19,7 @@ pub(crate) static CUDA: Table = Table {
         ),
     }),
     kernels: &[
-        Kernel::map("window_apply"),
+        Kernel::map_per("window_apply", 4),
         Kernel::custom("conv1d", direct),
         Kernel::custom("fir_filter", direct),
         Kernel::custom("fft_conv1d", fft_conv1d),

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Issue 10 on the H200 after the launch-shape change (maps one-shot in 128 × 2 float4 chunks,
+# a warp for every row, gelu_erf through erff), in device calls of at most 10 minutes:
+#   OUT=… scripts/h200-first38.sh verify   verify, sweep and compute-sanitizer memcheck of every
+#                                          kernel whose launch or code changed (≈ 5 min)
+#   OUT=… scripts/h200-first38.sh bench-a  elementwise beside torch at 10^7 and 10^8
+#   OUT=… scripts/h200-first38.sh bench-b  activations, quantization, dot_products
+#   OUT=… scripts/h200-first38.sh bench-c  reductions and fused
+#   OUT=… scripts/h200-first38.sh dequant  the dequantization in groups of eight: verify, sweep,
+#                                          memcheck, quantization beside torch; and the 10^7
+#                                          map experiment (scripts/map-variants.py --act7)
+#   OUT=… scripts/h200-first38.sh next     what the fifth session's device time did not reach: ncu
+#                                          of the kernels still below 92% without a profile, and
+#                                          grad_clip_value and opt_sgd beside torch after the change
+# From the repo root with dist/ from scripts/gpu-dist.sh; results in $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+part=${1:?verify, bench-a, bench-b or bench-c}
+OUT=${OUT:-/tmp/kroute-first38}
+source scripts/device-lib.sh
+# the kernels on Launch::Map or Launch::Rows, and gelu_erf
+TOUCHED="--domain elementwise --domain activations --domain quantization --domain layout \
+  --domain dot_products --domain softmax --domain normalization"
+bench() { step 560 "$1" $K bench --impl cuda --peers torch-cuda --n 1e7 --n 1e8 --budget-ms 150 \
+    --json "$OUT/gpu-first38-$1.json" "${@:2}"; }
+{
+case $part in
+verify)
+    step 200 verify $K verify --backend cuda $TOUCHED --json "$OUT/verify.json"
+    step 60 verify-more $K verify --backend cuda --kernel window_apply --kernel grad_clip_value --json "$OUT/verify-more.json"
+    step 130 sweep $K verify --sweep --backend cuda $TOUCHED --seconds 90 --json "$OUT/sweep.json"
+    for t in elementwise_map_div elementwise_map_compare activations_map_gelu quantization_dequantize_i8_to_f16 \
+             quantization_quantize_f16_to_i8 dot_products_cosine_similarity layout_repack_soa_to_aos \
+             normalization_layer_norm; do
+        step 60 "memcheck-$t" compute-sanitizer --tool memcheck ./dist/cuda_verify "sanitize_$t" --exact --test-threads=1
+    done ;;
+bench-a) bench a --domain elementwise ;;
+bench-b) bench b --domain activations --domain quantization --domain dot_products ;;
+bench-c) bench c --domain reductions --domain fused ;;
+dequant)
+    step 60 verify $K verify --backend cuda --domain quantization --json "$OUT/verify-q.json"
+    step 60 sweep $K verify --sweep --backend cuda --kernel dequantize_i8_to_f16 --seconds 30 --json "$OUT/sweep-q.json"
+    step 60 memcheck compute-sanitizer --tool memcheck ./dist/cuda_verify sanitize_quantization_dequantize_i8_to_f16 --exact --test-threads=1
+    step 120 act7 python3 scripts/map-variants.py . --act7
+    bench q --domain quantization ;;
+next)
+    NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+    for k in reduce_histogram map_reduce_masked_sum reduce_argmax reduce_var dot_batched dequantize_i8_to_f16; do
+        step 90 "ncu-$k" "$NCU" --clock-control none -k "regex:^$k\$" -c 1 --section LaunchStats --section Occupancy \
+            --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+            $K bench --kernel $k --impl cuda --n 1e8 --budget-ms 5
+    done
+    step 200 opt $K bench --kernel grad_clip_value --kernel opt_sgd --impl cuda --peers torch-cuda --n 1e7 --n 1e8 \
+        --budget-ms 150 --json "$OUT/gpu-opt-map.json" ;;
+esac
+echo; echo "== done $(date -u +%FT%TZ) status=$status"
+exit $status
+} 2>&1 | tee "$OUT/log-$part.txt"
