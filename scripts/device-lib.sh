@@ -1,10 +1,11 @@
 # Sourced by the device scripts (scripts/fft-device.sh, h200-*.sh) on the GPU machine, from the
 # repo root with $OUT set: finds the CUDA libraries kroute loads at run time (NVRTC, cuFFT,
 # cuBLAS: the CUDA toolkit's, else the pip wheels' that torch ships), records the GPU's clocks
-# in $OUT/env.txt, and defines `step SECONDS NAME COMMAND…`, which runs one step under a timeout
-# into $OUT/NAME.txt, shows its tail and sets status=1 when it fails.
+# in $OUT/env.txt, finds ncu ($NCU), and defines `step SECONDS NAME COMMAND…`, which runs one
+# step under a timeout into $OUT/NAME.txt, shows its tail and sets status=1 when it fails.
 mkdir -p "$OUT"
 K=./dist/kroute
+NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
 export PYTHONUNBUFFERED=1 KROUTE_CACHE_DIR=/tmp/kroute-cache
 _sites=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
 for _want in libnvrtc.so.13 'libcufft.so.1[0-9]*' 'libcublas.so.1[0-9]*'; do

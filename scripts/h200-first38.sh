@@ -44,7 +44,6 @@ dequant)
     step 120 act7 python3 scripts/map-variants.py . --act7
     bench q --domain quantization ;;
 next)
-    NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
     for k in reduce_histogram map_reduce_masked_sum reduce_argmax reduce_var dot_batched dequantize_i8_to_f16; do
         step 90 "ncu-$k" "$NCU" --clock-control none -k "regex:^$k\$" -c 1 --section LaunchStats --section Occupancy \
             --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \

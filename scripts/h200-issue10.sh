@@ -9,7 +9,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kroute-issue10}
 source scripts/device-lib.sh
-NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
 {
 step 300 map-variants python3 scripts/map-variants.py .
 step 200 ncu "$NCU" --clock-control none -k "regex:map_|add_chunk|reduce|quantiz|elementwise|gelu" \

@@ -1,7 +1,7 @@
 //! linalg on CUDA (`linalg.cu`): every kernel has a launch of its own (sizes that are not
 //! parameters: the batch, the matrix's columns, nnz).
 
-use crate::backend::cuda::{Arg, Call, Kernel, Source, Table};
+use crate::backend::cuda::{one_shot_grid, Arg, Call, Kernel, Source, Table};
 use crate::Result;
 
 /// Also launched by the cuBLAS triangular_solve route (its range check and redo).
@@ -50,8 +50,7 @@ fn outer_product(call: &Call) -> Result<()> {
     // A block for every row: on a grid of resident blocks each block waited on its next x[i]
     // before its first store, row after row (3.6 TB/s written at 10^8 on the H200, where
     // torch's fill_ writes 4.5).
-    let grid = n.min(i32::MAX as u64) as u32;
-    call.launch(grid, 0, &[Arg::u64(m)], false)
+    call.launch(one_shot_grid(n, 1), 0, &[Arg::u64(m)], false)
 }
 
 /// (row_ptr, col, val, x, y, n = rows + 1, nnz, cols): a thread per row.
