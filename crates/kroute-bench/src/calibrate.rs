@@ -402,7 +402,8 @@ mod tests {
         let e = r.explain(k, &Request::new(2048, Location::Host)).unwrap();
         let w = e.winner().unwrap();
         assert_eq!(w.basis, kroute::router::Basis::Measured);
-        // The winner is the measured fastest at the nearest sizes.
+        // The winner is the measured fastest at the nearest sizes, or within the router's tie
+        // margin of it (a near tie goes to the lighter implementation: router::choose::TIE).
         let at = |id: &str| {
             e.candidates
                 .iter()
@@ -410,9 +411,10 @@ mod tests {
                 .and_then(|c| c.total_s)
                 .unwrap()
         };
+        let tie = 1.0 + kroute::router::choose::TIE;
         assert!(["scalar", "simd", "parallel"]
             .iter()
-            .all(|id| at(id) >= w.total_s.unwrap()));
+            .all(|id| at(id) * tie >= w.total_s.unwrap()));
     }
 
     #[test]
