@@ -158,6 +158,64 @@ fn cuda_errors_are_values() {
     assert!(kroute::run("map_abs", Backend::Scalar, &[&d], &[]).is_err());
 }
 
+/// The maps index in 32 bits wherever n and the grid allow (every size verify reaches); the
+/// 64-bit loop takes over past that. A grid of 2^24 blocks pushes a small map past the 32-bit
+/// bound, so this runs the 64-bit loop of a one-, two- and three-input map and a byte output.
+/// (The driver's buffers exist only in a build with the `cuda` feature.)
+#[cfg(feature = "cuda")]
+#[test]
+fn maps_keep_their_64_bit_path() {
+    use kroute::backend::cuda::{device, Arg, DeviceBuffer, Source, MAP_BLOCK};
+    if skip() {
+        return;
+    }
+    static ELEMENTWISE: Source = Source {
+        name: "elementwise",
+        text: include_str!("../../kroute/src/ops/elementwise/elementwise.cu"),
+    };
+    let dev = device(0).unwrap();
+    let n = 100_003usize;
+    let grid = 1u32 << 24;
+    assert!((n as u64 / 4) + grid as u64 * MAP_BLOCK as u64 * 2 >= 1 << 32);
+    let host: Vec<Vec<f32>> = (0..3)
+        .map(|s| {
+            (0..n)
+                .map(|i| ((i * 7 + s * 13) % 101) as f32 * 0.37 - 11.0)
+                .collect()
+        })
+        .collect();
+    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let ins: Vec<DeviceBuffer> = host
+        .iter()
+        .map(|v| {
+            let b = DeviceBuffer::alloc(&dev, 4 * n).unwrap();
+            b.upload(&bytes(v)).unwrap();
+            b
+        })
+        .collect();
+    let out = DeviceBuffer::alloc(&dev, 4 * n).unwrap();
+    let run = |name: &'static str, k: usize, out_bytes: usize| -> Vec<u8> {
+        out.memset(0xff).unwrap();
+        let mut args: Vec<Arg> = ins[..k].iter().map(|b| Arg::ptr(b.ptr())).collect();
+        args.extend([Arg::ptr(out.ptr()), Arg::u64(n as u64)]);
+        dev.launch(&ELEMENTWISE, name, grid, MAP_BLOCK, 0, &args)
+            .unwrap();
+        let mut got = vec![0u8; 4 * n];
+        out.download(&mut got).unwrap();
+        got.truncate(out_bytes);
+        got
+    };
+    let (x, y, z) = (&host[0], &host[1], &host[2]);
+    let want_add: Vec<f32> = (0..n).map(|i| x[i] + y[i]).collect();
+    let want_fma: Vec<f32> = (0..n).map(|i| x[i].mul_add(y[i], z[i])).collect();
+    let want_abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+    let want_cmp: Vec<u8> = (0..n).map(|i| (x[i] > y[i]) as u8).collect();
+    assert_eq!(run("map_add", 2, 4 * n), bytes(&want_add), "map_add");
+    assert_eq!(run("map_fma", 3, 4 * n), bytes(&want_fma), "map_fma");
+    assert_eq!(run("map_abs", 1, 4 * n), bytes(&want_abs), "map_abs");
+    assert_eq!(run("map_compare", 2, n), want_cmp, "map_compare");
+}
+
 macro_rules! sanitize {
     ($test:ident, $kernel:literal) => {
         #[test]

@@ -139,15 +139,18 @@ __device__ __forceinline__ float4 kr_ap2(float4 a, float4 b, F f) {
     return make_float4(f(a.x, b.x), f(a.y, b.y), f(a.z, b.z), f(a.w, b.w));
 }
 
-// A map over n elements in groups of four, from f32 inputs to any output type: `f4` makes a
-// group's output (Out4: float4 for f32, uint2 for four halves, u32 for four bytes) from its
-// float4 input(s), `f1` one element of the n % 4 tail.
-template <typename Out4, typename Out, typename F4, typename F1>
-__device__ __forceinline__ void kr_map1_to(const float* __restrict__ x, Out* __restrict__ y, u64 n, F4 f4, F1 f1) {
-    const float4* x4 = (const float4*)x;
-    Out4* y4 = (Out4*)y;
-    const u64 nv = n >> 2, b = blockDim.x, step = (u64)gridDim.x * b * KR_MAP_U;
-    for (u64 i = (u64)blockIdx.x * b * KR_MAP_U + threadIdx.x; i < nv; i += step) {
+// Whether a map's float4 indices fit 32 bits on this grid: i + step stays below 2^32 when
+// nv + gridDim·blockDim·U does. torch's elementwise kernels index in 32 bits too; 64-bit
+// address arithmetic in the prologue cost the one-shot maps 0.5–1% at 10^7 on the H200.
+__device__ __forceinline__ bool kr_map_fits_u32(u64 nv) {
+    return nv + (u64)gridDim.x * blockDim.x * KR_MAP_U < (1ull << 32);
+}
+
+// The chunk loops of kr_map1_to and kr_map2_to, over float4 groups indexed in I (u32 or u64).
+template <typename I, typename Out4, typename F4>
+__device__ __forceinline__ void kr_map1_chunks(const float4* __restrict__ x4, Out4* __restrict__ y4, I nv, F4 f4) {
+    const I b = blockDim.x, step = (I)gridDim.x * b * KR_MAP_U;
+    for (I i = (I)blockIdx.x * b * KR_MAP_U + threadIdx.x; i < nv; i += step) {
         if (i + (KR_MAP_U - 1) * b < nv) {
             float4 v[KR_MAP_U];
 #pragma unroll
@@ -159,18 +162,13 @@ __device__ __forceinline__ void kr_map1_to(const float* __restrict__ x, Out* __r
                 if (i + k * b < nv) y4[i + k * b] = f4(x4[i + k * b]);
         }
     }
-    const u64 t = (nv << 2) + kr_tid();
-    if (t < n) y[t] = f1(x[t]);
 }
 
-template <typename Out4, typename Out, typename F4, typename F1>
-__device__ __forceinline__ void kr_map2_to(const float* __restrict__ x, const float* __restrict__ y,
-                                           Out* __restrict__ z, u64 n, F4 f4, F1 f1) {
-    const float4* x4 = (const float4*)x;
-    const float4* y4 = (const float4*)y;
-    Out4* z4 = (Out4*)z;
-    const u64 nv = n >> 2, b = blockDim.x, step = (u64)gridDim.x * b * KR_MAP_U;
-    for (u64 i = (u64)blockIdx.x * b * KR_MAP_U + threadIdx.x; i < nv; i += step) {
+template <typename I, typename Out4, typename F4>
+__device__ __forceinline__ void kr_map2_chunks(const float4* __restrict__ x4, const float4* __restrict__ y4,
+                                               Out4* __restrict__ z4, I nv, F4 f4) {
+    const I b = blockDim.x, step = (I)gridDim.x * b * KR_MAP_U;
+    for (I i = (I)blockIdx.x * b * KR_MAP_U + threadIdx.x; i < nv; i += step) {
         if (i + (KR_MAP_U - 1) * b < nv) {
             float4 u[KR_MAP_U], v[KR_MAP_U];
 #pragma unroll
@@ -182,6 +180,26 @@ __device__ __forceinline__ void kr_map2_to(const float* __restrict__ x, const fl
                 if (i + k * b < nv) z4[i + k * b] = f4(x4[i + k * b], y4[i + k * b]);
         }
     }
+}
+
+// A map over n elements in groups of four, from f32 inputs to any output type: `f4` makes a
+// group's output (Out4: float4 for f32, uint2 for four halves, u32 for four bytes) from its
+// float4 input(s), `f1` one element of the n % 4 tail.
+template <typename Out4, typename Out, typename F4, typename F1>
+__device__ __forceinline__ void kr_map1_to(const float* __restrict__ x, Out* __restrict__ y, u64 n, F4 f4, F1 f1) {
+    const u64 nv = n >> 2;
+    if (kr_map_fits_u32(nv)) kr_map1_chunks<u32>((const float4*)x, (Out4*)y, (u32)nv, f4);
+    else kr_map1_chunks<u64>((const float4*)x, (Out4*)y, nv, f4);
+    const u64 t = (nv << 2) + kr_tid();
+    if (t < n) y[t] = f1(x[t]);
+}
+
+template <typename Out4, typename Out, typename F4, typename F1>
+__device__ __forceinline__ void kr_map2_to(const float* __restrict__ x, const float* __restrict__ y,
+                                           Out* __restrict__ z, u64 n, F4 f4, F1 f1) {
+    const u64 nv = n >> 2;
+    if (kr_map_fits_u32(nv)) kr_map2_chunks<u32>((const float4*)x, (const float4*)y, (Out4*)z, (u32)nv, f4);
+    else kr_map2_chunks<u64>((const float4*)x, (const float4*)y, (Out4*)z, nv, f4);
     const u64 t = (nv << 2) + kr_tid();
     if (t < n) z[t] = f1(x[t], y[t]);
 }

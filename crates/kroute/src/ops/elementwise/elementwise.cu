@@ -15,18 +15,15 @@ extern "C" __global__ void map_div(const float* x, const float* y, float* z, u64
     kr_map2(x, y, z, n, [](float a, float b) { return a / b; });
 }
 
-// Three inputs: the chunked shape of kr_map2_to (prelude) spelled out.
-extern "C" __global__ void map_fma(const float* __restrict__ a, const float* __restrict__ b,
-                                   const float* __restrict__ c, float* __restrict__ z, u64 n) {
-    const float4* a4 = (const float4*)a;
-    const float4* b4 = (const float4*)b;
-    const float4* c4 = (const float4*)c;
-    float4* z4 = (float4*)z;
-    const u64 nv = n >> 2, B = blockDim.x, step = (u64)gridDim.x * B * KR_MAP_U;
+// Three inputs: the chunk loop of kr_map2_chunks (prelude) spelled out.
+template <typename I>
+__device__ __forceinline__ void map_fma_chunks(const float4* __restrict__ a4, const float4* __restrict__ b4,
+                                               const float4* __restrict__ c4, float4* __restrict__ z4, I nv) {
+    const I B = blockDim.x, step = (I)gridDim.x * B * KR_MAP_U;
     const auto f = [](float4 p, float4 q, float4 r) {
         return make_float4(fmaf(p.x, q.x, r.x), fmaf(p.y, q.y, r.y), fmaf(p.z, q.z, r.z), fmaf(p.w, q.w, r.w));
     };
-    for (u64 i = (u64)blockIdx.x * B * KR_MAP_U + threadIdx.x; i < nv; i += step) {
+    for (I i = (I)blockIdx.x * B * KR_MAP_U + threadIdx.x; i < nv; i += step) {
         if (i + (KR_MAP_U - 1) * B < nv) {
             float4 p[KR_MAP_U], q[KR_MAP_U], r[KR_MAP_U];
 #pragma unroll
@@ -38,6 +35,14 @@ extern "C" __global__ void map_fma(const float* __restrict__ a, const float* __r
                 if (i + k * B < nv) z4[i + k * B] = f(a4[i + k * B], b4[i + k * B], c4[i + k * B]);
         }
     }
+}
+
+extern "C" __global__ void map_fma(const float* __restrict__ a, const float* __restrict__ b,
+                                   const float* __restrict__ c, float* __restrict__ z, u64 n) {
+    const u64 nv = n >> 2;
+    const float4 *a4 = (const float4*)a, *b4 = (const float4*)b, *c4 = (const float4*)c;
+    if (kr_map_fits_u32(nv)) map_fma_chunks<u32>(a4, b4, c4, (float4*)z, (u32)nv);
+    else map_fma_chunks<u64>(a4, b4, c4, (float4*)z, nv);
     const u64 t = (nv << 2) + kr_tid();
     if (t < n) z[t] = fmaf(a[t], b[t], c[t]);
 }
