@@ -3,7 +3,7 @@
 //! that selects the f64 step); grad_clip_norm is Σ g² in one launch, then the scaling pass.
 
 use super::{f32_ok, AdamConsts};
-use crate::backend::cuda::{Arg, Call, Kernel, Source, Table, SCRATCH_PARTIALS_BYTES};
+use crate::backend::cuda::{Arg, Call, Kernel, Source, Table, MAP_PER_THREAD, SCRATCH_PARTIALS_BYTES};
 use crate::Result;
 
 pub(crate) static CUDA: Table = Table {
@@ -21,14 +21,13 @@ pub(crate) static CUDA: Table = Table {
     ],
 };
 
-/// A grid-stride pass over n elements (16 per thread step) on a grid of resident blocks, with
-/// `extras`.
+/// One pass over n elements in the maps' launch (`Call::launch_map`: blocks of `MAP_BLOCK`,
+/// eight elements a thread, a grid as big as the work), with `extras`.
 fn map_with(call: &Call, extras: &[Arg]) -> Result<()> {
-    let n = call.n();
-    if n == 0 {
+    if call.n() == 0 {
         return Ok(());
     }
-    call.launch(call.grid(0, n.div_ceil(16))?, 0, extras, false)
+    call.launch_map(MAP_PER_THREAD, extras)
 }
 
 fn wide(narrow: bool) -> Arg {
@@ -76,5 +75,10 @@ fn clip_norm(call: &Call) -> Result<()> {
         0,
         &[Arg::ptr(g), Arg::ptr(total), Arg::u64(n), Arg::ptr(area), Arg::ptr(call.dev.scratch()?)],
     )?;
-    map_with(call, &[Arg::ptr(area)])
+    // The scaling pass stays on resident blocks: each block first reads Σ g² back (a
+    // dependent load before its first load of g), once per block rather than once per chunk.
+    if n == 0 {
+        return Ok(());
+    }
+    call.launch(call.grid(0, n.div_ceil(16))?, 0, &[Arg::ptr(area)], false)
 }

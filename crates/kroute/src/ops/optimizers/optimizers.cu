@@ -1,6 +1,7 @@
 // optimizers on CUDA (kernels/optimizers.md): each step is one pass over float4 loads of every
-// state tensor (Adam/AdamW: p, g, m, v read once, p, m, v written once), grid-stride with two
-// float4 of each stream in flight per thread step; the n % 4 tail goes to the first threads.
+// state tensor (Adam/AdamW: p, g, m, v read once, p, m, v written once), in the maps' launch
+// shape: two float4 of each stream per thread, a grid as big as the work; the n % 4 tail goes
+// to the first threads.
 // The entries' constants arrive derived in f64 on the host and rounded once to f32 (extras after
 // the spec's parameters), every multiply-add fused. `wide` (a constant that does not survive
 // rounding to f32, e.g. lr = 1e300 or ε = 1e-60) selects the same step in f64 from the f64
@@ -60,19 +61,22 @@ __device__ __forceinline__ void kr_adam1(float p, float g, float m, float v, flo
     }
 }
 
-// The grid-stride skeleton over float4s of every stream: LOAD(u, j) loads set u (P0, G0, … or
-// P1, G1, …) from float4 j, ELEM4(u) computes set u's four elements, STORE(u, j) writes them, and
-// TAIL(t) handles one element of the n % 4 tail.
+// The skeleton over float4s of every stream, in the maps' chunked shape (prelude, KR_MAP_U = 2:
+// block b's threads take float4s b·2B + t and b·2B + B + t, on a grid as big as the work):
+// LOAD(u, j) loads set u (P0, G0, … or P1, G1, …) from float4 j, ELEM4(u) computes set u's four
+// elements, STORE(u, j) writes them, and TAIL(t) handles one element of the n % 4 tail. The loop
+// over chunks keeps any grid correct.
 #define KR_OPT_LOOP(LOAD, ELEM4, STORE, TAIL)                                    \
     {                                                                            \
-        u64 nv = n >> 2, s = kr_nthreads(), i = kr_tid();                        \
-        for (; i + s < nv; i += 2 * s) {                                         \
-            LOAD(0, i) LOAD(1, i + s)                                            \
-            ELEM4(0) ELEM4(1)                                                    \
-            STORE(0, i) STORE(1, i + s)                                          \
-        }                                                                        \
-        for (; i < nv; i += s) {                                                 \
-            LOAD(0, i) ELEM4(0) STORE(0, i)                                      \
+        const u64 nv = n >> 2, B = blockDim.x, step = (u64)gridDim.x * B * 2;    \
+        for (u64 i = (u64)blockIdx.x * B * 2 + threadIdx.x; i < nv; i += step) { \
+            if (i + B < nv) {                                                    \
+                LOAD(0, i) LOAD(1, i + B)                                        \
+                ELEM4(0) ELEM4(1)                                                \
+                STORE(0, i) STORE(1, i + B)                                      \
+            } else {                                                             \
+                LOAD(0, i) ELEM4(0) STORE(0, i)                                  \
+            }                                                                    \
         }                                                                        \
         u64 t = (nv << 2) + kr_tid();                                            \
         if (t < n) { TAIL(t) }                                                   \
