@@ -12,6 +12,18 @@
 #   OUT=… scripts/h200-first38.sh next     what the fifth session's device time did not reach: ncu
 #                                          of the kernels still below 92% without a profile, and
 #                                          grad_clip_value and opt_sgd beside torch after the change
+# The sixth session's change (32-bit indices in the maps, lanes per row in dot_products, the
+# optimizers in the maps' launch shape), in two calls:
+#   OUT=… scripts/h200-first38.sh check6   verify, sweep and memcheck of what changed, the 64-bit
+#                                          map test, scripts/clock-check.py, and ncu of the
+#                                          kernels below 92% (the `next` list and the new rows)
+#   OUT=… scripts/h200-first38.sh bench6   elementwise, activations, quantization, dot_products
+#                                          and the optimizers beside torch at 10^7 and 10^8
+#   OUT=… scripts/h200-first38.sh ncu6     clock-check.py, ncu of the kernels below 92%, and the
+#                                          elementwise bench (gpu-first38-a6.json)
+#   OUT=… scripts/h200-first38.sh var6     reduce_var's shifted sums: verify, sweep, memcheck,
+#                                          ncu, beside torch; and ncu of the 10^7 maps, ours and
+#                                          torch's (clock-check.py --profile)
 # From the repo root with dist/ from scripts/gpu-dist.sh; results in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -51,7 +63,52 @@ next)
     done
     step 200 opt $K bench --kernel grad_clip_value --kernel opt_sgd --impl cuda --peers torch-cuda --n 1e7 --n 1e8 \
         --budget-ms 150 --json "$OUT/gpu-opt-map.json" ;;
+check6)
+    CHANGED="--domain elementwise --domain activations --domain quantization --domain dot_products --domain optimizers"
+    step 200 verify $K verify --backend cuda $CHANGED --json "$OUT/verify6.json"
+    step 60 map64 ./dist/cuda_verify maps_keep_their_64_bit_path --exact --nocapture
+    step 100 sweep $K verify --sweep --backend cuda $CHANGED --seconds 70 --json "$OUT/sweep6.json"
+    for t in dot_products_cosine_similarity elementwise_map_div elementwise_map_compare activations_map_gelu \
+             optimizers_opt_adamw optimizers_grad_clip_norm quantization_quantize_f16_to_i8; do
+        step 60 "memcheck-$t" compute-sanitizer --tool memcheck ./dist/cuda_verify "sanitize_$t" --exact --test-threads=1
+    done
+    step 60 dot-memcheck compute-sanitizer --tool memcheck $K verify --backend cuda --domain dot_products --n 100003 --no-large
+    step 60 clock python3 scripts/clock-check.py .
+    for k in cosine_similarity dot_batched reduce_histogram map_reduce_masked_sum reduce_argmax reduce_var dequantize_i8_to_f16; do
+        step 60 "ncu-$k" "$NCU" --clock-control none -k "regex:^$k\$" -c 1 --section LaunchStats --section Occupancy \
+            --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+            $K bench --kernel $k --impl cuda --n 1e8 --budget-ms 5
+    done ;;
+bench6)
+    bench b6 --domain activations --domain quantization --domain dot_products
+    bench opt6 --domain optimizers ;;
+ncu6)
+    step 60 clock python3 scripts/clock-check.py .
+    for k in cosine_similarity dot_batched reduce_histogram map_reduce_masked_sum reduce_argmax reduce_var dequantize_i8_to_f16; do
+        step 60 "ncu-$k" "$NCU" --clock-control none -k "regex:^$k\$" -c 1 --section LaunchStats --section Occupancy \
+            --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+            $K bench --kernel $k --impl cuda --n 1e8 --budget-ms 5
+    done
+    bench a6 --domain elementwise ;;
+var6)
+    step 60 verify $K verify --backend cuda --domain reductions --json "$OUT/verify-var6.json"
+    step 60 sweep $K verify --sweep --backend cuda --kernel reduce_var --kernel reduce_stddev --seconds 40 \
+        --json "$OUT/sweep-var6.json"
+    step 60 memcheck compute-sanitizer --tool memcheck ./dist/cuda_verify sanitize_reductions_reduce_var --exact --test-threads=1
+    step 120 bench $K bench --kernel reduce_var --kernel reduce_stddev --kernel reduce_sum --impl cuda --peers torch-cuda \
+        --n 1e7 --n 1e8 --budget-ms 150 --json "$OUT/gpu-var6.json"
+    step 60 ncu-var "$NCU" --clock-control none -k "regex:^reduce_var\$" -c 1 --section LaunchStats --section Occupancy \
+        --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+        $K bench --kernel reduce_var --impl cuda --n 1e8 --budget-ms 5
+    step 90 ncu-maps7 "$NCU" --clock-control none --kernel-name-base demangled -k "regex:map_|silu|gelu|leaky|MulFunctor" \
+        --section LaunchStats --section Occupancy --section SpeedOfLight \
+        --metrics smsp__inst_executed.sum,dram__bytes_read.sum,dram__bytes_write.sum \
+        python3 scripts/clock-check.py . 1e7 --profile ;;
 esac
+# The device call returns a few files only: every step's output in one file.
+for f in "$OUT"/*.txt; do
+    case $f in */log-*|*/env.txt|*/steps-*) ;; *) { echo "#### $(basename "$f")"; cat "$f"; } >> "$OUT/steps-$part.txt"; rm -f "$f" ;; esac
+done
 echo; echo "== done $(date -u +%FT%TZ) status=$status"
 exit $status
 } 2>&1 | tee "$OUT/log-$part.txt"
