@@ -24,6 +24,9 @@
 #   OUT=… scripts/h200-first38.sh var6     reduce_var's shifted sums: verify, sweep, memcheck,
 #                                          ncu, beside torch; and ncu of the 10^7 maps, ours and
 #                                          torch's (clock-check.py --profile)
+#   OUT=… scripts/h200-first38.sh arg6     argmax/argmin screening each float4: verify, sweep,
+#                                          memcheck, ncu, beside torch; and an Nsight Systems
+#                                          trace of the 10^7 bench (scripts/gap-check.py)
 # From the repo root with dist/ from scripts/gpu-dist.sh; results in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -104,6 +107,26 @@ var6)
         --section LaunchStats --section Occupancy --section SpeedOfLight \
         --metrics smsp__inst_executed.sum,dram__bytes_read.sum,dram__bytes_write.sum \
         python3 scripts/clock-check.py . 1e7 --profile ;;
+arg6)
+    step 60 verify $K verify --backend cuda --domain reductions --json "$OUT/verify-arg6.json"
+    step 50 sweep $K verify --sweep --backend cuda --kernel reduce_argmax --kernel reduce_argmin --seconds 30 \
+        --json "$OUT/sweep-arg6.json"
+    step 40 memcheck compute-sanitizer --tool memcheck ./dist/cuda_verify sanitize_reductions_reduce_argmax --exact --test-threads=1
+    step 100 bench $K bench --kernel reduce_argmax --kernel reduce_argmin --kernel reduce_max --impl cuda --peers torch-cuda \
+        --n 1e7 --n 1e8 --budget-ms 100 --json "$OUT/gpu-arg6.json"
+    step 40 ncu-argmax "$NCU" --clock-control none -k "regex:^reduce_argmax\$" -c 1 --section LaunchStats --section Occupancy \
+        --section SpeedOfLight $K bench --kernel reduce_argmax --impl cuda --n 1e8 --budget-ms 5
+    NSYS=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems*/*/bin/nsys \
+        /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
+    if [ -n "$NSYS" ]; then
+        step 90 nsys "$NSYS" profile --trace=cuda --sample=none --cpuctxsw=none -o "$OUT/gap" -f true \
+            $K bench --kernel map_leaky_relu --kernel map_silu --impl cuda --peers torch-cuda --n 1e7 --budget-ms 100
+        step 60 nsys-stats "$NSYS" stats --report cuda_gpu_trace --format csv -o "$OUT/gap" "$OUT/gap.nsys-rep"
+        step 20 gap python3 scripts/gap-check.py "$OUT/gap_cuda_gpu_trace.csv" map_leaky_relu leaky_relu_kernel map_silu silu_kernel
+        rm -f "$OUT"/gap*.nsys-rep "$OUT"/gap*.sqlite "$OUT"/gap*.csv
+    else
+        echo "no nsys on this machine"
+    fi ;;
 esac
 # The device call returns a few files only: every step's output in one file.
 for f in "$OUT"/*.txt; do
