@@ -38,6 +38,29 @@ TOUCHED="--domain elementwise --domain activations --domain quantization --domai
   --domain dot_products --domain softmax --domain normalization"
 bench() { step 560 "$1" $K bench --impl cuda --peers torch-cuda --n 1e7 --n 1e8 --budget-ms 150 \
     --json "$OUT/gpu-first38-$1.json" "${@:2}"; }
+# ncu of kernel $1 at 10^8 in kroute's bench, within $2 seconds; the sections after that, or
+# these five.
+ncu_k() {
+    local k=$1 t=$2; shift 2
+    local sections=("$@")
+    [ ${#sections[@]} -eq 0 ] && sections=(--section LaunchStats --section Occupancy --section SpeedOfLight \
+        --section MemoryWorkloadAnalysis --section WarpStateStats)
+    step "$t" "ncu-$k" "$NCU" --clock-control none -k "regex:^$k\$" -c 1 "${sections[@]}" \
+        $K bench --kernel "$k" --impl cuda --n 1e8 --budget-ms 5
+}
+# Two reductions kernels after a change ($1 a tag, $2 and $3 the kernels, $4 a reference kernel):
+# verify the domain, sweep the two for $5 seconds, memcheck the first, time the three beside torch
+# ($6 ms each) into gpu-$1.json, ncu of the first (sections after $6).
+reductions_change() {
+    local tag=$1 k1=$2 k2=$3 ref=$4 sweep_s=$5 budget=$6; shift 6
+    step 60 verify $K verify --backend cuda --domain reductions --json "$OUT/verify-$tag.json"
+    step $((sweep_s + 20)) sweep $K verify --sweep --backend cuda --kernel "$k1" --kernel "$k2" --seconds "$sweep_s" \
+        --json "$OUT/sweep-$tag.json"
+    step 60 memcheck compute-sanitizer --tool memcheck ./dist/cuda_verify "sanitize_reductions_$k1" --exact --test-threads=1
+    step 120 bench $K bench --kernel "$k1" --kernel "$k2" --kernel "$ref" --impl cuda --peers torch-cuda \
+        --n 1e7 --n 1e8 --budget-ms "$budget" --json "$OUT/gpu-$tag.json"
+    ncu_k "$k1" 60 "$@"
+}
 {
 case $part in
 verify)
@@ -60,9 +83,7 @@ dequant)
     bench q --domain quantization ;;
 next)
     for k in reduce_histogram map_reduce_masked_sum reduce_argmax reduce_var dot_batched dequantize_i8_to_f16; do
-        step 90 "ncu-$k" "$NCU" --clock-control none -k "regex:^$k\$" -c 1 --section LaunchStats --section Occupancy \
-            --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
-            $K bench --kernel $k --impl cuda --n 1e8 --budget-ms 5
+        ncu_k $k 90
     done
     step 200 opt $K bench --kernel grad_clip_value --kernel opt_sgd --impl cuda --peers torch-cuda --n 1e7 --n 1e8 \
         --budget-ms 150 --json "$OUT/gpu-opt-map.json" ;;
@@ -78,9 +99,7 @@ check6)
     step 60 dot-memcheck compute-sanitizer --tool memcheck $K verify --backend cuda --domain dot_products --n 100003 --no-large
     step 60 clock python3 scripts/clock-check.py .
     for k in cosine_similarity dot_batched reduce_histogram map_reduce_masked_sum reduce_argmax reduce_var dequantize_i8_to_f16; do
-        step 60 "ncu-$k" "$NCU" --clock-control none -k "regex:^$k\$" -c 1 --section LaunchStats --section Occupancy \
-            --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
-            $K bench --kernel $k --impl cuda --n 1e8 --budget-ms 5
+        ncu_k $k 60
     done ;;
 bench6)
     bench b6 --domain activations --domain quantization --domain dot_products
@@ -88,34 +107,18 @@ bench6)
 ncu6)
     step 60 clock python3 scripts/clock-check.py .
     for k in cosine_similarity dot_batched reduce_histogram map_reduce_masked_sum reduce_argmax reduce_var dequantize_i8_to_f16; do
-        step 60 "ncu-$k" "$NCU" --clock-control none -k "regex:^$k\$" -c 1 --section LaunchStats --section Occupancy \
-            --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
-            $K bench --kernel $k --impl cuda --n 1e8 --budget-ms 5
+        ncu_k $k 60
     done
     bench a6 --domain elementwise ;;
 var6)
-    step 60 verify $K verify --backend cuda --domain reductions --json "$OUT/verify-var6.json"
-    step 60 sweep $K verify --sweep --backend cuda --kernel reduce_var --kernel reduce_stddev --seconds 40 \
-        --json "$OUT/sweep-var6.json"
-    step 60 memcheck compute-sanitizer --tool memcheck ./dist/cuda_verify sanitize_reductions_reduce_var --exact --test-threads=1
-    step 120 bench $K bench --kernel reduce_var --kernel reduce_stddev --kernel reduce_sum --impl cuda --peers torch-cuda \
-        --n 1e7 --n 1e8 --budget-ms 150 --json "$OUT/gpu-var6.json"
-    step 60 ncu-var "$NCU" --clock-control none -k "regex:^reduce_var\$" -c 1 --section LaunchStats --section Occupancy \
-        --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
-        $K bench --kernel reduce_var --impl cuda --n 1e8 --budget-ms 5
+    reductions_change var6 reduce_var reduce_stddev reduce_sum 40 150
     step 90 ncu-maps7 "$NCU" --clock-control none --kernel-name-base demangled -k "regex:map_|silu|gelu|leaky|MulFunctor" \
         --section LaunchStats --section Occupancy --section SpeedOfLight \
         --metrics smsp__inst_executed.sum,dram__bytes_read.sum,dram__bytes_write.sum \
         python3 scripts/clock-check.py . 1e7 --profile ;;
 arg6)
-    step 60 verify $K verify --backend cuda --domain reductions --json "$OUT/verify-arg6.json"
-    step 50 sweep $K verify --sweep --backend cuda --kernel reduce_argmax --kernel reduce_argmin --seconds 30 \
-        --json "$OUT/sweep-arg6.json"
-    step 40 memcheck compute-sanitizer --tool memcheck ./dist/cuda_verify sanitize_reductions_reduce_argmax --exact --test-threads=1
-    step 100 bench $K bench --kernel reduce_argmax --kernel reduce_argmin --kernel reduce_max --impl cuda --peers torch-cuda \
-        --n 1e7 --n 1e8 --budget-ms 100 --json "$OUT/gpu-arg6.json"
-    step 40 ncu-argmax "$NCU" --clock-control none -k "regex:^reduce_argmax\$" -c 1 --section LaunchStats --section Occupancy \
-        --section SpeedOfLight $K bench --kernel reduce_argmax --impl cuda --n 1e8 --budget-ms 5
+    reductions_change arg6 reduce_argmax reduce_argmin reduce_max 30 100 --section LaunchStats --section Occupancy \
+        --section SpeedOfLight
     NSYS=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems*/*/bin/nsys \
         /opt/nvidia/nsight-systems*/bin/nsys 2>/dev/null | head -1)
     if [ -n "$NSYS" ]; then
