@@ -215,10 +215,31 @@ impl Call<'_> {
 
     /// A map's launch: blocks of `MAP_BLOCK` threads taking `per_thread` elements each, as many
     /// blocks as the work needs (a block moves one contiguous chunk and retires). The kernels'
-    /// loops step over chunks, so a grid capped at 2^31 − 1 blocks still covers any n.
+    /// loops step over chunks, so a grid capped at 2^31 − 1 blocks still covers any n. Nothing
+    /// is launched for n = 0.
     pub fn launch_map(&self, per_thread: u64, extras: &[Arg]) -> Result<()> {
-        let grid = one_shot_grid(self.n(), per_thread * MAP_BLOCK as u64);
+        let n = self.n();
+        if n == 0 {
+            return Ok(());
+        }
+        let grid = one_shot_grid(n, per_thread * MAP_BLOCK as u64);
         self.launch_of(MAP_BLOCK, grid, 0, extras, false)
+    }
+
+    /// Rows of `d` (the `d` parameter), `lanes` threads to a row (a power of two, at most a
+    /// warp: a warp holds 32 / lanes rows), on a grid as big as the work (the kernels loop over
+    /// rows past 2^31 − 1 blocks). The row count n / d follows the parameters as a `u64`, then
+    /// `extras`; nothing is launched without a whole row.
+    pub fn launch_rows(&self, lanes: u32, extras: &[Arg]) -> Result<()> {
+        let d = self.params.usize("d").max(1) as u64;
+        let rows = self.n() / d;
+        if rows == 0 {
+            return Ok(());
+        }
+        let warps = rows.div_ceil(32 / lanes as u64);
+        let mut args = vec![Arg::u64(rows)];
+        args.extend_from_slice(extras);
+        self.launch(one_shot_grid(warps * 32, BLOCK as u64), 0, &args, false)
     }
 
     /// Launch with the canonical arguments plus `extras` (and the scratch area when asked).
@@ -247,32 +268,18 @@ impl Call<'_> {
 
     /// The standard launches; `Custom` calls its own function.
     pub fn run(&self, launch: Launch) -> Result<()> {
-        let n = self.n();
         match launch {
-            Launch::Map(per_thread) => {
-                if n == 0 {
-                    return Ok(());
-                }
-                self.launch_map(per_thread, &[])
-            }
+            Launch::Map(per_thread) => self.launch_map(per_thread, &[]),
             Launch::Reduce => {
                 // Each block leaves a 32-byte partial in the scratch area.
                 let grid = self
-                    .grid(0, n.div_ceil(16))?
+                    .grid(0, self.n().div_ceil(16))?
                     .min((SCRATCH_PARTIALS_BYTES / 32) as u32);
                 self.launch(grid, 0, &[], true)
             }
-            Launch::Rows => {
-                let d = self.params.usize("d").max(1) as u64;
-                let rows = n / d;
-                if rows == 0 {
-                    return Ok(());
-                }
-                // A warp per row: on the H200, quantize_f16_to_i8 at 10^8 took 82 µs, against
-                // 89 µs on a grid of resident blocks looping over rows.
-                let grid = one_shot_grid(rows * 32, BLOCK as u64);
-                self.launch(grid, 0, &[Arg::u64(rows)], false)
-            }
+            // A warp per row: on the H200, quantize_f16_to_i8 at 10^8 took 82 µs, against 89 µs
+            // on a grid of resident blocks looping over rows.
+            Launch::Rows => self.launch_rows(32, &[]),
             Launch::Custom(f) => f(self),
         }
     }

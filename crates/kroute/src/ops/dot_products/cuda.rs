@@ -1,6 +1,6 @@
 //! dot_products on CUDA: a group of lanes per row (`dot_products.cu`).
 
-use crate::backend::cuda::{one_shot_grid, Arg, Call, Kernel, Source, Table, BLOCK};
+use crate::backend::cuda::{Arg, Call, Kernel, Source, Table};
 use crate::error::Result;
 
 pub(crate) static CUDA: Table = Table {
@@ -16,23 +16,15 @@ pub(crate) static CUDA: Table = Table {
 
 /// Lanes per row: a power of two giving each lane about four loads (a float4, or one float
 /// where d is not a multiple of 4), at most a warp.
-pub(crate) fn lanes_per_row(d: u64) -> u32 {
+fn lanes_per_row(d: u64) -> u32 {
     let loads = if d % 4 == 0 { d / 4 } else { d };
     loads.div_ceil(4).next_power_of_two().clamp(1, 32) as u32
 }
 
-/// One group of lanes per row on a grid as big as the work (the kernel's loop over rows keeps
-/// a capped grid correct).
+/// A group of lanes per row (`Call::launch_rows`), the group's size passed after the row count.
 fn launch(call: &Call) -> Result<()> {
-    let d = call.params.usize("d").max(1) as u64;
-    let rows = call.n() / d;
-    if rows == 0 {
-        return Ok(());
-    }
-    let g = lanes_per_row(d);
-    let warps = rows.div_ceil(32 / g as u64);
-    let grid = one_shot_grid(warps * 32, BLOCK as u64);
-    call.launch(grid, 0, &[Arg::u64(rows), Arg::u32(g)], false)
+    let g = lanes_per_row(call.params.usize("d").max(1) as u64);
+    call.launch_rows(g, &[Arg::u32(g)])
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! optimizers on CUDA (`optimizers.cu`): one pass per step with the entries' constants derived in
-//! f64 here and rounded once to f32 (passed after the spec's parameters, with the `wide` flag
-//! that selects the f64 step); grad_clip_norm is Σ g² in one launch, then the scaling pass.
+//! optimizers on CUDA (`optimizers.cu`): one pass per step in the maps' launch
+//! (`Call::launch_map`), with the entries' constants derived in f64 here and rounded once to f32
+//! (passed after the spec's parameters, with the `wide` flag that selects the f64 step);
+//! grad_clip_norm is Σ g² in one launch, then the scaling pass.
 
 use super::{f32_ok, AdamConsts};
 use crate::backend::cuda::{Arg, Call, Kernel, Source, Table, MAP_PER_THREAD, SCRATCH_PARTIALS_BYTES};
@@ -21,15 +22,6 @@ pub(crate) static CUDA: Table = Table {
     ],
 };
 
-/// One pass over n elements in the maps' launch (`Call::launch_map`: blocks of `MAP_BLOCK`,
-/// eight elements a thread, a grid as big as the work), with `extras`.
-fn map_with(call: &Call, extras: &[Arg]) -> Result<()> {
-    if call.n() == 0 {
-        return Ok(());
-    }
-    call.launch_map(MAP_PER_THREAD, extras)
-}
-
 fn wide(narrow: bool) -> Arg {
     Arg::u32(!narrow as u32)
 }
@@ -37,14 +29,14 @@ fn wide(narrow: bool) -> Arg {
 /// Extras: f32(lr), wide.
 fn sgd(call: &Call) -> Result<()> {
     let lr = call.params.get("lr");
-    map_with(call, &[Arg::f32(lr as f32), wide(f32_ok(lr))])
+    call.launch_map(MAP_PER_THREAD, &[Arg::f32(lr as f32), wide(f32_ok(lr))])
 }
 
 /// Extras: f32(lr), f32(μ), wide.
 fn sgd_momentum(call: &Call) -> Result<()> {
     let (lr, mu) = (call.params.get("lr"), call.params.get("momentum"));
-    map_with(
-        call,
+    call.launch_map(
+        MAP_PER_THREAD,
         &[Arg::f32(lr as f32), Arg::f32(mu as f32), wide(f32_ok(lr) && f32_ok(mu))],
     )
 }
@@ -55,7 +47,7 @@ fn adam(call: &Call) -> Result<()> {
     let k = AdamConsts::new(call.params, call.name == "opt_adamw");
     let mut extras: Vec<Arg> = k.f32s().into_iter().map(Arg::f32).collect();
     extras.extend([Arg::f64(k.bc1), Arg::f64(k.bc2), wide(k.narrow())]);
-    map_with(call, &extras)
+    call.launch_map(MAP_PER_THREAD, &extras)
 }
 
 /// Σ g² into the work area (f64) and total, then g·coef; the norm is written even for n = 0.

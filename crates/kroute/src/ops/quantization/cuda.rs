@@ -1,6 +1,6 @@
 //! quantization on CUDA (`quantization.cu`): the f16 conversion and the dequantization are maps
-//! (the latter over the codes, with each element's row scale, two groups of eight per thread); f16 → i8 is one warp per row,
-//! codes and the row's scale in the same launch.
+//! (the latter over the codes, with each element's row scale, two groups of eight per thread);
+//! f16 → i8 is one warp per row, codes and the row's scale in the same launch.
 
 use crate::backend::cuda::{Kernel, Source, Table};
 
